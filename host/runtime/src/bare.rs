@@ -1,0 +1,121 @@
+//! Bare wasmtime: the benchmark's baseline. The runtime's engine and linker shape and the same
+//! component, with a WASI context and an epoch deadline per run, but none of Portico's per-run
+//! work (grants, log budget, limiter, scratch, failure classification). Not for production use.
+
+use crate::bindings::{self, ActionBackendPre, catalog, log, progress, types};
+use crate::engine::{Runtime, linker};
+use crate::request::RunRequest;
+use wasmtime::Store;
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// A component instantiated and called with plain wasmtime.
+pub struct BareHarness {
+    engine: wasmtime::Engine,
+    pre: ActionBackendPre<BareState>,
+}
+
+/// Minimal host state: what any wasmtime embedding of this world needs.
+pub struct BareState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: NoHooks,
+}
+
+struct NoHooks;
+impl WasiHttpHooks for NoHooks {}
+
+impl BareHarness {
+    /// Compiles `bytes` for the runtime's engine.
+    pub fn new(runtime: &Runtime, bytes: &[u8]) -> wasmtime::Result<Self> {
+        let engine = runtime.inner.engine.clone();
+        let component = Component::from_binary(&engine, bytes)?;
+        let pre = linker::<BareState>(&engine)?.instantiate_pre(&component)?;
+        Ok(Self {
+            pre: ActionBackendPre::new(pre)?,
+            engine,
+        })
+    }
+
+    /// New store, instantiate, call `run`, drop. `Ok(true)` when the guest returned `ok`.
+    pub async fn run_once(&self, request: &RunRequest) -> wasmtime::Result<bool> {
+        let state = BareState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            hooks: NoHooks,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.set_epoch_deadline(1_000);
+        let backend = self.pre.instantiate_async(&mut store).await?;
+        let request = crate::run::request_to_wit(request.clone());
+        Ok(backend.call_run(&mut store, &request).await?.is_ok())
+    }
+}
+
+impl WasiView for BareState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for BareState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl types::Host for BareState {}
+
+impl log::Host for BareState {
+    async fn emit(&mut self, _: log::Level, _: String) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl progress::Host for BareState {
+    async fn report(&mut self, _: Option<u8>, _: Option<String>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+    async fn add_link(&mut self, _: bindings::types::Link) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl catalog::Host for BareState {
+    async fn get(
+        &mut self,
+        _: String,
+        _: String,
+    ) -> wasmtime::Result<Result<Option<types::Entity>, catalog::Error>> {
+        Ok(Ok(None))
+    }
+    async fn upsert(
+        &mut self,
+        e: types::Entity,
+    ) -> wasmtime::Result<Result<types::Entity, catalog::Error>> {
+        Ok(Ok(e))
+    }
+    async fn delete(
+        &mut self,
+        _: String,
+        _: String,
+    ) -> wasmtime::Result<Result<bool, catalog::Error>> {
+        Ok(Ok(false))
+    }
+    async fn search(
+        &mut self,
+        _: String,
+    ) -> wasmtime::Result<Result<Vec<types::Entity>, catalog::Error>> {
+        Ok(Ok(Vec::new()))
+    }
+}

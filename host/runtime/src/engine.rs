@@ -1,0 +1,179 @@
+//! The process-wide runtime: one wasmtime `Engine` (pooling allocator, epoch ticker), one
+//! `Linker`, the loaded plugins and the slots that bound concurrent runs.
+
+use crate::bindings;
+use crate::capabilities::secrets::SecretsProvider;
+use crate::config::RuntimeConfig;
+use crate::grant::{Capabilities, GrantError, Grants, Limits};
+use crate::plugin::{self, Plugin, PluginError};
+use crate::run::{self, RunJob, RunReport, RunState};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Table elements a plugin may use (function references; Rust components need a few hundred).
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 20_000;
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The engine rejected its configuration (e.g. the pool does not fit in memory).
+    #[error("cannot configure the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The plugin cache folder could not be created.
+    #[error("cannot create the plugin cache folder {path}: {source}")]
+    Cache {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Runs plugins. Cheap to clone; clones share the engine, the plugins and the run slots.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<RunState>,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) secrets: Arc<dyn SecretsProvider>,
+    pub(crate) plugins: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// The folder for this engine's compiled artifacts: `cache_dir/<compatibility hash>`.
+    pub(crate) artifacts: std::path::PathBuf,
+    pub(crate) slots: Semaphore,
+}
+
+impl Runtime {
+    /// Builds the engine and starts its epoch ticker (which stops when the last clone drops).
+    pub fn new(
+        config: RuntimeConfig,
+        secrets: Arc<dyn SecretsProvider>,
+    ) -> Result<Self, RuntimeError> {
+        let engine = Engine::new(&engine_config(&config))
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let linker = linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let artifacts = config.cache_dir.join(format!("{:016x}", hasher.finish()));
+        std::fs::create_dir_all(&artifacts).map_err(|source| RuntimeError::Cache {
+            path: artifacts.clone(),
+            source,
+        })?;
+
+        spawn_epoch_ticker(&engine, config.epoch_tick);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                slots: Semaphore::new(config.max_concurrent_runs as usize),
+                config,
+                secrets,
+                plugins: Mutex::default(),
+                artifacts,
+            }),
+        })
+    }
+
+    /// The configuration the runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Checks an action's capabilities and limits against this runtime's bounds.
+    pub fn grants(
+        &self,
+        capabilities: &Capabilities,
+        limits: Limits,
+    ) -> Result<Grants, GrantError> {
+        Grants::new(capabilities, limits, &self.inner.config)
+    }
+
+    /// Checks a component and prepares it to run: compiled once per digest (or loaded from the
+    /// disk cache), linked once. CPU-heavy on first sight of a digest: call it off the request
+    /// path (`spawn_blocking`).
+    pub fn load_plugin(&self, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
+        plugin::load(&self.inner, bytes)
+    }
+
+    /// Runs a plugin once. Waits for a free slot when `max_concurrent_runs` are executing;
+    /// never panics and never fails without a report.
+    pub async fn run(&self, plugin: &Plugin, job: RunJob) -> RunReport {
+        run::execute(&self.inner, plugin, job).await
+    }
+}
+
+/// The tuned pooling configuration measured in DESIGN.md ("Performance").
+fn engine_config(config: &RuntimeConfig) -> Config {
+    let runs = config.max_concurrent_runs.max(1);
+    let max_memory = u64::from(config.max_memory_mib) << 20;
+    let mut pool = PoolingAllocationConfig::new();
+    // A Rust component is 3 core instances, 1 memory and 2 tables; leave room for others.
+    pool.total_component_instances(runs)
+        .total_core_instances(runs * 4)
+        .total_memories(runs * 2)
+        .total_tables(runs * 3)
+        .total_stacks(runs)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(2)
+        .max_tables_per_component(4)
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .max_memory_size(max_memory as usize)
+        .linear_memory_keep_resident(2 << 20)
+        .table_keep_resident(64 << 10)
+        .async_stack_keep_resident(256 << 10)
+        .pagemap_scan(Enabled::Auto);
+
+    let mut engine = Config::new();
+    engine
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_reservation(max_memory)
+        .memory_guard_size(64 << 10)
+        .memory_reservation_for_growth(0);
+    engine
+}
+
+/// Links every import the `action-backend` world may use. What a run may actually do is
+/// decided per call by the run's grant, so one linker serves every plugin.
+pub(crate) fn linker<T>(engine: &Engine) -> wasmtime::Result<Linker<T>>
+where
+    T: bindings::log::Host
+        + bindings::progress::Host
+        + bindings::catalog::Host
+        + bindings::types::Host
+        + wasmtime_wasi::WasiView
+        + wasmtime_wasi_http::WasiHttpView
+        + 'static,
+{
+    let mut linker = Linker::new(engine);
+    bindings::log::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
+    bindings::progress::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
+    bindings::catalog::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
+    bindings::types::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    Ok(linker)
+}
+
+/// Advances the epoch every `tick` until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine, tick: std::time::Duration) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("portico-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        })
+        .unwrap_or_else(|e| panic!("cannot start the epoch ticker thread: {e}"));
+}

@@ -1,0 +1,90 @@
+//! What a run reports while it goes: log lines, progress and links.
+
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+/// Severity of a run log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Very detailed tracing.
+    Trace,
+    /// Diagnostics for the plugin author.
+    Debug,
+    /// Normal progress messages (and the plugin's stdout).
+    Info,
+    /// Unexpected but not fatal (and the plugin's stderr).
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// A link shown on the run page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The link's text.
+    pub title: String,
+    /// An absolute URL.
+    pub url: String,
+}
+
+/// Receives a run's events as they happen, so the caller can persist them and stream them live.
+///
+/// Called from inside the run, so implementations must be quick and must not block: queue the
+/// event and return.
+pub trait RunEvents: Send + Sync {
+    /// One log line, already within the run's `logBytes` budget.
+    fn log(&self, level: LogLevel, message: &str);
+    /// A progress report; `None` keeps the previous value.
+    fn progress(&self, percent: Option<u8>, label: Option<&str>);
+    /// A link added before the run ended.
+    fn link(&self, link: &Link);
+}
+
+/// Everything a run reported, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Recorded {
+    /// Log lines with their level.
+    pub logs: Vec<(LogLevel, String)>,
+    /// Progress reports.
+    pub progress: Vec<(Option<u8>, Option<String>)>,
+    /// Links added during the run.
+    pub links: Vec<Link>,
+}
+
+/// Keeps every event in memory: for tests, the CLI demo and local plugin testing.
+#[derive(Debug, Default)]
+pub struct RecordedEvents(Mutex<Recorded>);
+
+impl RecordedEvents {
+    /// A copy of what was recorded so far.
+    pub fn snapshot(&self) -> Recorded {
+        self.lock().clone()
+    }
+
+    /// All log lines joined by newlines, for asserting on text.
+    pub fn log_text(&self) -> String {
+        let recorded = self.lock();
+        let lines: Vec<&str> = recorded.logs.iter().map(|(_, l)| l.as_str()).collect();
+        lines.join("\n")
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        // A panic while holding the lock cannot leave `Recorded` half-written.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl RunEvents for RecordedEvents {
+    fn log(&self, level: LogLevel, message: &str) {
+        self.lock().logs.push((level, message.to_owned()));
+    }
+    fn progress(&self, percent: Option<u8>, label: Option<&str>) {
+        self.lock()
+            .progress
+            .push((percent, label.map(str::to_owned)));
+    }
+    fn link(&self, link: &Link) {
+        self.lock().links.push(link.clone());
+    }
+}

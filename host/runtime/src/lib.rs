@@ -1,0 +1,33 @@
+//! The Portico plugin runtime: runs an action's backend, a WebAssembly component targeting the
+//! `portico:action/action-backend` world, in a sandbox that can reach only what the action grants.
+//!
+//! One [`Runtime`] per process owns the wasmtime `Engine` (pooling allocator, epoch ticker), the
+//! `Linker` and the on-disk cache of compiled plugins. [`Runtime::load_plugin`] checks and compiles a
+//! component once per digest; [`Runtime::run`] executes one run in a fresh `Store` and always ends
+//! in a [`RunReport`]: an outcome, or a [`RunFailure`] whose kind says who failed and why.
+
+#[doc(hidden)]
+pub mod bare;
+mod bindings;
+pub mod capabilities;
+mod config;
+mod engine;
+mod events;
+mod failure;
+mod grant;
+mod plugin;
+mod request;
+mod run;
+
+pub use capabilities::catalog::{
+    AffectedEntity, Attribution, CatalogError, CatalogStore, EntityChange, MemoryCatalog,
+};
+pub use capabilities::secrets::{EnvSecrets, FileSecrets, NoSecrets, SecretsProvider};
+pub use config::RuntimeConfig;
+pub use engine::{Runtime, RuntimeError};
+pub use events::{Link, LogLevel, RecordedEvents, RunEvents};
+pub use failure::{FailureKind, RunFailure};
+pub use grant::{Capabilities, CatalogGrant, GrantError, Grants, HttpGrantEntry, Limits};
+pub use plugin::{LoadedFrom, Plugin, PluginError};
+pub use request::{Entity, Operation, RunOutcome, RunRequest, User};
+pub use run::{RunJob, RunReport};

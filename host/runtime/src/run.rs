@@ -1,0 +1,438 @@
+//! One run: a fresh `Store` with the run's grant, limits and log, the guest's `run` called under
+//! the run's deadline, and whatever happened turned into a [`RunReport`].
+
+use crate::bindings::types as wit;
+use crate::capabilities::Denials;
+use crate::capabilities::catalog::{AffectedEntity, Attribution, CatalogAccess, CatalogStore};
+use crate::capabilities::fs;
+use crate::capabilities::http::HttpHooks;
+use crate::capabilities::log::{LogSink, LogStream, Stdio};
+use crate::engine::{Inner, MAX_TABLE_ELEMENTS};
+use crate::events::{Link, LogLevel, RunEvents};
+use crate::failure::{FailureKind, RunFailure};
+use crate::grant::Grants;
+use crate::plugin::Plugin;
+use crate::request::{Operation, RunOutcome, RunRequest};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Everything one run needs besides the plugin.
+pub struct RunJob {
+    /// What the plugin receives.
+    pub request: RunRequest,
+    /// What the action grants, and its limits.
+    pub grants: Arc<Grants>,
+    /// The catalog the run reads and writes (within the grant).
+    pub catalog: Arc<dyn CatalogStore>,
+    /// Where logs, progress and links go as they happen.
+    pub events: Arc<dyn RunEvents>,
+    /// Cancel to stop the run; it ends as `cancelled` within one epoch tick.
+    pub cancel: CancellationToken,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The plugin's outcome, or why the run failed.
+    pub result: Result<RunOutcome, RunFailure>,
+    /// Entities the run created, changed or deleted, in the order of their last change.
+    pub affected_entities: Vec<AffectedEntity>,
+    /// Time spent running, not counting the wait for a free slot.
+    pub duration: Duration,
+}
+
+/// A failure of the host during a run (not the plugin's fault): the run fails as `internal`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct HostFailure(pub(crate) String);
+
+/// Why the epoch callback stopped the guest.
+#[derive(Debug, thiserror::Error)]
+enum Interrupt {
+    #[error("the run's deadline passed")]
+    Timeout,
+    #[error("the run was cancelled")]
+    Cancelled,
+}
+
+/// The memory grant: refuses growth past `memoryMiB` and remembers that it did.
+struct Limiter {
+    limit: usize,
+    exceeded: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit exceeded")]
+struct MemoryExceeded;
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _: usize,
+        desired: usize,
+        _: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = Some(desired);
+            return Err(wasmtime::Error::new(MemoryExceeded));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _: usize,
+        desired: usize,
+        _: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// The `T` of the run's `Store`: WASI, wasi:http and Portico's capabilities for one run.
+pub(crate) struct RunState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: HttpHooks,
+    limiter: Limiter,
+    pub(crate) log: Arc<LogSink>,
+    pub(crate) events: Arc<dyn RunEvents>,
+    pub(crate) grants: Arc<Grants>,
+    pub(crate) denials: Arc<Denials>,
+    pub(crate) catalog: CatalogAccess,
+    pub(crate) links: Vec<Link>,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+enum Ended {
+    Returned(wasmtime::Result<Result<wit::RunOutcome, wit::RunFailure>>),
+    TimedOut,
+    Cancelled,
+}
+
+pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunReport {
+    // The semaphore is never closed, so acquiring only waits.
+    let _slot = rt.slots.acquire().await;
+    let started = Instant::now();
+    let limits = job.grants.limits;
+    let deadline = started + Duration::from_secs(limits.timeout_seconds.into());
+    let log = Arc::new(LogSink::new(job.events.clone(), limits.log_bytes));
+    let denials = Arc::new(Denials::default());
+
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(LogStream::new(log.clone(), Stdio::Stdout))
+        .stderr(LogStream::new(log.clone(), Stdio::Stderr))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    let scratch = if job.grants.scratch {
+        match fs::mount_scratch(&mut wasi, &rt.config.scratch_dir) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                tracing::error!(run_id = %job.request.run_id, "cannot create the scratch folder: {e}");
+                let failure = RunFailure::new(
+                    FailureKind::Internal,
+                    "the host could not create the run's scratch folder",
+                );
+                return report(&log, Err(failure), Vec::new(), started);
+            }
+        }
+    } else {
+        None
+    };
+
+    let state = RunState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        http: WasiHttpCtx::new(),
+        hooks: HttpHooks {
+            grants: job.grants.clone(),
+            secrets: rt.secrets.clone(),
+            denials: denials.clone(),
+            log: log.clone(),
+            deadline,
+        },
+        limiter: Limiter {
+            limit: (limits.memory_mib as usize) << 20,
+            exceeded: None,
+        },
+        log: log.clone(),
+        events: job.events.clone(),
+        grants: job.grants.clone(),
+        denials,
+        catalog: CatalogAccess {
+            store: job.catalog.clone(),
+            by: Attribution {
+                run_id: job.request.run_id.clone(),
+                action: job.request.action.clone(),
+                user: job.request.triggered_by.identifier.clone(),
+            },
+            affected: Vec::new(),
+        },
+        links: Vec::new(),
+    };
+    let mut store = Store::new(&rt.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    // Check the deadline and the cancel token on every epoch tick, yielding to the executor in
+    // between so that a busy guest never starves other runs on the same thread.
+    let cancel = job.cancel.clone();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if cancel.is_cancelled() {
+            Err(wasmtime::Error::new(Interrupt::Cancelled))
+        } else if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(Interrupt::Timeout))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+
+    let request = request_to_wit(job.request);
+    let ended = {
+        let call = async {
+            let backend = plugin.pre.instantiate_async(&mut store).await?;
+            backend.call_run(&mut store, &request).await
+        };
+        // The epoch stops a busy guest; this outer timer stops one blocked in a host call.
+        tokio::select! {
+            biased;
+            result = call => Ended::Returned(result),
+            () = tokio::time::sleep_until(deadline.into()) => Ended::TimedOut,
+            () = job.cancel.cancelled() => Ended::Cancelled,
+        }
+    };
+
+    let state = store.data_mut();
+    let result = match ended {
+        Ended::Returned(Ok(Ok(outcome))) => {
+            Ok(outcome_from_wit(outcome, std::mem::take(&mut state.links)))
+        }
+        Ended::Returned(Ok(Err(failure))) => Err(plugin_failure(failure, &state.denials)),
+        Ended::Returned(Err(err)) => Err(classify(&err, state, &job.grants)),
+        Ended::TimedOut => Err(timeout(&job.grants)),
+        Ended::Cancelled => Err(RunFailure::new(
+            FailureKind::Cancelled,
+            "the run was cancelled",
+        )),
+    };
+    let affected = std::mem::take(&mut state.catalog.affected);
+    drop(store);
+    drop(scratch);
+    report(&log, result, affected, started)
+}
+
+fn report(
+    log: &LogSink,
+    result: Result<RunOutcome, RunFailure>,
+    affected_entities: Vec<AffectedEntity>,
+    started: Instant,
+) -> RunReport {
+    log.finish();
+    if let Err(failure) = &result {
+        log.emit_host(
+            LogLevel::Error,
+            &format!("run failed ({}): {}", failure.kind, failure.message),
+        );
+    }
+    RunReport {
+        result,
+        affected_entities,
+        duration: started.elapsed(),
+    }
+}
+
+fn timeout(grants: &Grants) -> RunFailure {
+    RunFailure::new(
+        FailureKind::Timeout,
+        format!(
+            "the run did not finish within its time limit of {} s (limits.timeoutSeconds)",
+            grants.limits.timeout_seconds
+        ),
+    )
+}
+
+/// The guest returned a `run-failure`. When the host denied it something earlier, the denial
+/// is the likelier cause and names the grant, so the run fails as `denied` with that message.
+fn plugin_failure(failure: wit::RunFailure, denials: &Denials) -> RunFailure {
+    let (kind, message) = match failure {
+        wit::RunFailure::InvalidInput(m) => (FailureKind::Plugin, format!("invalid input: {m}")),
+        wit::RunFailure::Failed(m) => (FailureKind::Plugin, m),
+        wit::RunFailure::Denied(m) => (FailureKind::Denied, m),
+    };
+    match denials.first() {
+        Some(denial) => RunFailure::new(
+            FailureKind::Denied,
+            format!("{denial} (the plugin then failed: {message})"),
+        ),
+        None => RunFailure::new(kind, message),
+    }
+}
+
+/// Turns a trap or host error into a failure that says who failed and which limit was involved.
+fn classify(err: &wasmtime::Error, state: &RunState, grants: &Grants) -> RunFailure {
+    let memory_mib = grants.limits.memory_mib;
+    if let Some(interrupt) = err.downcast_ref::<Interrupt>() {
+        return match interrupt {
+            Interrupt::Timeout => timeout(grants),
+            Interrupt::Cancelled => {
+                RunFailure::new(FailureKind::Cancelled, "the run was cancelled")
+            }
+        };
+    }
+    if let Some(desired) = state.limiter.exceeded {
+        return RunFailure::new(
+            FailureKind::Memory,
+            format!(
+                "the plugin tried to grow its memory to {} MiB, over the action's limit of \
+                 {memory_mib} MiB (limits.memoryMiB)",
+                desired.div_ceil(1 << 20)
+            ),
+        );
+    }
+    if let Some(failure) = err.downcast_ref::<HostFailure>() {
+        tracing::error!("host failure during a run: {failure}");
+        return RunFailure::new(
+            FailureKind::Internal,
+            "the host failed during the run; the plugin is not at fault (see the host's log)",
+        );
+    }
+
+    let stderr = state.log.stderr_tail();
+    if let Some(line) = stderr
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("memory allocation of"))
+    {
+        return RunFailure::new(
+            FailureKind::Memory,
+            format!(
+                "the plugin ran out of memory ({line}); its limit is {memory_mib} MiB (limits.memoryMiB)"
+            ),
+        );
+    }
+    let Some(trap) = err.downcast_ref::<Trap>() else {
+        tracing::error!("a run could not start or finish: {err:#}");
+        return RunFailure::new(
+            FailureKind::Internal,
+            "the host could not run the plugin; the plugin is not at fault (see the host's log)",
+        );
+    };
+    if let Some(backtrace) = err.downcast_ref::<WasmBacktrace>() {
+        let text = format!("wasm backtrace:\n{backtrace}");
+        let text: String = text.chars().take(8 * 1024).collect();
+        state.log.emit_host(LogLevel::Error, &text);
+    }
+    let message = match (trap, panic_message(&stderr)) {
+        (_, Some(panic)) => format!("the plugin panicked: {panic}"),
+        (Trap::StackOverflow, None) => {
+            "the plugin overflowed its stack (runaway recursion?)".to_owned()
+        }
+        (trap, None) => format!("the plugin crashed: {trap}"),
+    };
+    match state.denials.first() {
+        Some(denial) => RunFailure::new(
+            FailureKind::Denied,
+            format!("{denial} (the plugin then crashed: {message})"),
+        ),
+        None => RunFailure::new(FailureKind::Trap, message),
+    }
+}
+
+/// Rust prints `panicked at <file>:<line>:<col>:` then the message on the lines after it.
+fn panic_message(stderr: &[String]) -> Option<String> {
+    let start = stderr.iter().rposition(|l| l.contains("panicked at "))?;
+    let location = &stderr[start][stderr[start].find("panicked at ")? + "panicked at ".len()..];
+    let message: Vec<&str> = stderr[start + 1..]
+        .iter()
+        .map(String::as_str)
+        .take_while(|l| !l.starts_with("note:"))
+        .collect();
+    Some(format!(
+        "{} (at {})",
+        message.join(" "),
+        location.trim_end_matches(':')
+    ))
+}
+
+pub(crate) fn request_to_wit(request: RunRequest) -> wit::RunRequest {
+    wit::RunRequest {
+        run_id: request.run_id,
+        action: request.action,
+        operation: match request.operation {
+            Operation::Create => wit::Operation::Create,
+            Operation::DayTwo => wit::Operation::DayTwo,
+            Operation::Delete => wit::Operation::Delete,
+        },
+        inputs: request.inputs.to_string(),
+        entity: request
+            .entity
+            .map(crate::capabilities::catalog::entity_to_wit),
+        triggered_by: wit::User {
+            identifier: request.triggered_by.identifier,
+            email: request.triggered_by.email,
+            roles: request.triggered_by.roles,
+            teams: request.triggered_by.teams,
+        },
+        config: request.config.to_string(),
+    }
+}
+
+fn outcome_from_wit(outcome: wit::RunOutcome, mut links: Vec<Link>) -> RunOutcome {
+    links.extend(outcome.links.into_iter().map(|l| Link {
+        title: l.title,
+        url: l.url,
+    }));
+    RunOutcome {
+        summary: outcome.summary,
+        links,
+        // Output the plugin declared as JSON but is not: keep it, as a string.
+        output: outcome
+            .output
+            .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_are_read_from_stderr() {
+        let stderr = vec![
+            "".to_owned(),
+            "thread '<unnamed>' panicked at src/lib.rs:12:9:".to_owned(),
+            "boom: it broke".to_owned(),
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace"
+                .to_owned(),
+        ];
+        assert_eq!(
+            panic_message(&stderr).unwrap(),
+            "boom: it broke (at src/lib.rs:12:9)"
+        );
+        assert_eq!(panic_message(&["hello".to_owned()]), None);
+    }
+}

@@ -1,0 +1,162 @@
+//! A programmable plugin for the capability tests: runs the `steps` in its inputs and returns
+//! what each one gave. With `"failOnError": true` the first error fails the run (a denial as
+//! `denied`); otherwise every error is reported in the output.
+//!
+//! Steps: `{"http": {method, url, headers, body}}`, `{"get": {blueprint, identifier}}`,
+//! `{"upsert": <entity>}`, `{"delete": {blueprint, identifier}}`, `{"search": <query>}`,
+//! `{"writeFile": {path, content}}`, `{"readFile": path}`, `{"listDir": path}`,
+//! `{"progress": {percent, label}}`, `{"link": {title, url}}`, `{"log": text}`, `{"env": null}`,
+//! `{"print": text}`, `{"sleepMs": n}`.
+use portico_sdk::{
+    Action, Entity, Failure, Outcome, Request, Value, catalog, http, info, json, progress,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Inputs {
+    steps: Vec<Step>,
+    #[serde(default)]
+    fail_on_error: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum Step {
+    Http {
+        #[serde(default = "get")]
+        method: String,
+        url: String,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        #[serde(default)]
+        body: String,
+    },
+    Get {
+        blueprint: String,
+        identifier: String,
+    },
+    Upsert(Entity),
+    Delete {
+        blueprint: String,
+        identifier: String,
+    },
+    Search(Value),
+    WriteFile {
+        path: String,
+        content: String,
+    },
+    ReadFile(String),
+    ListDir(String),
+    Progress {
+        percent: u8,
+        label: String,
+    },
+    Link {
+        title: String,
+        url: String,
+    },
+    Log(String),
+    Print(String),
+    Env(#[expect(dead_code, reason = "the step takes no argument")] Value),
+    SleepMs(u64),
+}
+
+fn get() -> String {
+    "GET".to_owned()
+}
+
+struct Probe;
+
+impl Action for Probe {
+    type Inputs = Inputs;
+    fn run(request: Request<Inputs>) -> Result<Outcome, Failure> {
+        let mut results = Vec::new();
+        for step in request.inputs.steps {
+            let result = run_step(step);
+            match result {
+                Ok(value) => results.push(json!({ "ok": value })),
+                Err(failure) if request.inputs.fail_on_error => return Err(failure),
+                Err(failure) => results.push(json!({ "error": failure.to_string() })),
+            }
+        }
+        Ok(Outcome::summary("probed").with_output(json!({ "results": results })))
+    }
+}
+
+fn io(e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::PermissionDenied || e.kind() == std::io::ErrorKind::NotFound
+    {
+        Failure::denied(e.to_string())
+    } else {
+        Failure::failed(e.to_string())
+    }
+}
+
+fn run_step(step: Step) -> Result<Value, Failure> {
+    Ok(match step {
+        Step::Http {
+            method,
+            url,
+            headers,
+            body,
+        } => {
+            let mut req = http::request(&method, &url).body(body);
+            for (k, v) in &headers {
+                req = req.header(k, v);
+            }
+            let res = req.send()?;
+            json!({ "status": res.status, "headers": res.headers, "body": res.text() })
+        }
+        Step::Get {
+            blueprint,
+            identifier,
+        } => json!(catalog::get(&blueprint, &identifier)?),
+        Step::Upsert(entity) => json!(catalog::upsert(&entity)?),
+        Step::Delete {
+            blueprint,
+            identifier,
+        } => json!(catalog::delete(&blueprint, &identifier)?),
+        Step::Search(query) => json!(catalog::search(&query)?),
+        Step::WriteFile { path, content } => {
+            std::fs::write(&path, content).map_err(io)?;
+            json!(path)
+        }
+        Step::ReadFile(path) => json!(std::fs::read_to_string(&path).map_err(io)?),
+        Step::ListDir(path) => {
+            let names: Vec<String> = std::fs::read_dir(&path)
+                .map_err(io)?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            json!(names)
+        }
+        Step::Progress { percent, label } => {
+            progress::report(percent, &label);
+            Value::Null
+        }
+        Step::Link { title, url } => {
+            progress::add_link(&title, &url);
+            Value::Null
+        }
+        Step::Log(text) => {
+            info!("{text}");
+            Value::Null
+        }
+        Step::Print(text) => {
+            println!("{text}");
+            Value::Null
+        }
+        Step::Env(_) => {
+            let vars: BTreeMap<String, String> = std::env::vars().collect();
+            json!({ "vars": vars, "args": std::env::args().collect::<Vec<_>>() })
+        }
+        Step::SleepMs(ms) => {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            Value::Null
+        }
+    })
+}
+
+portico_sdk::export_action!(Probe);
