@@ -79,7 +79,7 @@ async fn hostile_runs(server: &TestServer) -> Vec<(&'static str, TestRun, Expect
         ),
         (
             "http to a host not granted",
-            TestRun::new(HTTP_FORBIDDEN)
+            TestRun::new(HTTP_GET)
                 .inputs(json!({ "url": "http://example.com/" }))
                 .grant(json!({ "http": [ { "url": server.origin() } ] })),
             fails(
@@ -89,7 +89,7 @@ async fn hostile_runs(server: &TestServer) -> Vec<(&'static str, TestRun, Expect
         ),
         (
             "http to a granted name that resolves to loopback",
-            TestRun::new(HTTP_LOOPBACK)
+            TestRun::new(HTTP_GET)
                 .inputs(json!({ "url": loopback_by_name }))
                 .grant(json!({ "http": [ { "url": loopback_origin } ] })),
             fails(
