@@ -1,6 +1,7 @@
 //! Shared pieces of Portico's end-to-end tests and benchmarks: the built components, one runtime
 //! per test process, a builder for runs, and a recording HTTP server on 127.0.0.1.
 
+pub mod api;
 pub mod server;
 
 /// Paths of the components built by `build.rs`.

@@ -1,6 +1,7 @@
 //! `portico`: the self-service actions host.
 
 mod demo;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs the HTTP service.
+    Serve(serve::ServeArgs),
     /// Runs the example plugins through the runtime against an in-memory catalog and a local
     /// webhook receiver, printing their logs, progress and catalog writes.
     Demo {
@@ -38,18 +41,23 @@ fn main() -> std::process::ExitCode {
     // wasmtime formats a backtrace on every fiber drop when this is set: 25-45 us per run.
     // SAFETY: no other thread exists yet.
     unsafe { std::env::remove_var("RUST_BACKTRACE") };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = match cli.command {
+        Command::Serve(args) => match args.resolve() {
+            Ok(settings) => {
+                init_logs(settings.log_format);
+                runtime.block_on(serve::run(settings))
+            }
+            Err(e) => Err(e),
+        },
         Command::Demo {
             plugins_dir,
             data_dir,
-        } => runtime.block_on(demo::run(&plugins_dir, &data_dir)),
+        } => {
+            init_logs(serve::LogFormat::Text);
+            runtime.block_on(demo::run(&plugins_dir, &data_dir))
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -57,5 +65,15 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+fn init_logs(format: serve::LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        serve::LogFormat::Text => logs.init(),
+        serve::LogFormat::Json => logs.json().init(),
     }
 }

@@ -1,0 +1,190 @@
+//! Bearer-token authentication. Tokens are random, shown once, and stored only as SHA-256
+//! hashes; the caller's user comes from the hash.
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine;
+use portico_catalog::Actor;
+use portico_store::{AuditRecord, AuditStatus, Role, Store, User};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// The authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// Who.
+    pub user: User,
+}
+
+impl Caller {
+    /// The caller as the catalog sees it.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            identifier: self.user.identifier.clone(),
+            admin: self.user.role == Role::Admin,
+            teams: self.user.teams.clone(),
+            origin: "api".into(),
+            run_id: None,
+        }
+    }
+
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+
+    /// 403 (recorded in the audit log) unless the caller is an admin.
+    pub async fn require_admin(
+        &self,
+        store: &dyn Store,
+        what: &str,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<(), ApiError> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        let message = format!("{what} needs the admin role; you are a member");
+        let record = AuditRecord {
+            id: 0,
+            at: portico_store::now(),
+            actor: self.user.identifier.clone(),
+            operation: what.to_owned(),
+            resource_type: resource_type.into(),
+            resource_id: resource_id.into(),
+            blueprint: None,
+            run_id: None,
+            before: None,
+            after: None,
+            status: AuditStatus::Failure,
+            reason: Some(message.clone()),
+            origin: "api".into(),
+        };
+        if let Err(e) = store.record(record).await {
+            tracing::error!("cannot record a denied attempt: {e}");
+        }
+        Err(ApiError::forbidden(message))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing token: send `Authorization: Bearer <token>`")
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
+        let user = state
+            .store
+            .user_by_token(&hash_token(token))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("unknown token: ask an admin for a valid one"))?;
+        Ok(Self { user })
+    }
+}
+
+/// A new random token: `ptc_` and 32 random bytes, base64url.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("the OS random source failed: {e}"));
+    format!(
+        "ptc_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// How a token is stored: SHA-256, hex. Tokens are 256 random bits, so a fast hash is enough.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// How the first admin's token was chosen, so the caller can say so.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// Users exist already: nothing done.
+    AlreadyDone,
+    /// The admin's token is `PORTICO_ADMIN_TOKEN`.
+    FromEnvironment,
+    /// A token was generated and written to this file (mode 0600).
+    Generated(std::path::PathBuf),
+}
+
+/// On first start (no users), creates the `admin` user with `token`, or with a generated one
+/// written to `<data_dir>/admin-token` (mode 0600).
+pub async fn bootstrap_admin(
+    store: &dyn Store,
+    data_dir: &Path,
+    token: Option<String>,
+) -> Result<Bootstrap, String> {
+    if store.count_users().await.map_err(|e| e.to_string())? > 0 {
+        return Ok(Bootstrap::AlreadyDone);
+    }
+    let (token, how) = match token.filter(|t| !t.is_empty()) {
+        Some(t) => (t, Bootstrap::FromEnvironment),
+        None => {
+            let token = new_token();
+            let path = data_dir.join("admin-token");
+            write_secret_file(&path, &token).map_err(|e| format!("{}: {e}", path.display()))?;
+            (token, Bootstrap::Generated(path))
+        }
+    };
+    let admin = User {
+        identifier: "admin".into(),
+        email: None,
+        role: Role::Admin,
+        teams: Vec::new(),
+        created_at: portico_store::now(),
+    };
+    let record = AuditRecord {
+        id: 0,
+        at: portico_store::now(),
+        actor: "portico".into(),
+        operation: "CREATE".into(),
+        resource_type: "user".into(),
+        resource_id: "admin".into(),
+        blueprint: None,
+        run_id: None,
+        before: None,
+        after: Some(serde_json::to_value(&admin).unwrap_or_default()),
+        status: AuditStatus::Success,
+        reason: None,
+        origin: "bootstrap".into(),
+    };
+    store
+        .create_user(admin, hash_token(&token), record)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(how)
+}
+
+fn write_secret_file(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(content.as_bytes())?;
+    file.write_all(b"\n")
+}

@@ -1,0 +1,133 @@
+//! One error type for every route, in Portico's envelope:
+//! `{"ok": false, "error": "<code>", "message": "<what to fix>", "details": [...]}`.
+//! A 5xx never carries internals (they go to the log); a 4xx always says what to fix.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use portico_catalog::{CatalogError, Violation};
+use portico_store::StoreError;
+use serde_json::json;
+
+/// An API error: status, a stable code, a plain message, and per-field details for 422.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Vec<Violation>,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 500, with the cause logged and not shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {cause}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server failed; the error is in its log",
+        )
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "ok": false, "error": self.code, "message": self.message });
+        if !self.details.is_empty() {
+            body["details"] = json!(self.details);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::NotFound(m) => Self::not_found(m),
+            CatalogError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            CatalogError::Forbidden(m) => Self::forbidden(m),
+            CatalogError::Invalid { message, details } => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "invalid",
+                message,
+                details,
+            },
+            CatalogError::Store(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        CatalogError::from(e).into()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let text = rejection.body_text();
+        match rejection {
+            JsonRejection::JsonSyntaxError(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {text}"),
+            ),
+            JsonRejection::JsonDataError(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("the body does not have the expected shape: {text}"),
+            ),
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ),
+            _ if status == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                status,
+                "payload_too_large",
+                "the body is larger than the server's request body limit",
+            ),
+            _ => Self::new(status, "bad_request", text),
+        }
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,69 @@
+//! Portico's HTTP API. One function, [`app`], builds the whole router over a shared
+//! [`AppState`]; [`serve`] runs it on a listener until a shutdown signal. Routes follow Port's
+//! shapes: `{"ok": true, "<thing>": ...}` on success, [`ApiError`]'s envelope on failure.
+
+pub mod auth;
+mod error;
+mod extract;
+mod routes;
+
+pub use error::{ApiError, ApiResult};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use portico_catalog::Catalog;
+use portico_store::Store;
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Blueprints and entities.
+    pub catalog: Arc<Catalog>,
+    /// Users, teams, the audit log.
+    pub store: Arc<dyn Store>,
+}
+
+impl AppState {
+    /// State over a store.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            catalog: Arc::new(Catalog::new(store.clone())),
+            store,
+        }
+    }
+}
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiConfig {
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The whole router.
+pub fn app(state: AppState, config: ApiConfig) -> Router {
+    routes::router()
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

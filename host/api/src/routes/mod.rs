@@ -1,0 +1,94 @@
+//! One module per resource; [`router`] puts them together.
+
+mod audit;
+mod blueprints;
+mod entities;
+mod health;
+mod users;
+
+use crate::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Portico", description = "Self-service actions with sandboxed WebAssembly backends"),
+    paths(
+        health::healthz, health::readyz,
+        blueprints::list, blueprints::create, blueprints::get_one, blueprints::replace, blueprints::delete,
+        entities::list, entities::create, entities::get_one, entities::replace, entities::patch,
+        entities::delete, entities::search,
+        users::list_users, users::create_user, users::get_user, users::list_teams, users::create_team,
+        audit::list,
+    ),
+    tags(
+        (name = "health"), (name = "blueprints"), (name = "entities"), (name = "users"), (name = "audit")
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
+
+/// `?limit=&cursor=` on list endpoints.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Page {
+    #[serde(default = "default_limit")]
+    pub(crate) limit: usize,
+    pub(crate) cursor: Option<String>,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi))
+        .route(
+            "/v1/blueprints",
+            get(blueprints::list).post(blueprints::create),
+        )
+        .route(
+            "/v1/blueprints/{blueprint}",
+            get(blueprints::get_one)
+                .put(blueprints::replace)
+                .delete(blueprints::delete),
+        )
+        .route(
+            "/v1/blueprints/{blueprint}/entities",
+            get(entities::list).post(entities::create),
+        )
+        .route(
+            "/v1/blueprints/{blueprint}/entities/{entity}",
+            get(entities::get_one)
+                .put(entities::replace)
+                .patch(entities::patch)
+                .delete(entities::delete),
+        )
+        .route("/v1/entities/search", post(entities::search))
+        .route("/v1/users", get(users::list_users).post(users::create_user))
+        .route("/v1/users/{user}", get(users::get_user))
+        .route("/v1/teams", get(users::list_teams).post(users::create_team))
+        .route("/v1/audit-log", get(audit::list))
+        .fallback(|| async { crate::ApiError::not_found("no such route; see /openapi.json") })
+}

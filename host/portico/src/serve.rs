@@ -1,0 +1,153 @@
+//! `portico serve`: the HTTP service. Settings come from flags, then environment variables,
+//! then `portico.toml`, then defaults.
+
+use clap::{Args, ValueEnum};
+use portico_api::auth::{Bootstrap, bootstrap_admin};
+use portico_api::{ApiConfig, AppState};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `portico serve`; each may also come from the environment or `portico.toml`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The settings file (optional).
+    #[arg(long, env = "PORTICO_CONFIG", default_value = "portico.toml")]
+    config: PathBuf,
+    /// Address to listen on [default: 127.0.0.1:7678].
+    #[arg(long, env = "PORTICO_LISTEN")]
+    listen: Option<String>,
+    /// `sqlite://PATH` or `postgres://...` [default: sqlite://<data-dir>/portico.db].
+    #[arg(long, env = "PORTICO_DATABASE")]
+    database: Option<String>,
+    /// Folder for the SQLite database, caches and the admin token [default: ./portico-data].
+    #[arg(long, env = "PORTICO_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log format [default: text].
+    #[arg(long, env = "PORTICO_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(long, env = "PORTICO_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct FileSettings {
+    listen: Option<String>,
+    database: Option<String>,
+    data_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    max_body_bytes: Option<usize>,
+}
+
+/// The resolved settings.
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: String,
+    pub database: String,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+}
+
+impl ServeArgs {
+    /// Flags and environment first, then the file, then defaults.
+    pub fn resolve(self) -> Result<Settings, String> {
+        let file = read_settings(&self.config)?;
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| "portico-data".into());
+        let database = self
+            .database
+            .or(file.database)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("portico.db").display()));
+        Ok(Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:7678".into()),
+            database,
+            data_dir,
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            max_body_bytes: self
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(1 << 20),
+        })
+    }
+}
+
+fn read_settings(path: &Path) -> Result<FileSettings, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileSettings::default()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Runs the service until SIGTERM or Ctrl-C.
+pub async fn run(settings: Settings) -> Result<(), String> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
+    let store = portico_store::open(&settings.database)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let admin_token = std::env::var("PORTICO_ADMIN_TOKEN").ok();
+    match bootstrap_admin(store.as_ref(), &settings.data_dir, admin_token).await? {
+        Bootstrap::AlreadyDone => {}
+        Bootstrap::FromEnvironment => {
+            tracing::info!("created the admin user with PORTICO_ADMIN_TOKEN")
+        }
+        Bootstrap::Generated(path) => tracing::info!(
+            path = %path.display(),
+            "created the admin user; its token is in {} (shown nowhere else)",
+            path.display()
+        ),
+    }
+    let app = portico_api::app(
+        AppState::new(store.clone()),
+        ApiConfig {
+            max_body_bytes: settings.max_body_bytes,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, database = store.backend(), "portico is listening on http://{addr}");
+    portico_api::serve(listener, app, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("portico stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+    }
+}

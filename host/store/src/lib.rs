@@ -1,0 +1,143 @@
+//! Portico's storage: one [`Store`] trait, two backends chosen by URL: `sqlite://PATH` (the
+//! embedded default; rusqlite in WAL mode with one writer thread that commits in batches) and
+//! `postgres://...` (several replicas share it). Each backend applies its own migrations when it
+//! opens.
+//!
+//! Every mutation takes the audit record that describes it and stores both in one transaction,
+//! so the audit log cannot miss a change that happened.
+
+mod model;
+mod postgres;
+pub mod query;
+mod sqlite;
+
+pub use model::{
+    AuditFilter, AuditRecord, AuditStatus, Blueprint, Entity, EntityRef, Relation, Role, Team, User,
+};
+pub use query::{Combinator, Direction, Field, Op, Query, QueryError, Rule};
+
+use std::sync::Arc;
+
+/// Whether a write may replace what is there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Fails with [`StoreError::Conflict`] when it exists.
+    Create,
+    /// Creates or replaces.
+    Replace,
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken; the text names it.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A blueprint still has entities; the text says how many.
+    #[error("{0}")]
+    InUse(String),
+    /// The query cannot be run.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// The database failed. Internal: never shown to API clients as is.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// Result of a store call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything Portico keeps. Implemented by the SQLite and Postgres backends.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Every blueprint, by identifier.
+    async fn list_blueprints(&self) -> Result<Vec<Blueprint>>;
+    /// One blueprint.
+    async fn get_blueprint(&self, identifier: &str) -> Result<Option<Blueprint>>;
+    /// Creates or replaces a blueprint.
+    async fn put_blueprint(
+        &self,
+        blueprint: Blueprint,
+        write: Write,
+        audit: AuditRecord,
+    ) -> Result<()>;
+    /// Deletes a blueprint; with `with_entities`, its entities too, else [`StoreError::InUse`]
+    /// when it has any. `false` when there was no such blueprint.
+    async fn delete_blueprint(
+        &self,
+        identifier: &str,
+        with_entities: bool,
+        audit: AuditRecord,
+    ) -> Result<bool>;
+
+    /// One entity.
+    async fn get_entity(&self, blueprint: &str, identifier: &str) -> Result<Option<Entity>>;
+    /// Creates or replaces an entity and its relation edges.
+    async fn put_entity(
+        &self,
+        entity: Entity,
+        relations: Vec<Relation>,
+        write: Write,
+        audit: AuditRecord,
+    ) -> Result<()>;
+    /// Deletes entities (and their outgoing edges) in one transaction, one audit record each.
+    async fn delete_entities(
+        &self,
+        entities: Vec<EntityRef>,
+        audit: Vec<AuditRecord>,
+    ) -> Result<()>;
+    /// Entities with a relation pointing at `target`.
+    async fn dependents(&self, target: &EntityRef) -> Result<Vec<EntityRef>>;
+    /// Entities matching `query`, ordered by blueprint then identifier, after `after`.
+    async fn search(
+        &self,
+        query: &Query,
+        limit: usize,
+        after: Option<EntityRef>,
+    ) -> Result<Vec<Entity>>;
+    /// How many entities a blueprint has.
+    async fn count_entities(&self, blueprint: &str) -> Result<u64>;
+
+    /// Creates a user with a token (stored as its hash only).
+    async fn create_user(&self, user: User, token_hash: String, audit: AuditRecord) -> Result<()>;
+    /// Every user.
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// One user.
+    async fn get_user(&self, identifier: &str) -> Result<Option<User>>;
+    /// The user holding a token, by the token's hash.
+    async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>>;
+    /// How many users exist.
+    async fn count_users(&self) -> Result<u64>;
+    /// Creates a team.
+    async fn create_team(&self, team: Team, audit: AuditRecord) -> Result<()>;
+    /// Every team.
+    async fn list_teams(&self) -> Result<Vec<Team>>;
+
+    /// Records an attempt that changed nothing (a failure or a denial).
+    async fn record(&self, audit: AuditRecord) -> Result<()>;
+    /// Audit entries, newest first.
+    async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (or a bare path ending in `.db`) or
+/// `postgres://...`, applying migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::open(url).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        Ok(Arc::new(sqlite::SqliteStore::open(path.as_ref()).await?))
+    }
+}
+
+/// The current time at the precision the store keeps (milliseconds), so that what a write
+/// returns equals what a later read returns.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(3)
+}

@@ -1,0 +1,730 @@
+//! The shared backend: Postgres through tokio-postgres, with a deadpool connection pool, for
+//! several replicas that share one database. It behaves like the SQLite backend in every way
+//! callers can see: the same results, orderings, conflicts and messages.
+//!
+//! Every mutation runs in one transaction together with its audit record. Migrations run when
+//! the store opens, in one transaction that first takes a transaction-scoped advisory lock, so
+//! replicas starting together apply them once, one after the other. Text keys are declared
+//! `COLLATE "C"` in the schema so that sorting and `<`/`>` compare bytes, as SQLite does.
+
+use crate::model::*;
+use crate::query::{self, Dialect, Param, Query};
+use crate::{Result, Store, StoreError, Write};
+use chrono::{DateTime, TimeZone, Utc};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::Value;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{Json, ToSql, Type};
+use tokio_postgres::{NoTls, Row};
+
+/// The migrations in `migrations/postgres`, in the order they apply.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_catalog.sql"))];
+/// Connections in the pool.
+const POOL_SIZE: usize = 16;
+/// How long opening a connection may take when the URL does not say.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The advisory lock that serialises migrations across replicas (`portico` in ASCII).
+const MIGRATION_LOCK: i64 = 0x0070_6f72_7469_636f;
+
+/// The Postgres [`Store`].
+pub(crate) struct PostgresStore {
+    pool: Pool,
+}
+
+/// A failure that did not come from Postgres itself.
+fn db(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// A Postgres failure.
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Database(describe(&e))
+}
+
+/// A Postgres failure's text, with the server's message when there is one (tokio-postgres' own
+/// text for server errors is only "db error").
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(server) = e.as_db_error() {
+        return format!("{server} ({})", server.code().code());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// A failure to get a connection from the pool.
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg(e),
+        other => db(other),
+    }
+}
+
+/// [`StoreError::Conflict`] naming `what` for a unique violation, else a database error.
+fn conflict_or(e: tokio_postgres::Error, what: impl FnOnce() -> String) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict(what())
+    } else {
+        pg(e)
+    }
+}
+
+fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// A list of strings stored as a jsonb array (teams); anything else reads as empty, like SQLite.
+fn strings(value: Value) -> Vec<String> {
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+/// A search parameter with its Postgres type. The types are given explicitly rather than
+/// inferred, so every `$n` has the type the compiler meant whatever expression it appears in.
+fn bind(param: &Param) -> (&(dyn ToSql + Sync), Type) {
+    match param {
+        Param::Text(s) => (s, Type::TEXT),
+        Param::Int(i) => (i, Type::INT8),
+        Param::Real(f) => (f, Type::FLOAT8),
+        Param::Json(v) => (v, Type::JSONB),
+    }
+}
+
+/// A `LIMIT`: Postgres takes at most a BIGINT.
+fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+const ENTITY_COLUMNS: &str = "e.blueprint, e.identifier, e.title, e.icon, e.team, e.properties, \
+    e.relations, e.created_at, e.created_by, e.updated_at, e.updated_by";
+
+fn entity(row: &Row) -> Result<Entity> {
+    Ok(Entity {
+        blueprint: row.try_get(0).map_err(pg)?,
+        identifier: row.try_get(1).map_err(pg)?,
+        title: row.try_get(2).map_err(pg)?,
+        icon: row.try_get(3).map_err(pg)?,
+        team: strings(row.try_get(4).map_err(pg)?),
+        properties: row.try_get(5).map_err(pg)?,
+        relations: row.try_get(6).map_err(pg)?,
+        created_at: at(row.try_get(7).map_err(pg)?),
+        created_by: row.try_get(8).map_err(pg)?,
+        updated_at: at(row.try_get(9).map_err(pg)?),
+        updated_by: row.try_get(10).map_err(pg)?,
+    })
+}
+
+const USER_COLUMNS: &str = "identifier, email, role, teams, created_at";
+
+fn user(row: &Row) -> Result<User> {
+    Ok(User {
+        identifier: row.try_get(0).map_err(pg)?,
+        email: row.try_get(1).map_err(pg)?,
+        role: Role::parse(row.try_get(2).map_err(pg)?).unwrap_or(Role::Member),
+        teams: strings(row.try_get(3).map_err(pg)?),
+        created_at: at(row.try_get(4).map_err(pg)?),
+    })
+}
+
+fn audit_record(row: &Row) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: row.try_get(0).map_err(pg)?,
+        at: at(row.try_get(1).map_err(pg)?),
+        actor: row.try_get(2).map_err(pg)?,
+        operation: row.try_get(3).map_err(pg)?,
+        resource_type: row.try_get(4).map_err(pg)?,
+        resource_id: row.try_get(5).map_err(pg)?,
+        blueprint: row.try_get(6).map_err(pg)?,
+        run_id: row.try_get(7).map_err(pg)?,
+        before: row.try_get(8).map_err(pg)?,
+        after: row.try_get(9).map_err(pg)?,
+        status: if row.try_get::<_, &str>(10).map_err(pg)? == "SUCCESS" {
+            AuditStatus::Success
+        } else {
+            AuditStatus::Failure
+        },
+        reason: row.try_get(11).map_err(pg)?,
+        origin: row.try_get(12).map_err(pg)?,
+    })
+}
+
+/// Appends an audit record, on a connection or inside the caller's transaction.
+async fn insert_audit(c: &impl GenericClient, a: &AuditRecord) -> Result<()> {
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO audit_log (at, actor, operation, resource_type, resource_id, blueprint, \
+             run_id, before, after, status, reason, origin) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .await
+        .map_err(pg)?;
+    let status = match a.status {
+        AuditStatus::Success => "SUCCESS",
+        AuditStatus::Failure => "FAILURE",
+    };
+    c.execute(
+        &stmt,
+        &[
+            &ms(a.at),
+            &a.actor,
+            &a.operation,
+            &a.resource_type,
+            &a.resource_id,
+            &a.blueprint,
+            &a.run_id,
+            &a.before,
+            &a.after,
+            &status,
+            &a.reason,
+            &a.origin,
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+/// Applies the migrations not applied yet. The advisory lock is transaction-scoped: it is
+/// released by the commit or by the rollback of a failed migration, so a pooled connection can
+/// never keep holding it.
+async fn migrate(pool: &Pool) -> Result<()> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client.transaction().await.map_err(pg)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+        .await
+        .map_err(pg)?;
+    let applied: Vec<i64> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(pg)?;
+    for (version, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| db(format!("migration {version}: {}", describe(&e))))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    tx.commit().await.map_err(pg)
+}
+
+impl PostgresStore {
+    /// Connects to the database a `postgres://` URL names and applies the migrations.
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(pg)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(db)?;
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// A connection from the pool.
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.client()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn list_blueprints(&self) -> Result<Vec<Blueprint>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT data FROM blueprints ORDER BY identifier")
+            .await
+            .map_err(pg)?;
+        c.query(&stmt, &[])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| serde_json::from_value(r.try_get(0).map_err(pg)?).map_err(db))
+            .collect()
+    }
+
+    async fn get_blueprint(&self, identifier: &str) -> Result<Option<Blueprint>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT data FROM blueprints WHERE identifier = $1")
+            .await
+            .map_err(pg)?;
+        c.query_opt(&stmt, &[&identifier])
+            .await
+            .map_err(pg)?
+            .map(|r| serde_json::from_value(r.try_get(0).map_err(pg)?).map_err(db))
+            .transpose()
+    }
+
+    async fn put_blueprint(&self, bp: Blueprint, write: Write, audit: AuditRecord) -> Result<()> {
+        let data = serde_json::to_value(&bp).map_err(db)?;
+        let sql = match write {
+            Write::Create => "INSERT INTO blueprints (identifier, data) VALUES ($1, $2)",
+            Write::Replace => {
+                "INSERT INTO blueprints (identifier, data) VALUES ($1, $2) \
+                 ON CONFLICT (identifier) DO UPDATE SET data = EXCLUDED.data"
+            }
+        };
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let stmt = tx.prepare_cached(sql).await.map_err(pg)?;
+        tx.execute(&stmt, &[&bp.identifier, &data])
+            .await
+            .map_err(|e| conflict_or(e, || format!("blueprint `{}`", bp.identifier)))?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn delete_blueprint(
+        &self,
+        identifier: &str,
+        with_entities: bool,
+        audit: AuditRecord,
+    ) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let count: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM entities WHERE blueprint = $1",
+                &[&identifier],
+            )
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(pg)?;
+        if count > 0 && !with_entities {
+            return Err(StoreError::InUse(format!(
+                "blueprint `{identifier}` has {count} entities; delete them first or pass \
+                 ?delete_entities=true"
+            )));
+        }
+        tx.execute(
+            "DELETE FROM entity_relations WHERE blueprint = $1",
+            &[&identifier],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute("DELETE FROM entities WHERE blueprint = $1", &[&identifier])
+            .await
+            .map_err(pg)?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM blueprints WHERE identifier = $1",
+                &[&identifier],
+            )
+            .await
+            .map_err(pg)?;
+        if deleted > 0 {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(deleted > 0)
+    }
+
+    async fn get_entity(&self, blueprint: &str, identifier: &str) -> Result<Option<Entity>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {ENTITY_COLUMNS} FROM entities e \
+                 WHERE e.blueprint = $1 AND e.identifier = $2"
+            ))
+            .await
+            .map_err(pg)?;
+        c.query_opt(&stmt, &[&blueprint, &identifier])
+            .await
+            .map_err(pg)?
+            .as_ref()
+            .map(entity)
+            .transpose()
+    }
+
+    async fn put_entity(
+        &self,
+        e: Entity,
+        relations: Vec<Relation>,
+        write: Write,
+        audit: AuditRecord,
+    ) -> Result<()> {
+        let on_conflict = match write {
+            Write::Create => "",
+            Write::Replace => {
+                " ON CONFLICT (blueprint, identifier) DO UPDATE SET title = EXCLUDED.title, \
+                 icon = EXCLUDED.icon, team = EXCLUDED.team, properties = EXCLUDED.properties, \
+                 relations = EXCLUDED.relations, created_at = EXCLUDED.created_at, \
+                 created_by = EXCLUDED.created_by, updated_at = EXCLUDED.updated_at, \
+                 updated_by = EXCLUDED.updated_by"
+            }
+        };
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let insert = tx
+            .prepare_cached(&format!(
+                "INSERT INTO entities (blueprint, identifier, title, icon, team, properties, \
+                 relations, created_at, created_by, updated_at, updated_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11){on_conflict}"
+            ))
+            .await
+            .map_err(pg)?;
+        tx.execute(
+            &insert,
+            &[
+                &e.blueprint,
+                &e.identifier,
+                &e.title,
+                &e.icon,
+                &Json(&e.team),
+                &e.properties,
+                &e.relations,
+                &ms(e.created_at),
+                &e.created_by,
+                &ms(e.updated_at),
+                &e.updated_by,
+            ],
+        )
+        .await
+        .map_err(|err| {
+            conflict_or(err, || {
+                format!("entity `{}` of blueprint `{}`", e.identifier, e.blueprint)
+            })
+        })?;
+        let clear = tx
+            .prepare_cached("DELETE FROM entity_relations WHERE blueprint = $1 AND identifier = $2")
+            .await
+            .map_err(pg)?;
+        tx.execute(&clear, &[&e.blueprint, &e.identifier])
+            .await
+            .map_err(pg)?;
+        let edge = tx
+            .prepare_cached(
+                "INSERT INTO entity_relations (blueprint, identifier, relation, \
+                 target_blueprint, target_identifier) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(pg)?;
+        for r in &relations {
+            tx.execute(
+                &edge,
+                &[
+                    &e.blueprint,
+                    &e.identifier,
+                    &r.name,
+                    &r.target.blueprint,
+                    &r.target.identifier,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn delete_entities(
+        &self,
+        entities: Vec<EntityRef>,
+        audit: Vec<AuditRecord>,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let edges = tx
+            .prepare_cached("DELETE FROM entity_relations WHERE blueprint = $1 AND identifier = $2")
+            .await
+            .map_err(pg)?;
+        let rows = tx
+            .prepare_cached("DELETE FROM entities WHERE blueprint = $1 AND identifier = $2")
+            .await
+            .map_err(pg)?;
+        for e in &entities {
+            tx.execute(&edges, &[&e.blueprint, &e.identifier])
+                .await
+                .map_err(pg)?;
+            tx.execute(&rows, &[&e.blueprint, &e.identifier])
+                .await
+                .map_err(pg)?;
+        }
+        for a in &audit {
+            insert_audit(&tx, a).await?;
+        }
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn dependents(&self, target: &EntityRef) -> Result<Vec<EntityRef>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT DISTINCT blueprint, identifier FROM entity_relations \
+                 WHERE target_blueprint = $1 AND target_identifier = $2 ORDER BY 1, 2",
+            )
+            .await
+            .map_err(pg)?;
+        c.query(&stmt, &[&target.blueprint, &target.identifier])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| {
+                Ok(EntityRef {
+                    blueprint: r.try_get(0).map_err(pg)?,
+                    identifier: r.try_get(1).map_err(pg)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn search(
+        &self,
+        q: &Query,
+        limit: usize,
+        after: Option<EntityRef>,
+    ) -> Result<Vec<Entity>> {
+        let mut sql = query::compile(q, Dialect::Postgres)?;
+        if let Some(after) = after {
+            let n = sql.params.len();
+            sql.text = format!(
+                "({}) AND (e.blueprint, e.identifier) > (${}, ${})",
+                sql.text,
+                n + 1,
+                n + 2
+            );
+            sql.params.push(Param::Text(after.blueprint));
+            sql.params.push(Param::Text(after.identifier));
+        }
+        // Not a cached prepared statement: every query has its own text, and the pool's
+        // statement caches never forget one.
+        let text = format!(
+            "SELECT {ENTITY_COLUMNS} FROM entities e WHERE {} \
+             ORDER BY e.blueprint, e.identifier LIMIT {}",
+            sql.text,
+            sql_limit(limit)
+        );
+        let params: Vec<_> = sql.params.iter().map(bind).collect();
+        let c = self.client().await?;
+        c.query_typed(&text, &params)
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(entity)
+            .collect()
+    }
+
+    async fn count_entities(&self, blueprint: &str) -> Result<u64> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT count(*) FROM entities WHERE blueprint = $1")
+            .await
+            .map_err(pg)?;
+        let n: i64 = c
+            .query_one(&stmt, &[&blueprint])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(pg)?;
+        Ok(n as u64)
+    }
+
+    async fn create_user(&self, u: User, token_hash: String, audit: AuditRecord) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute(
+            "INSERT INTO users (identifier, email, role, teams, token_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &u.identifier,
+                &u.email,
+                &u.role.as_str(),
+                &Json(&u.teams),
+                &token_hash,
+                &ms(u.created_at),
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or(e, || format!("user `{}`", u.identifier)))?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY identifier"
+            ))
+            .await
+            .map_err(pg)?;
+        c.query(&stmt, &[])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(user)
+            .collect()
+    }
+
+    async fn get_user(&self, identifier: &str) -> Result<Option<User>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE identifier = $1"
+            ))
+            .await
+            .map_err(pg)?;
+        c.query_opt(&stmt, &[&identifier])
+            .await
+            .map_err(pg)?
+            .as_ref()
+            .map(user)
+            .transpose()
+    }
+
+    async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE token_hash = $1"
+            ))
+            .await
+            .map_err(pg)?;
+        c.query_opt(&stmt, &[&token_hash])
+            .await
+            .map_err(pg)?
+            .as_ref()
+            .map(user)
+            .transpose()
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        let c = self.client().await?;
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM users", &[])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(pg)?;
+        Ok(n as u64)
+    }
+
+    async fn create_team(&self, team: Team, audit: AuditRecord) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute(
+            "INSERT INTO teams (name, description, created_at) VALUES ($1, $2, $3)",
+            &[&team.name, &team.description, &ms(team.created_at)],
+        )
+        .await
+        .map_err(|e| conflict_or(e, || format!("team `{}`", team.name)))?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn list_teams(&self) -> Result<Vec<Team>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT name, description, created_at FROM teams ORDER BY name")
+            .await
+            .map_err(pg)?;
+        c.query(&stmt, &[])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| {
+                Ok(Team {
+                    name: r.try_get(0).map_err(pg)?,
+                    description: r.try_get(1).map_err(pg)?,
+                    created_at: at(r.try_get(2).map_err(pg)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn record(&self, audit: AuditRecord) -> Result<()> {
+        // One statement: it is its own transaction.
+        insert_audit(&self.client().await?, &audit).await
+    }
+
+    async fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let mut conditions = vec!["1=1".to_owned()];
+        let mut params: Vec<Param> = Vec::new();
+        let mut add = |condition: &str, value: Param| {
+            params.push(value);
+            conditions.push(condition.replace('?', &format!("${}", params.len())));
+        };
+        if let Some(v) = &f.resource_type {
+            add("resource_type = ?", Param::Text(v.clone()));
+        }
+        if let Some(v) = &f.resource_id {
+            add("resource_id = ?", Param::Text(v.clone()));
+        }
+        if let Some(v) = &f.actor {
+            add("actor = ?", Param::Text(v.clone()));
+        }
+        if let Some(v) = &f.run_id {
+            add("run_id = ?", Param::Text(v.clone()));
+        }
+        if let Some(v) = f.from {
+            add("at >= ?", Param::Int(ms(v)));
+        }
+        if let Some(v) = f.to {
+            add("at < ?", Param::Int(ms(v)));
+        }
+        if let Some(v) = f.before_id {
+            add("id < ?", Param::Int(v));
+        }
+        if let Some(v) = &f.visible_to {
+            add(
+                "(resource_type IN ('blueprint', 'entity') OR actor = ?)",
+                Param::Text(v.clone()),
+            );
+        }
+        let sql = format!(
+            "SELECT id, at, actor, operation, resource_type, resource_id, blueprint, run_id, \
+             before, after, status, reason, origin FROM audit_log WHERE {} \
+             ORDER BY id DESC LIMIT {}",
+            conditions.join(" AND "),
+            sql_limit(f.limit)
+        );
+        let params: Vec<_> = params.iter().map(bind).collect();
+        let c = self.client().await?;
+        c.query_typed(&sql, &params)
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(audit_record)
+            .collect()
+    }
+}

@@ -1,0 +1,709 @@
+//! The embedded default: SQLite through rusqlite, in WAL mode. One writer thread owns the only
+//! writable connection and commits whatever writes are queued in one transaction (group commit),
+//! each write in its own savepoint so a failing one rolls back alone; callers hear back only
+//! after the commit, so an answered write survives a crash. Reads use a small pool of read-only
+//! connections on blocking threads.
+
+use crate::model::*;
+use crate::query::{self, Dialect, Param, Query};
+use crate::{Result, Store, StoreError, Write};
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_catalog.sql"))];
+/// Writes committed together at most.
+const MAX_BATCH: usize = 512;
+const READERS: usize = 4;
+
+type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+
+pub(crate) struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+}
+
+fn db(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn json(text: String) -> Value {
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+impl SqliteStore {
+    pub(crate) async fn open(path: &Path) -> Result<Self> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path))
+            .await
+            .map_err(db)?
+    }
+
+    fn open_blocking(path: PathBuf) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(db)?;
+        }
+        let writer = Connection::open(&path).map_err(db)?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(db)?;
+        migrate(&writer)?;
+
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(db)?;
+            reader
+                .execute_batch("PRAGMA busy_timeout = 5000;")
+                .map_err(db)?;
+            readers.push(reader);
+        }
+
+        let (jobs, queue) = mpsc::channel::<Job>(4096);
+        std::thread::Builder::new()
+            .name("portico-sqlite-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(db)?;
+        Ok(Self {
+            jobs,
+            readers: Arc::new(Mutex::new(readers)),
+            permits: Arc::new(Semaphore::new(READERS)),
+        })
+    }
+
+    /// Runs `f` in the writer's next batch; resolves after the batch commits.
+    async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (reply, answer) = oneshot::channel::<Result<R>>();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |commit| {
+                let _ = reply.send(match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Database(e)),
+                });
+            });
+            (ok, finish)
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| db("the SQLite writer thread stopped"))?;
+        answer
+            .await
+            .map_err(|_| db("the SQLite writer thread stopped"))?
+    }
+
+    /// Runs `f` on a read-only connection on a blocking thread.
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let _permit = self.permits.clone().acquire_owned().await.map_err(db)?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .ok_or_else(|| db("no reader connection free"))?;
+            let result = f(&conn);
+            readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            result
+        })
+        .await
+        .map_err(db)?
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)?;
+    for (number, sql) in MIGRATIONS {
+        if *number > version {
+            conn.execute_batch(&format!(
+                "BEGIN; {sql}; PRAGMA user_version = {number}; COMMIT;"
+            ))
+            .map_err(|e| db(format!("migration {number}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut finishes = Vec::with_capacity(batch.len());
+        let begun = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| e.to_string());
+        for job in batch {
+            if begun.is_err() {
+                let (_, finish) = job(&conn);
+                finishes.push(finish);
+                continue;
+            }
+            let savepoint = conn.execute_batch("SAVEPOINT job");
+            let (ok, finish) = job(&conn);
+            let end = if ok && savepoint.is_ok() {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            if let Err(e) = conn.execute_batch(end) {
+                tracing::error!("SQLite savepoint: {e}");
+            }
+            finishes.push(finish);
+        }
+        let committed =
+            begun.and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for finish in finishes {
+            finish(committed.clone());
+        }
+    }
+}
+
+fn bind(param: &Param) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match param {
+        Param::Text(s) => V::Text(s.clone()),
+        Param::Int(i) => V::Integer(*i),
+        Param::Real(f) => V::Real(*f),
+        Param::Json(v) => V::Text(v.to_string()),
+    }
+}
+
+const ENTITY_COLUMNS: &str = "e.blueprint, e.identifier, e.title, e.icon, e.team, e.properties, \
+    e.relations, e.created_at, e.created_by, e.updated_at, e.updated_by";
+
+fn entity(row: &Row) -> rusqlite::Result<Entity> {
+    Ok(Entity {
+        blueprint: row.get(0)?,
+        identifier: row.get(1)?,
+        title: row.get(2)?,
+        icon: row.get(3)?,
+        team: serde_json::from_str(&row.get::<_, String>(4)?).unwrap_or_default(),
+        properties: json(row.get(5)?),
+        relations: json(row.get(6)?),
+        created_at: at(row.get(7)?),
+        created_by: row.get(8)?,
+        updated_at: at(row.get(9)?),
+        updated_by: row.get(10)?,
+    })
+}
+
+fn user(row: &Row) -> rusqlite::Result<User> {
+    Ok(User {
+        identifier: row.get(0)?,
+        email: row.get(1)?,
+        role: Role::parse(&row.get::<_, String>(2)?).unwrap_or(Role::Member),
+        teams: serde_json::from_str(&row.get::<_, String>(3)?).unwrap_or_default(),
+        created_at: at(row.get(4)?),
+    })
+}
+
+fn insert_audit(conn: &Connection, a: &AuditRecord) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, operation, resource_type, resource_id, blueprint, \
+         run_id, before, after, status, reason, origin) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            ms(a.at),
+            a.actor,
+            a.operation,
+            a.resource_type,
+            a.resource_id,
+            a.blueprint,
+            a.run_id,
+            a.before.as_ref().map(Value::to_string),
+            a.after.as_ref().map(Value::to_string),
+            match a.status {
+                AuditStatus::Success => "SUCCESS",
+                AuditStatus::Failure => "FAILURE",
+            },
+            a.reason,
+            a.origin,
+        ],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+fn conflict_or(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict(what())
+        }
+        other => db(other),
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+            .await
+    }
+
+    async fn list_blueprints(&self) -> Result<Vec<Blueprint>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT data FROM blueprints ORDER BY identifier")
+                .map_err(db)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+            rows.map(|r| serde_json::from_str(&r.map_err(db)?).map_err(db))
+                .collect()
+        })
+        .await
+    }
+
+    async fn get_blueprint(&self, identifier: &str) -> Result<Option<Blueprint>> {
+        let id = identifier.to_owned();
+        self.read(move |c| {
+            let data: Option<String> = c
+                .query_row(
+                    "SELECT data FROM blueprints WHERE identifier = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            data.map(|d| serde_json::from_str(&d).map_err(db))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn put_blueprint(&self, bp: Blueprint, write: Write, audit: AuditRecord) -> Result<()> {
+        self.write(move |c| {
+            let data = serde_json::to_string(&bp).map_err(db)?;
+            let sql = match write {
+                Write::Create => "INSERT INTO blueprints (identifier, data) VALUES (?1, ?2)",
+                Write::Replace => {
+                    "INSERT OR REPLACE INTO blueprints (identifier, data) VALUES (?1, ?2)"
+                }
+            };
+            c.execute(sql, params![bp.identifier, data])
+                .map_err(|e| conflict_or(e, || format!("blueprint `{}`", bp.identifier)))?;
+            insert_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn delete_blueprint(
+        &self,
+        identifier: &str,
+        with_entities: bool,
+        audit: AuditRecord,
+    ) -> Result<bool> {
+        let id = identifier.to_owned();
+        self.write(move |c| {
+            let count: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM entities WHERE blueprint = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if count > 0 && !with_entities {
+                return Err(StoreError::InUse(format!(
+                    "blueprint `{id}` has {count} entities; delete them first or pass \
+                     ?delete_entities=true"
+                )));
+            }
+            c.execute("DELETE FROM entity_relations WHERE blueprint = ?1", [&id])
+                .map_err(db)?;
+            c.execute("DELETE FROM entities WHERE blueprint = ?1", [&id])
+                .map_err(db)?;
+            let deleted = c
+                .execute("DELETE FROM blueprints WHERE identifier = ?1", [&id])
+                .map_err(db)?;
+            if deleted > 0 {
+                insert_audit(c, &audit)?;
+            }
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn get_entity(&self, blueprint: &str, identifier: &str) -> Result<Option<Entity>> {
+        let (bp, id) = (blueprint.to_owned(), identifier.to_owned());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {ENTITY_COLUMNS} FROM entities e WHERE e.blueprint = ?1 AND e.identifier = ?2"
+            ))
+            .map_err(db)?
+            .query_row([bp, id], entity)
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn put_entity(
+        &self,
+        e: Entity,
+        relations: Vec<Relation>,
+        write: Write,
+        audit: AuditRecord,
+    ) -> Result<()> {
+        self.write(move |c| {
+            let verb = match write {
+                Write::Create => "INSERT",
+                Write::Replace => "INSERT OR REPLACE",
+            };
+            c.prepare_cached(&format!(
+                "{verb} INTO entities (blueprint, identifier, title, icon, team, properties, \
+                 relations, created_at, created_by, updated_at, updated_by) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))
+            .map_err(db)?
+            .execute(params![
+                e.blueprint,
+                e.identifier,
+                e.title,
+                e.icon,
+                serde_json::to_string(&e.team).map_err(db)?,
+                e.properties.to_string(),
+                e.relations.to_string(),
+                ms(e.created_at),
+                e.created_by,
+                ms(e.updated_at),
+                e.updated_by,
+            ])
+            .map_err(|err| {
+                conflict_or(err, || {
+                    format!("entity `{}` of blueprint `{}`", e.identifier, e.blueprint)
+                })
+            })?;
+            c.prepare_cached(
+                "DELETE FROM entity_relations WHERE blueprint = ?1 AND identifier = ?2",
+            )
+            .map_err(db)?
+            .execute([&e.blueprint, &e.identifier])
+            .map_err(db)?;
+            let mut insert = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO entity_relations (blueprint, identifier, relation, \
+                     target_blueprint, target_identifier) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(db)?;
+            for r in &relations {
+                insert
+                    .execute(params![
+                        e.blueprint,
+                        e.identifier,
+                        r.name,
+                        r.target.blueprint,
+                        r.target.identifier
+                    ])
+                    .map_err(db)?;
+            }
+            insert_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn delete_entities(
+        &self,
+        entities: Vec<EntityRef>,
+        audit: Vec<AuditRecord>,
+    ) -> Result<()> {
+        self.write(move |c| {
+            for e in &entities {
+                c.execute(
+                    "DELETE FROM entity_relations WHERE blueprint = ?1 AND identifier = ?2",
+                    [&e.blueprint, &e.identifier],
+                )
+                .map_err(db)?;
+                c.execute(
+                    "DELETE FROM entities WHERE blueprint = ?1 AND identifier = ?2",
+                    [&e.blueprint, &e.identifier],
+                )
+                .map_err(db)?;
+            }
+            audit.iter().try_for_each(|a| insert_audit(c, a))
+        })
+        .await
+    }
+
+    async fn dependents(&self, target: &EntityRef) -> Result<Vec<EntityRef>> {
+        let target = target.clone();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT DISTINCT blueprint, identifier FROM entity_relations \
+                     WHERE target_blueprint = ?1 AND target_identifier = ?2 ORDER BY 1, 2",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([&target.blueprint, &target.identifier], |r| {
+                    Ok(EntityRef {
+                        blueprint: r.get(0)?,
+                        identifier: r.get(1)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn search(
+        &self,
+        q: &Query,
+        limit: usize,
+        after: Option<EntityRef>,
+    ) -> Result<Vec<Entity>> {
+        let mut sql = query::compile(q, Dialect::Sqlite)?;
+        if let Some(after) = after {
+            let n = sql.params.len();
+            sql.text = format!(
+                "({}) AND (e.blueprint, e.identifier) > (?{}, ?{})",
+                sql.text,
+                n + 1,
+                n + 2
+            );
+            sql.params.push(Param::Text(after.blueprint));
+            sql.params.push(Param::Text(after.identifier));
+        }
+        let text = format!(
+            "SELECT {ENTITY_COLUMNS} FROM entities e WHERE {} ORDER BY e.blueprint, e.identifier LIMIT {limit}",
+            sql.text
+        );
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&text).map_err(db)?;
+            let rows = stmt
+                .query_map(params_from_iter(sql.params.iter().map(bind)), entity)
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn count_entities(&self, blueprint: &str) -> Result<u64> {
+        let bp = blueprint.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT count(*) FROM entities WHERE blueprint = ?1",
+                [bp],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn create_user(&self, u: User, token_hash: String, audit: AuditRecord) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO users (identifier, email, role, teams, token_hash, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    u.identifier,
+                    u.email,
+                    u.role.as_str(),
+                    serde_json::to_string(&u.teams).map_err(db)?,
+                    token_hash,
+                    ms(u.created_at)
+                ],
+            )
+            .map_err(|e| conflict_or(e, || format!("user `{}`", u.identifier)))?;
+            insert_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT identifier, email, role, teams, created_at FROM users ORDER BY identifier")
+                .map_err(db)?;
+            let rows = stmt.query_map([], user).map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn get_user(&self, identifier: &str) -> Result<Option<User>> {
+        let id = identifier.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT identifier, email, role, teams, created_at FROM users WHERE identifier = ?1",
+                [id],
+                user,
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>> {
+        let hash = token_hash.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT identifier, email, role, teams, created_at FROM users WHERE token_hash = ?1",
+            )
+            .map_err(db)?
+            .query_row([hash], user)
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn create_team(&self, team: Team, audit: AuditRecord) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO teams (name, description, created_at) VALUES (?1, ?2, ?3)",
+                params![team.name, team.description, ms(team.created_at)],
+            )
+            .map_err(|e| conflict_or(e, || format!("team `{}`", team.name)))?;
+            insert_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn list_teams(&self) -> Result<Vec<Team>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT name, description, created_at FROM teams ORDER BY name")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(Team {
+                        name: r.get(0)?,
+                        description: r.get(1)?,
+                        created_at: at(r.get(2)?),
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn record(&self, audit: AuditRecord) -> Result<()> {
+        self.write(move |c| insert_audit(c, &audit)).await
+    }
+
+    async fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let mut conditions = vec!["1=1".to_owned()];
+        let mut params: Vec<rusqlite::types::Value> = Vec::new();
+        let mut add = |condition: &str, value: rusqlite::types::Value| {
+            params.push(value);
+            conditions.push(condition.replace('?', &format!("?{}", params.len())));
+        };
+        use rusqlite::types::Value as V;
+        if let Some(v) = &f.resource_type {
+            add("resource_type = ?", V::Text(v.clone()));
+        }
+        if let Some(v) = &f.resource_id {
+            add("resource_id = ?", V::Text(v.clone()));
+        }
+        if let Some(v) = &f.actor {
+            add("actor = ?", V::Text(v.clone()));
+        }
+        if let Some(v) = &f.run_id {
+            add("run_id = ?", V::Text(v.clone()));
+        }
+        if let Some(v) = f.from {
+            add("at >= ?", V::Integer(ms(v)));
+        }
+        if let Some(v) = f.to {
+            add("at < ?", V::Integer(ms(v)));
+        }
+        if let Some(v) = f.before_id {
+            add("id < ?", V::Integer(v));
+        }
+        if let Some(v) = &f.visible_to {
+            add(
+                "(resource_type IN ('blueprint', 'entity') OR actor = ?)",
+                V::Text(v.clone()),
+            );
+        }
+        let sql = format!(
+            "SELECT id, at, actor, operation, resource_type, resource_id, blueprint, run_id, \
+             before, after, status, reason, origin FROM audit_log WHERE {} ORDER BY id DESC LIMIT {}",
+            conditions.join(" AND "),
+            f.limit
+        );
+        self.read(move |c| {
+            let mut stmt = c.prepare(&sql).map_err(db)?;
+            let rows = stmt
+                .query_map(params_from_iter(params.iter()), |r| {
+                    Ok(AuditRecord {
+                        id: r.get(0)?,
+                        at: at(r.get(1)?),
+                        actor: r.get(2)?,
+                        operation: r.get(3)?,
+                        resource_type: r.get(4)?,
+                        resource_id: r.get(5)?,
+                        blueprint: r.get(6)?,
+                        run_id: r.get(7)?,
+                        before: r.get::<_, Option<String>>(8)?.map(json),
+                        after: r.get::<_, Option<String>>(9)?.map(json),
+                        status: if r.get::<_, String>(10)? == "SUCCESS" {
+                            AuditStatus::Success
+                        } else {
+                            AuditStatus::Failure
+                        },
+                        reason: r.get(11)?,
+                        origin: r.get(12)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+}

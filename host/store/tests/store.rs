@@ -1,0 +1,1964 @@
+//! The store's behaviour, scenario by scenario, on every backend: SQLite (in a temporary
+//! directory) always, and Postgres too when `PORTICO_TEST_POSTGRES_URL` names a server, e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`. Both backends must pass the very same
+//! assertions, so they give the same answers.
+//!
+//! Each Postgres scenario gets a database of its own, created through the URL's database and
+//! dropped afterwards, so the tests run in parallel. The databases are created with a linguistic
+//! default collation (ICU `en-US`, as managed Postgres services usually have) when the server
+//! supports it, so that anything sorting differently from SQLite's byte order shows up.
+
+use chrono::{DateTime, TimeZone, Utc};
+use portico_store::{
+    AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction, Entity, EntityRef, Field, Op,
+    Query, Relation, Role, Rule, Store, StoreError, Team, User, Write,
+};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+// ---------------------------------------------------------------------------------------------
+// Running a scenario on each backend
+// ---------------------------------------------------------------------------------------------
+
+/// The environment variable naming the Postgres server to test against.
+const POSTGRES_URL: &str = "PORTICO_TEST_POSTGRES_URL";
+
+/// An empty database for one scenario, and what removing it takes.
+enum Database {
+    Sqlite {
+        url: String,
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        url: String,
+        server_url: String,
+        name: String,
+    },
+}
+
+impl Database {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("portico.db").display());
+        Self::Sqlite { url, _dir: dir }
+    }
+
+    /// Creates `portico_t_<unique>` on the server `server_url` points at.
+    async fn postgres(server_url: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let name = format!(
+            "portico_t_{}_{nanos}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = admin(server_url).await;
+        let linguistic = format!(
+            "CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        );
+        if admin.batch_execute(&linguistic).await.is_err() {
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("CREATE DATABASE");
+        }
+        Self::Postgres {
+            url: with_database(server_url, &name),
+            server_url: server_url.to_owned(),
+            name,
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    async fn remove(self) {
+        if let Self::Postgres {
+            server_url, name, ..
+        } = self
+        {
+            let admin = admin(&server_url).await;
+            if let Err(e) = admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+            {
+                eprintln!("could not drop test database {name}: {e}");
+            }
+        }
+    }
+}
+
+/// A plain connection to the server's own database, to create and drop test databases.
+async fn admin(server_url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(server_url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL}={server_url}: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// `url` with its database name replaced by `name` (keeping any `?options`).
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let (location, options) = match rest.split_once('?') {
+        Some((location, options)) => (location, format!("?{options}")),
+        None => (rest, String::new()),
+    };
+    let server = location.split('/').next().unwrap_or(location);
+    format!("{scheme}://{server}/{name}{options}")
+}
+
+/// Runs `scenario` with the URL of an empty database of each backend, then removes the
+/// database, even when the scenario fails.
+async fn on_each_database<F, Fut>(scenario: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut databases = vec![Database::sqlite()];
+    if let Ok(server_url) = std::env::var(POSTGRES_URL) {
+        databases.push(Database::postgres(&server_url).await);
+    }
+    for database in databases {
+        let url = database.url().to_owned();
+        let outcome = tokio::spawn(scenario(url.clone())).await;
+        database.remove().await;
+        if let Err(e) = outcome {
+            eprintln!("the scenario failed on {url}");
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
+/// Runs `scenario` on a freshly opened, empty store of each backend.
+async fn on_each_backend<F, Fut>(scenario: F)
+where
+    F: Fn(Arc<dyn Store>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let scenario = Arc::new(scenario);
+    on_each_database(move |url| {
+        let scenario = scenario.clone();
+        async move { scenario(open(&url).await).await }
+    })
+    .await;
+}
+
+async fn open(url: &str) -> Arc<dyn Store> {
+    portico_store::open(url)
+        .await
+        .unwrap_or_else(|e| panic!("opening {url}: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------------------------
+
+/// A point in time, in milliseconds since the epoch.
+fn t(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).unwrap()
+}
+
+fn audit(actor: &str, operation: &str, resource_type: &str, resource_id: &str) -> AuditRecord {
+    AuditRecord {
+        id: 0,
+        at: t(1_700_000_000_000),
+        actor: actor.into(),
+        operation: operation.into(),
+        resource_type: resource_type.into(),
+        resource_id: resource_id.into(),
+        blueprint: None,
+        run_id: None,
+        before: None,
+        after: None,
+        status: AuditStatus::Success,
+        reason: None,
+        origin: "api".into(),
+    }
+}
+
+fn blueprint(identifier: &str, relations: Value) -> Blueprint {
+    Blueprint {
+        identifier: identifier.into(),
+        title: Some(identifier.to_uppercase()),
+        icon: None,
+        description: None,
+        schema: json!({"properties": {}, "required": []}),
+        relations,
+        created_at: t(1_000),
+        created_by: "alice".into(),
+        updated_at: t(1_000),
+        updated_by: "alice".into(),
+    }
+}
+
+fn entity(blueprint: &str, identifier: &str, properties: Value) -> Entity {
+    Entity {
+        identifier: identifier.into(),
+        blueprint: blueprint.into(),
+        title: None,
+        icon: None,
+        team: Vec::new(),
+        properties,
+        relations: json!({}),
+        created_at: t(1_000),
+        created_by: "alice".into(),
+        updated_at: t(1_000),
+        updated_by: "alice".into(),
+    }
+}
+
+fn entity_ref(blueprint: &str, identifier: &str) -> EntityRef {
+    EntityRef {
+        blueprint: blueprint.into(),
+        identifier: identifier.into(),
+    }
+}
+
+fn relation(name: &str, blueprint: &str, identifier: &str) -> Relation {
+    Relation {
+        name: name.into(),
+        target: entity_ref(blueprint, identifier),
+    }
+}
+
+fn user(identifier: &str, role: Role) -> User {
+    User {
+        identifier: identifier.into(),
+        email: Some(format!("{identifier}@example.com")),
+        role,
+        teams: vec!["platform".into()],
+        created_at: t(1_000),
+    }
+}
+
+async fn create_blueprint(store: &dyn Store, bp: Blueprint) {
+    let id = bp.identifier.clone();
+    store
+        .put_blueprint(
+            bp,
+            Write::Create,
+            audit("alice", "CREATE", "blueprint", &id),
+        )
+        .await
+        .unwrap();
+}
+
+/// Creates an entity with the relation edges its `relations` name (targets of the relation
+/// `database` are databases; every other relation points at services).
+async fn create_entity(store: &dyn Store, e: Entity) {
+    let edges = e.relation_targets(&|name| {
+        Some(
+            if name == "database" {
+                "database"
+            } else {
+                "service"
+            }
+            .to_owned(),
+        )
+    });
+    let id = format!("{}/{}", e.blueprint, e.identifier);
+    store
+        .put_entity(
+            e,
+            edges,
+            Write::Create,
+            audit("alice", "CREATE", "entity", &id),
+        )
+        .await
+        .unwrap();
+}
+
+/// The audit log, newest first, as `operation resource_type resource_id` lines.
+async fn audit_lines(store: &dyn Store, filter: AuditFilter) -> Vec<String> {
+    store
+        .audit_log(&AuditFilter {
+            limit: 100,
+            ..filter
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {} {}", a.operation, a.resource_type, a.resource_id))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search building blocks
+// ---------------------------------------------------------------------------------------------
+
+fn prop(name: &str, op: Op, value: Value) -> Rule {
+    Rule::Compare {
+        field: Field::Property(name.into()),
+        op,
+        value,
+    }
+}
+
+fn meta(field: Field, op: Op, value: Value) -> Rule {
+    Rule::Compare { field, op, value }
+}
+
+fn all(rules: Vec<Rule>) -> Rule {
+    Rule::Group {
+        combinator: portico_store::Combinator::And,
+        rules,
+    }
+}
+
+fn any(rules: Vec<Rule>) -> Rule {
+    Rule::Group {
+        combinator: portico_store::Combinator::Or,
+        rules,
+    }
+}
+
+fn related(blueprint: &str, identifier: &str, direction: Direction) -> Rule {
+    Rule::RelatedTo {
+        blueprint: blueprint.into(),
+        identifier: identifier.into(),
+        direction,
+    }
+}
+
+/// The identifiers of the entities matching `rule`, in the order search returns them.
+async fn find(store: &dyn Store, rule: Rule) -> Vec<String> {
+    let query = Query {
+        rule,
+        blueprints: None,
+    };
+    search(store, &query, 1_000, None).await
+}
+
+async fn search(
+    store: &dyn Store,
+    query: &Query,
+    limit: usize,
+    after: Option<EntityRef>,
+) -> Vec<String> {
+    store
+        .search(query, limit, after)
+        .await
+        .unwrap_or_else(|e| panic!("{} search {query:?}: {e}", store.backend()))
+        .into_iter()
+        .map(|e| e.identifier)
+        .collect()
+}
+
+/// The catalog the search scenarios look at. In search order (blueprint, then identifier, as
+/// bytes: upper case sorts before lower case):
+///
+/// | entity               | team                | notable properties                             |
+/// |----------------------|---------------------|------------------------------------------------|
+/// | database/orders-db   | payments            | engine postgres, size_gb 120                   |
+/// | database/users-db    | platform            | engine mysql, size_gb 40                       |
+/// | service/Legacy-app   | platform            | language Java, replicas 1.5, no description    |
+/// | service/api          | platform            | rust, replicas 3, public, owner alice          |
+/// | service/billing      | payments            | go, replicas 2, description "", owner null     |
+/// | service/search       | platform, data      | rust, replicas 5, tags [], settings {}         |
+/// | service/worker       | (none), no title    | python, replicas 1, owner bob, no public       |
+///
+/// Relations: api depends on billing and search, worker on billing; billing uses orders-db.
+async fn seed_catalog(store: &dyn Store) {
+    create_blueprint(store, blueprint("database", json!({}))).await;
+    create_blueprint(
+        store,
+        blueprint(
+            "service",
+            json!({
+                "dependsOn": {"target": "service", "many": true},
+                "database": {"target": "database", "many": false}
+            }),
+        ),
+    )
+    .await;
+    let catalog = [
+        (
+            "database",
+            "orders-db",
+            Some("Orders DB"),
+            vec!["payments"],
+            json!({"engine": "postgres", "size_gb": 120}),
+            json!({}),
+            (100, 100),
+        ),
+        (
+            "database",
+            "users-db",
+            Some("Users DB"),
+            vec!["platform"],
+            json!({"engine": "mysql", "size_gb": 40}),
+            json!({}),
+            (200, 200),
+        ),
+        (
+            "service",
+            "Legacy-app",
+            Some("legacy monolith"),
+            vec!["platform"],
+            json!({
+                "language": "Java", "replicas": 1.5, "public": false,
+                "tags": ["legacy"], "launched": "2019-06-30"
+            }),
+            json!({}),
+            (500, 500),
+        ),
+        (
+            "service",
+            "api",
+            Some("API gateway"),
+            vec!["platform"],
+            json!({
+                "language": "rust", "replicas": 3, "public": true, "tags": ["edge", "http"],
+                "launched": "2023-04-01T09:00:00Z", "description": "Routes requests to services",
+                "owner": "alice"
+            }),
+            json!({"dependsOn": ["billing", "search"]}),
+            (1_000, 5_000),
+        ),
+        (
+            "service",
+            "billing",
+            Some("Billing"),
+            vec!["payments"],
+            json!({
+                "language": "go", "replicas": 2, "public": false, "tags": ["pci"],
+                "launched": "2022-11-15T00:00:00Z", "description": "", "owner": null
+            }),
+            json!({"database": "orders-db"}),
+            (2_000, 2_000),
+        ),
+        (
+            "service",
+            "search",
+            Some("Search"),
+            vec!["platform", "data"],
+            json!({
+                "language": "rust", "replicas": 5, "public": true, "tags": [],
+                "launched": "2024-01-20T12:30:00Z", "description": "Full-text search",
+                "settings": {}
+            }),
+            json!({}),
+            (3_000, 4_000),
+        ),
+        (
+            "service",
+            "worker",
+            None,
+            vec![],
+            json!({
+                "language": "python", "replicas": 1, "tags": ["batch", "edge"],
+                "description": "Runs jobs nightly", "owner": "bob"
+            }),
+            json!({"dependsOn": "billing"}),
+            (4_000, 6_000),
+        ),
+    ];
+    for (bp, id, title, team, properties, relations, (created, updated)) in catalog {
+        create_entity(
+            store,
+            Entity {
+                title: title.map(str::to_owned),
+                team: team.into_iter().map(str::to_owned).collect(),
+                relations,
+                created_at: t(created),
+                updated_at: t(updated),
+                ..entity(bp, id, properties)
+            },
+        )
+        .await;
+    }
+}
+
+/// Every entity of the catalog, in search order.
+const EVERYTHING: [&str; 7] = [
+    "orders-db",
+    "users-db",
+    "Legacy-app",
+    "api",
+    "billing",
+    "search",
+    "worker",
+];
+
+/// [`EVERYTHING`] but `except`.
+fn everything_but(except: &[&str]) -> Vec<String> {
+    EVERYTHING
+        .iter()
+        .filter(|id| !except.contains(id))
+        .map(|id| id.to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_new_store_answers_pings_and_is_empty() {
+    on_each_backend(|store| async move {
+        store.ping().await.unwrap();
+        assert!(["sqlite", "postgres"].contains(&store.backend()));
+        assert!(store.list_blueprints().await.unwrap().is_empty());
+        assert!(store.list_users().await.unwrap().is_empty());
+        assert!(store.list_teams().await.unwrap().is_empty());
+        assert_eq!(store.count_users().await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_the_data_and_does_not_migrate_again() {
+    on_each_database(|url| async move {
+        let store = open(&url).await;
+        create_blueprint(&*store, blueprint("service", json!({}))).await;
+        drop(store);
+
+        let store = open(&url).await;
+        let names: Vec<String> = store
+            .list_blueprints()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.identifier)
+            .collect();
+        assert_eq!(names, ["service"]);
+    })
+    .await;
+}
+
+/// Replicas that start together must not apply the migrations twice (Postgres only: SQLite
+/// is one process's file).
+#[tokio::test]
+async fn postgres_replicas_starting_together_migrate_once() {
+    on_each_database(|url| async move {
+        if !url.starts_with("postgres") {
+            return;
+        }
+        let opens = (0..4).map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { portico_store::open(&url).await.map(|_| ()) })
+        });
+        for opened in opens.collect::<Vec<_>>() {
+            opened.await.unwrap().expect("every replica opens");
+        }
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let versions: Vec<i64> = client
+            .query(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(versions, [1]);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blueprints
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn blueprints_are_created_once_then_replaced() {
+    on_each_backend(|store| async move {
+        let service = blueprint("service", json!({"database": {"target": "database"}}));
+        create_blueprint(&*store, service.clone()).await;
+        assert_eq!(
+            store.get_blueprint("service").await.unwrap(),
+            Some(service.clone())
+        );
+        assert_eq!(store.get_blueprint("nope").await.unwrap(), None);
+
+        // Creating it again is a conflict that names it.
+        let again = store
+            .put_blueprint(
+                service.clone(),
+                Write::Create,
+                audit("bob", "CREATE", "blueprint", "service"),
+            )
+            .await;
+        match again {
+            Err(StoreError::Conflict(what)) => assert_eq!(what, "blueprint `service`"),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+
+        // Replacing it stores the new version.
+        let replaced = Blueprint {
+            title: Some("Services".into()),
+            schema: json!({"properties": {"language": {"type": "string"}}, "required": []}),
+            updated_by: "bob".into(),
+            updated_at: t(2_000),
+            ..service
+        };
+        store
+            .put_blueprint(
+                replaced.clone(),
+                Write::Replace,
+                audit("bob", "UPDATE", "blueprint", "service"),
+            )
+            .await
+            .unwrap();
+        // Replacing one that does not exist creates it.
+        store
+            .put_blueprint(
+                blueprint("database", json!({})),
+                Write::Replace,
+                audit("bob", "CREATE", "blueprint", "database"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.list_blueprints().await.unwrap(),
+            [blueprint("database", json!({})), replaced]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_blueprint_with_entities_is_deleted_only_with_them() {
+    on_each_backend(|store| async move {
+        create_blueprint(&*store, blueprint("service", json!({}))).await;
+        create_blueprint(&*store, blueprint("database", json!({}))).await;
+        create_entity(&*store, entity("database", "db", json!({}))).await;
+        for id in ["a", "b"] {
+            create_entity(
+                &*store,
+                Entity {
+                    relations: json!({"database": "db"}),
+                    ..entity("service", id, json!({}))
+                },
+            )
+            .await;
+        }
+        let delete = |with_entities| {
+            let store = store.clone();
+            async move {
+                store
+                    .delete_blueprint(
+                        "service",
+                        with_entities,
+                        audit("alice", "DELETE", "blueprint", "service"),
+                    )
+                    .await
+            }
+        };
+
+        match delete(false).await {
+            Err(StoreError::InUse(message)) => assert_eq!(
+                message,
+                "blueprint `service` has 2 entities; delete them first or pass \
+                 ?delete_entities=true"
+            ),
+            other => panic!("expected InUse, got {other:?}"),
+        }
+        assert_eq!(store.count_entities("service").await.unwrap(), 2);
+
+        assert!(delete(true).await.unwrap());
+        assert_eq!(store.get_blueprint("service").await.unwrap(), None);
+        assert_eq!(store.count_entities("service").await.unwrap(), 0);
+        assert!(
+            store
+                .dependents(&entity_ref("database", "db"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "the entities' relation edges go too"
+        );
+
+        // Deleting what is not there says so and records nothing.
+        assert!(!delete(true).await.unwrap());
+        let deletes = audit_lines(
+            &*store,
+            AuditFilter {
+                resource_type: Some("blueprint".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            deletes,
+            [
+                "DELETE blueprint service",
+                "CREATE blueprint database",
+                "CREATE blueprint service"
+            ]
+        );
+
+        // An empty blueprint is deleted without the flag.
+        create_blueprint(&*store, blueprint("empty", json!({}))).await;
+        assert!(
+            store
+                .delete_blueprint(
+                    "empty",
+                    false,
+                    audit("alice", "DELETE", "blueprint", "empty")
+                )
+                .await
+                .unwrap()
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entities
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn entities_are_created_once_replaced_and_read_back_whole() {
+    on_each_backend(|store| async move {
+        create_blueprint(&*store, blueprint("service", json!({}))).await;
+        let api = Entity {
+            title: Some("API — gateway ✓".into()),
+            icon: Some("rust".into()),
+            team: vec!["platform".into(), "edge".into()],
+            created_at: t(1_700_000_000_123),
+            updated_at: t(1_700_000_000_456),
+            ..entity(
+                "service",
+                "api",
+                json!({
+                    "language": "rust", "replicas": 3, "ratio": 0.25, "big": 9_007_199_254_740_993_i64,
+                    "negative": -7, "public": true, "owner": null, "tags": ["a", "b"],
+                    "nested": {"z": 1, "a": [1, {"b": "c"}]}, "empty": "", "quote": "it's \"x\""
+                }),
+            )
+        };
+        create_entity(&*store, api.clone()).await;
+        assert_eq!(
+            store.get_entity("service", "api").await.unwrap(),
+            Some(api.clone())
+        );
+        assert_eq!(store.get_entity("service", "nope").await.unwrap(), None);
+        assert_eq!(store.get_entity("database", "api").await.unwrap(), None);
+
+        let again = store
+            .put_entity(
+                api.clone(),
+                Vec::new(),
+                Write::Create,
+                audit("bob", "CREATE", "entity", "service/api"),
+            )
+            .await;
+        match again {
+            Err(StoreError::Conflict(what)) => {
+                assert_eq!(what, "entity `api` of blueprint `service`")
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+
+        let replaced = Entity {
+            title: None,
+            icon: None,
+            team: Vec::new(),
+            properties: json!({"language": "go"}),
+            updated_by: "bob".into(),
+            updated_at: t(1_800_000_000_000),
+            ..api
+        };
+        store
+            .put_entity(
+                replaced.clone(),
+                Vec::new(),
+                Write::Replace,
+                audit("bob", "UPDATE", "entity", "service/api"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_entity("service", "api").await.unwrap(),
+            Some(replaced)
+        );
+        assert_eq!(store.count_entities("service").await.unwrap(), 1);
+
+        // The same identifier in another blueprint is another entity.
+        create_blueprint(&*store, blueprint("database", json!({}))).await;
+        create_entity(&*store, entity("database", "api", json!({}))).await;
+        assert_eq!(store.count_entities("database").await.unwrap(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn relation_edges_follow_the_entity_and_dependents_lists_their_sources() {
+    on_each_backend(|store| async move {
+        create_blueprint(&*store, blueprint("service", json!({}))).await;
+        create_blueprint(&*store, blueprint("database", json!({}))).await;
+        create_entity(&*store, entity("database", "db", json!({}))).await;
+        create_entity(&*store, entity("service", "billing", json!({}))).await;
+        for id in ["worker", "api"] {
+            store
+                .put_entity(
+                    entity("service", id, json!({})),
+                    vec![
+                        relation("dependsOn", "service", "billing"),
+                        relation("database", "database", "db"),
+                        // The same edge twice is stored once.
+                        relation("database", "database", "db"),
+                    ],
+                    Write::Create,
+                    audit("alice", "CREATE", "entity", id),
+                )
+                .await
+                .unwrap();
+        }
+        let billing = entity_ref("service", "billing");
+        assert_eq!(
+            store.dependents(&billing).await.unwrap(),
+            [
+                entity_ref("service", "api"),
+                entity_ref("service", "worker")
+            ]
+        );
+        assert_eq!(
+            store
+                .dependents(&entity_ref("database", "db"))
+                .await
+                .unwrap(),
+            [
+                entity_ref("service", "api"),
+                entity_ref("service", "worker")
+            ]
+        );
+
+        // Replacing an entity replaces its edges.
+        store
+            .put_entity(
+                entity("service", "api", json!({})),
+                vec![relation("database", "database", "db")],
+                Write::Replace,
+                audit("alice", "UPDATE", "entity", "service/api"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.dependents(&billing).await.unwrap(),
+            [entity_ref("service", "worker")]
+        );
+        assert!(
+            store
+                .dependents(&entity_ref("service", "api"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_entities_removes_them_and_their_edges_with_one_audit_record_each() {
+    on_each_backend(|store| async move {
+        seed_catalog(&*store).await;
+        let gone = vec![
+            entity_ref("service", "api"),
+            entity_ref("service", "worker"),
+        ];
+        let records = gone
+            .iter()
+            .map(|e| {
+                audit(
+                    "alice",
+                    "DELETE",
+                    "entity",
+                    &format!("{}/{}", e.blueprint, e.identifier),
+                )
+            })
+            .collect();
+        store.delete_entities(gone, records).await.unwrap();
+
+        assert_eq!(store.get_entity("service", "api").await.unwrap(), None);
+        assert_eq!(store.get_entity("service", "worker").await.unwrap(), None);
+        assert_eq!(store.count_entities("service").await.unwrap(), 3);
+        assert!(
+            store
+                .dependents(&entity_ref("service", "billing"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "their outgoing edges are gone"
+        );
+        assert_eq!(
+            find(
+                &*store,
+                related("service", "billing", Direction::Downstream)
+            )
+            .await,
+            Vec::<String>::new()
+        );
+        let deletes = audit_lines(
+            &*store,
+            AuditFilter {
+                resource_type: Some("entity".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            deletes[..2],
+            ["DELETE entity service/worker", "DELETE entity service/api"]
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users and teams
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn users_are_unique_and_found_by_their_token_hash() {
+    on_each_backend(|store| async move {
+        let alice = user("alice", Role::Admin);
+        let bob = User {
+            email: None,
+            teams: Vec::new(),
+            ..user("bob", Role::Member)
+        };
+        for (u, hash) in [(&bob, "hash-b"), (&alice, "hash-a")] {
+            store
+                .create_user(
+                    u.clone(),
+                    hash.into(),
+                    audit("setup", "CREATE", "user", &u.identifier),
+                )
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.count_users().await.unwrap(), 2);
+        assert_eq!(
+            store.list_users().await.unwrap(),
+            [alice.clone(), bob.clone()]
+        );
+        assert_eq!(store.get_user("bob").await.unwrap(), Some(bob.clone()));
+        assert_eq!(store.get_user("carol").await.unwrap(), None);
+        assert_eq!(store.user_by_token("hash-a").await.unwrap(), Some(alice));
+        assert_eq!(store.user_by_token("hash-x").await.unwrap(), None);
+
+        // The identifier is taken; so is a token hash, reported the same way.
+        for (identifier, hash) in [("alice", "hash-new"), ("carol", "hash-b")] {
+            match store
+                .create_user(
+                    user(identifier, Role::Member),
+                    hash.into(),
+                    audit("setup", "CREATE", "user", identifier),
+                )
+                .await
+            {
+                Err(StoreError::Conflict(what)) => {
+                    assert_eq!(what, format!("user `{identifier}`"))
+                }
+                other => panic!("expected a conflict, got {other:?}"),
+            }
+        }
+        assert_eq!(store.count_users().await.unwrap(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn teams_are_unique_and_listed_by_name() {
+    on_each_backend(|store| async move {
+        let platform = Team {
+            name: "platform".into(),
+            description: Some("Runs the platform".into()),
+            created_at: t(1_000),
+        };
+        let data = Team {
+            name: "data".into(),
+            description: None,
+            created_at: t(2_000),
+        };
+        for team in [&platform, &data] {
+            store
+                .create_team(team.clone(), audit("alice", "CREATE", "team", &team.name))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.list_teams().await.unwrap(), [data, platform.clone()]);
+        match store
+            .create_team(platform, audit("alice", "CREATE", "team", "platform"))
+            .await
+        {
+            Err(StoreError::Conflict(what)) => assert_eq!(what, "team `platform`"),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit log
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_mutation_stores_its_audit_record_and_a_refused_one_stores_none() {
+    on_each_backend(|store| async move {
+        let record = AuditRecord {
+            at: t(1_700_000_000_789),
+            blueprint: Some("service".into()),
+            run_id: Some("run-1".into()),
+            before: None,
+            after: Some(json!({"identifier": "api", "properties": {"replicas": 3}})),
+            origin: "run".into(),
+            ..audit("run:run-1", "CREATE", "entity", "service/api")
+        };
+        create_blueprint(&*store, blueprint("service", json!({}))).await;
+        store
+            .put_entity(
+                entity("service", "api", json!({})),
+                Vec::new(),
+                Write::Create,
+                record.clone(),
+            )
+            .await
+            .unwrap();
+
+        let log = store
+            .audit_log(&AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(log.len(), 2);
+        assert!(log[0].id > log[1].id, "newest first");
+        assert_eq!(
+            AuditRecord {
+                id: 0,
+                ..log[0].clone()
+            },
+            record
+        );
+
+        // A write that fails leaves no record; `record` stores refusals on their own.
+        let conflict = store
+            .put_entity(
+                entity("service", "api", json!({})),
+                Vec::new(),
+                Write::Create,
+                audit("bob", "CREATE", "entity", "service/api"),
+            )
+            .await;
+        assert!(matches!(conflict, Err(StoreError::Conflict(_))));
+        let refusal = AuditRecord {
+            status: AuditStatus::Failure,
+            reason: Some("entity `api` of blueprint `service` already exists".into()),
+            before: Some(json!(null)),
+            ..audit("bob", "CREATE", "entity", "service/api")
+        };
+        store.record(refusal.clone()).await.unwrap();
+        let log = store
+            .audit_log(&AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(log.len(), 3);
+        assert_eq!(
+            AuditRecord {
+                id: 0,
+                ..log[0].clone()
+            },
+            refusal
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_log_is_filtered_by_every_field_and_paged_backwards() {
+    on_each_backend(|store| async move {
+        // id 1..=6, one per line, each a millisecond later than the one before.
+        let entries = [
+            ("alice", "blueprint", "service", None),
+            ("alice", "user", "bob", None),
+            ("bob", "entity", "service/api", Some("run-1")),
+            ("bob", "team", "data", None),
+            ("carol", "entity", "service/api", Some("run-2")),
+            ("alice", "entity", "service/web", Some("run-1")),
+        ];
+        for (i, (actor, kind, id, run)) in entries.into_iter().enumerate() {
+            store
+                .record(AuditRecord {
+                    at: t(10_000 + i as i64),
+                    run_id: run.map(str::to_owned),
+                    ..audit(actor, "UPDATE", kind, id)
+                })
+                .await
+                .unwrap();
+        }
+        let lines = |filter: AuditFilter| {
+            let store = store.clone();
+            async move {
+                store
+                    .audit_log(&filter)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|a| format!("{} {}", a.actor, a.resource_id))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let all = || AuditFilter {
+            limit: 100,
+            ..Default::default()
+        };
+
+        assert_eq!(
+            lines(all()).await,
+            [
+                "alice service/web",
+                "carol service/api",
+                "bob data",
+                "bob service/api",
+                "alice bob",
+                "alice service"
+            ]
+        );
+        assert_eq!(
+            lines(AuditFilter {
+                resource_type: Some("entity".into()),
+                resource_id: Some("service/api".into()),
+                ..all()
+            })
+            .await,
+            ["carol service/api", "bob service/api"]
+        );
+        assert_eq!(
+            lines(AuditFilter {
+                actor: Some("bob".into()),
+                ..all()
+            })
+            .await,
+            ["bob data", "bob service/api"]
+        );
+        assert_eq!(
+            lines(AuditFilter {
+                run_id: Some("run-1".into()),
+                ..all()
+            })
+            .await,
+            ["alice service/web", "bob service/api"]
+        );
+        // `from` is inclusive, `to` exclusive.
+        assert_eq!(
+            lines(AuditFilter {
+                from: Some(t(10_002)),
+                to: Some(t(10_004)),
+                ..all()
+            })
+            .await,
+            ["bob data", "bob service/api"]
+        );
+        // A member sees catalog changes and their own entries.
+        assert_eq!(
+            lines(AuditFilter {
+                visible_to: Some("bob".into()),
+                ..all()
+            })
+            .await,
+            [
+                "alice service/web",
+                "carol service/api",
+                "bob data",
+                "bob service/api",
+                "alice service"
+            ]
+        );
+        // Paging backwards: the newest two, then the two before them.
+        let newest = store
+            .audit_log(&AuditFilter { limit: 2, ..all() })
+            .await
+            .unwrap();
+        assert_eq!(newest.len(), 2);
+        assert_eq!(
+            lines(AuditFilter {
+                before_id: Some(newest[1].id),
+                limit: 2,
+                ..all()
+            })
+            .await,
+            ["bob data", "bob service/api"]
+        );
+        assert!(lines(AuditFilter { limit: 0, ..all() }).await.is_empty());
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search: properties
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn search_equals_and_not_equals() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        assert_eq!(
+            find(s, prop("language", Op::Eq, json!("rust"))).await,
+            ["api", "search"]
+        );
+        // Case matters.
+        assert!(
+            find(s, prop("language", Op::Eq, json!("Rust")))
+                .await
+                .is_empty()
+        );
+        // Numbers compare as numbers: 3 and 3.0 are equal.
+        assert_eq!(
+            find(s, prop("replicas", Op::Eq, json!(2))).await,
+            ["billing"]
+        );
+        assert_eq!(find(s, prop("replicas", Op::Eq, json!(3.0))).await, ["api"]);
+        assert_eq!(
+            find(s, prop("replicas", Op::Eq, json!(1.5))).await,
+            ["Legacy-app"]
+        );
+        // A value of another JSON type never matches: "2" is not 2.
+        assert!(
+            find(s, prop("replicas", Op::Eq, json!("2")))
+                .await
+                .is_empty()
+        );
+        // `!=` matches entities that do not have the property at all.
+        assert_eq!(
+            find(s, prop("language", Op::Ne, json!("rust"))).await,
+            ["orders-db", "users-db", "Legacy-app", "billing", "worker"]
+        );
+        assert_eq!(
+            find(s, prop("owner", Op::Ne, json!("alice"))).await,
+            everything_but(&["api"])
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_orders_numbers() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        assert_eq!(
+            find(s, prop("replicas", Op::Gt, json!(2))).await,
+            ["api", "search"]
+        );
+        assert_eq!(
+            find(s, prop("replicas", Op::Ge, json!(2))).await,
+            ["api", "billing", "search"]
+        );
+        assert_eq!(
+            find(s, prop("replicas", Op::Lt, json!(2))).await,
+            ["Legacy-app", "worker"]
+        );
+        assert_eq!(
+            find(s, prop("replicas", Op::Le, json!(1.5))).await,
+            ["Legacy-app", "worker"]
+        );
+        assert_eq!(
+            find(s, prop("size_gb", Op::Gt, json!(50))).await,
+            ["orders-db"]
+        );
+        // Only numbers are ordered against a number.
+        assert!(
+            find(s, prop("replicas", Op::Gt, json!("2")))
+                .await
+                .is_empty()
+        );
+        assert!(find(s, prop("language", Op::Gt, json!(0))).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_orders_iso_dates_and_strings_as_text() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        assert_eq!(
+            find(s, prop("launched", Op::Gt, json!("2023-01-01T00:00:00Z"))).await,
+            ["api", "search"]
+        );
+        assert_eq!(
+            find(s, prop("launched", Op::Ge, json!("2023-04-01T09:00:00Z"))).await,
+            ["api", "search"]
+        );
+        assert_eq!(
+            find(s, prop("launched", Op::Gt, json!("2023-04-01T09:00:00Z"))).await,
+            ["search"]
+        );
+        assert_eq!(
+            find(s, prop("launched", Op::Lt, json!("2023-01-01"))).await,
+            ["Legacy-app", "billing"]
+        );
+        assert_eq!(
+            find(s, prop("launched", Op::Le, json!("2022-11-15T00:00:00Z"))).await,
+            ["Legacy-app", "billing"]
+        );
+        // Strings compare as bytes, so upper case sorts before lower case.
+        assert_eq!(
+            find(s, prop("language", Op::Lt, json!("a"))).await,
+            ["Legacy-app"]
+        );
+        assert_eq!(
+            find(s, prop("language", Op::Ge, json!("p"))).await,
+            ["api", "search", "worker"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_between_is_inclusive() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        assert_eq!(
+            find(s, prop("replicas", Op::Between, json!([1.5, 3]))).await,
+            ["Legacy-app", "api", "billing"]
+        );
+        assert_eq!(
+            find(
+                s,
+                prop("launched", Op::Between, json!(["2022-01-01", "2023-12-31"]))
+            )
+            .await,
+            ["api", "billing"]
+        );
+        assert_eq!(
+            find(
+                s,
+                prop(
+                    "launched",
+                    Op::Between,
+                    json!(["2023-04-01T09:00:00Z", "2024-01-20T12:30:00Z"])
+                )
+            )
+            .await,
+            ["api", "search"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_contains_on_strings_and_arrays() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        // A substring of a string, case-sensitively.
+        assert_eq!(
+            find(s, prop("description", Op::Contains, json!("search"))).await,
+            ["search"]
+        );
+        assert_eq!(
+            find(s, prop("language", Op::Contains, json!("us"))).await,
+            ["api", "search"]
+        );
+        assert!(
+            find(s, prop("description", Op::Contains, json!("full")))
+                .await
+                .is_empty()
+        );
+        // An element of an array.
+        assert_eq!(
+            find(s, prop("tags", Op::Contains, json!("edge"))).await,
+            ["api", "worker"]
+        );
+        assert_eq!(
+            find(s, prop("tags", Op::Contains, json!("pci"))).await,
+            ["billing"]
+        );
+        // Only whole elements: "edg" is in no array.
+        assert!(
+            find(s, prop("tags", Op::Contains, json!("edg")))
+                .await
+                .is_empty()
+        );
+        // Numbers contain nothing.
+        assert!(
+            find(s, prop("replicas", Op::Contains, json!(3)))
+                .await
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_contains_matches_whole_array_elements_not_parts_of_them() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        create_blueprint(s, blueprint("service", json!({}))).await;
+        create_entity(
+            s,
+            entity(
+                "service",
+                "a",
+                json!({"maintainers": [{"name": "ana", "role": "lead"}], "matrix": [[1, 2]]}),
+            ),
+        )
+        .await;
+        create_entity(
+            s,
+            entity(
+                "service",
+                "b",
+                json!({"maintainers": ["ana"], "matrix": [1, 2]}),
+            ),
+        )
+        .await;
+        let contains = |name: &str, value: Value| prop(name, Op::Contains, value);
+        assert_eq!(
+            find(
+                s,
+                contains("maintainers", json!({"name": "ana", "role": "lead"}))
+            )
+            .await,
+            ["a"]
+        );
+        assert!(
+            find(s, contains("maintainers", json!({"name": "ana"})))
+                .await
+                .is_empty()
+        );
+        assert_eq!(find(s, contains("maintainers", json!("ana"))).await, ["b"]);
+        assert_eq!(find(s, contains("matrix", json!([1, 2]))).await, ["a"]);
+        assert!(find(s, contains("matrix", json!([1]))).await.is_empty());
+        assert_eq!(find(s, contains("matrix", json!(1))).await, ["b"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_begins_with_and_ends_with() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        assert_eq!(
+            find(s, prop("language", Op::BeginsWith, json!("py"))).await,
+            ["worker"]
+        );
+        assert_eq!(
+            find(s, prop("description", Op::BeginsWith, json!("Routes"))).await,
+            ["api"]
+        );
+        assert_eq!(
+            find(s, prop("description", Op::EndsWith, json!("nightly"))).await,
+            ["worker"]
+        );
+        // The empty string begins and ends every string, and only strings.
+        assert_eq!(
+            find(s, prop("description", Op::EndsWith, json!(""))).await,
+            ["api", "billing", "search", "worker"]
+        );
+        assert_eq!(
+            find(s, prop("description", Op::BeginsWith, json!(""))).await,
+            ["api", "billing", "search", "worker"]
+        );
+        assert!(
+            find(s, prop("tags", Op::BeginsWith, json!("edge")))
+                .await
+                .is_empty()
+        );
+        assert!(
+            find(s, prop("replicas", Op::EndsWith, json!("5")))
+                .await
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_in_and_not_in() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        assert_eq!(
+            find(s, prop("language", Op::In, json!(["go", "python"]))).await,
+            ["billing", "worker"]
+        );
+        assert_eq!(
+            find(s, prop("replicas", Op::In, json!([1, 5]))).await,
+            ["search", "worker"]
+        );
+        assert!(
+            find(s, prop("language", Op::In, json!([])))
+                .await
+                .is_empty()
+        );
+        // `notIn` matches entities without the property.
+        assert_eq!(
+            find(s, prop("language", Op::NotIn, json!(["rust", "go"]))).await,
+            ["orders-db", "users-db", "Legacy-app", "worker"]
+        );
+        assert_eq!(
+            find(s, prop("language", Op::NotIn, json!([]))).await,
+            EVERYTHING
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_is_empty_and_is_not_empty() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        // Empty: missing, null, "", [] or {}.
+        assert_eq!(
+            find(s, prop("description", Op::IsEmpty, json!(null))).await,
+            ["orders-db", "users-db", "Legacy-app", "billing"]
+        );
+        assert_eq!(
+            find(s, prop("tags", Op::IsEmpty, json!(null))).await,
+            ["orders-db", "users-db", "search"]
+        );
+        assert_eq!(
+            find(s, prop("settings", Op::IsEmpty, json!(null))).await,
+            EVERYTHING
+        );
+        assert_eq!(
+            find(s, prop("owner", Op::IsEmpty, json!(null))).await,
+            ["orders-db", "users-db", "Legacy-app", "billing", "search"]
+        );
+        assert_eq!(
+            find(s, prop("owner", Op::IsNotEmpty, json!(null))).await,
+            ["api", "worker"]
+        );
+        assert_eq!(
+            find(s, prop("tags", Op::IsNotEmpty, json!(null))).await,
+            ["Legacy-app", "api", "billing", "worker"]
+        );
+        // Zero and false are values.
+        assert_eq!(
+            find(s, prop("public", Op::IsNotEmpty, json!(null))).await,
+            ["Legacy-app", "api", "billing", "search"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_booleans_and_null() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        assert_eq!(
+            find(s, prop("public", Op::Eq, json!(true))).await,
+            ["api", "search"]
+        );
+        assert_eq!(
+            find(s, prop("public", Op::Eq, json!(false))).await,
+            ["Legacy-app", "billing"]
+        );
+        assert_eq!(
+            find(s, prop("public", Op::Ne, json!(true))).await,
+            ["orders-db", "users-db", "Legacy-app", "billing", "worker"]
+        );
+        // A boolean is not its text, nor a number.
+        assert!(
+            find(s, prop("public", Op::Eq, json!("true")))
+                .await
+                .is_empty()
+        );
+        assert!(find(s, prop("public", Op::Eq, json!(1))).await.is_empty());
+        // `= null` matches null and missing; `!= null` the rest.
+        assert_eq!(
+            find(s, prop("owner", Op::Eq, json!(null))).await,
+            ["orders-db", "users-db", "Legacy-app", "billing", "search"]
+        );
+        assert_eq!(
+            find(s, prop("owner", Op::Ne, json!(null))).await,
+            ["api", "worker"]
+        );
+        // Ordering against null matches nothing.
+        for op in [Op::Gt, Op::Ge, Op::Lt, Op::Le] {
+            assert!(
+                find(s, prop("owner", op, json!(null))).await.is_empty(),
+                "{op:?}"
+            );
+        }
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search: meta fields
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn search_identifier_title_and_blueprint() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        assert_eq!(
+            find(s, meta(Field::Identifier, Op::Eq, json!("api"))).await,
+            ["api"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Identifier, Op::Contains, json!("-"))).await,
+            ["orders-db", "users-db", "Legacy-app"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Identifier, Op::EndsWith, json!("-db"))).await,
+            ["orders-db", "users-db"]
+        );
+        assert_eq!(
+            find(
+                s,
+                meta(Field::Identifier, Op::In, json!(["api", "worker", "nope"]))
+            )
+            .await,
+            ["api", "worker"]
+        );
+        // As bytes: "Legacy-app" < "a".
+        assert_eq!(
+            find(s, meta(Field::Identifier, Op::Lt, json!("a"))).await,
+            ["Legacy-app"]
+        );
+
+        assert_eq!(
+            find(s, meta(Field::Title, Op::Eq, json!("Billing"))).await,
+            ["billing"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Title, Op::BeginsWith, json!("Bill"))).await,
+            ["billing"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Title, Op::EndsWith, json!("DB"))).await,
+            ["orders-db", "users-db"]
+        );
+        // `!=` matches the entity without a title.
+        assert_eq!(
+            find(s, meta(Field::Title, Op::Ne, json!("Billing"))).await,
+            everything_but(&["billing"])
+        );
+        assert_eq!(
+            find(s, meta(Field::Title, Op::IsEmpty, json!(null))).await,
+            ["worker"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Title, Op::Lt, json!("a"))).await,
+            ["orders-db", "users-db", "api", "billing", "search"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Title, Op::Ge, json!("a"))).await,
+            ["Legacy-app"]
+        );
+
+        assert_eq!(
+            find(s, meta(Field::Blueprint, Op::Eq, json!("database"))).await,
+            ["orders-db", "users-db"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Blueprint, Op::NotIn, json!(["service"]))).await,
+            ["orders-db", "users-db"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_team() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        assert_eq!(
+            find(s, meta(Field::Team, Op::Contains, json!("platform"))).await,
+            ["users-db", "Legacy-app", "api", "search"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Team, Op::Eq, json!("data"))).await,
+            ["search"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Team, Op::In, json!(["payments", "data"]))).await,
+            ["orders-db", "billing", "search"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Team, Op::NotIn, json!(["platform"]))).await,
+            ["orders-db", "billing", "worker"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Team, Op::Ne, json!("platform"))).await,
+            ["orders-db", "billing", "worker"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Team, Op::IsEmpty, json!(null))).await,
+            ["worker"]
+        );
+        assert_eq!(
+            find(s, meta(Field::Team, Op::IsNotEmpty, json!(null))).await,
+            everything_but(&["worker"])
+        );
+        // Whole team names only.
+        assert!(
+            find(s, meta(Field::Team, Op::Contains, json!("plat")))
+                .await
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_created_at_and_updated_at_in_milliseconds() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        assert_eq!(
+            find(s, meta(Field::CreatedAt, Op::Gt, json!(1_000))).await,
+            ["billing", "search", "worker"]
+        );
+        assert_eq!(
+            find(s, meta(Field::CreatedAt, Op::Ge, json!(1_000))).await,
+            ["api", "billing", "search", "worker"]
+        );
+        assert_eq!(
+            find(s, meta(Field::CreatedAt, Op::Between, json!([500, 2_000]))).await,
+            ["Legacy-app", "api", "billing"]
+        );
+        assert_eq!(
+            find(s, meta(Field::CreatedAt, Op::In, json!([100, 3_000]))).await,
+            ["orders-db", "search"]
+        );
+        assert_eq!(
+            find(s, meta(Field::UpdatedAt, Op::Lt, json!(2_500))).await,
+            ["orders-db", "users-db", "Legacy-app", "billing"]
+        );
+        assert_eq!(
+            find(s, meta(Field::UpdatedAt, Op::Le, json!(200))).await,
+            ["orders-db", "users-db"]
+        );
+        assert_eq!(
+            find(s, meta(Field::UpdatedAt, Op::Eq, json!(6_000))).await,
+            ["worker"]
+        );
+        assert_eq!(
+            find(s, meta(Field::UpdatedAt, Op::Ne, json!(6_000))).await,
+            everything_but(&["worker"])
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search: groups, relations, scope and paging
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn search_nested_and_or_groups() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        // Platform services in Java or with at least 5 replicas.
+        let rule = all(vec![
+            meta(Field::Team, Op::Contains, json!("platform")),
+            any(vec![
+                prop("language", Op::Eq, json!("Java")),
+                prop("replicas", Op::Ge, json!(5)),
+            ]),
+        ]);
+        assert_eq!(find(s, rule).await, ["Legacy-app", "search"]);
+
+        // Small databases, or private services whose identifier begins with "b".
+        let rule = any(vec![
+            all(vec![
+                meta(Field::Blueprint, Op::Eq, json!("database")),
+                prop("size_gb", Op::Lt, json!(100)),
+            ]),
+            all(vec![
+                prop("public", Op::Eq, json!(false)),
+                meta(Field::Identifier, Op::BeginsWith, json!("b")),
+            ]),
+        ]);
+        assert_eq!(find(s, rule).await, ["users-db", "billing"]);
+
+        // An empty `and` matches everything, an empty `or` nothing.
+        assert_eq!(find(s, all(vec![])).await, EVERYTHING);
+        assert!(find(s, any(vec![])).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_related_to_upstream_and_downstream() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        // Upstream: what the entity relates to (its dependencies).
+        assert_eq!(
+            find(s, related("service", "api", Direction::Upstream)).await,
+            ["billing", "search"]
+        );
+        assert_eq!(
+            find(s, related("service", "billing", Direction::Upstream)).await,
+            ["orders-db"]
+        );
+        // Downstream: what relates to the entity (its dependents).
+        assert_eq!(
+            find(s, related("service", "billing", Direction::Downstream)).await,
+            ["api", "worker"]
+        );
+        assert_eq!(
+            find(s, related("database", "orders-db", Direction::Downstream)).await,
+            ["billing"]
+        );
+        assert!(
+            find(s, related("service", "search", Direction::Upstream))
+                .await
+                .is_empty()
+        );
+        // Combined with other rules.
+        let rule = all(vec![
+            related("service", "billing", Direction::Downstream),
+            prop("language", Op::Eq, json!("rust")),
+        ]);
+        assert_eq!(find(s, rule).await, ["api"]);
+        assert_eq!(
+            store
+                .dependents(&entity_ref("service", "billing"))
+                .await
+                .unwrap(),
+            [
+                entity_ref("service", "api"),
+                entity_ref("service", "worker")
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_restricted_to_some_blueprints() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        let within = |blueprints: &[&str], rule: Rule| Query {
+            rule,
+            blueprints: Some(blueprints.iter().map(|b| b.to_string()).collect()),
+        };
+        assert_eq!(
+            search(s, &within(&["database"], all(vec![])), 100, None).await,
+            ["orders-db", "users-db"]
+        );
+        assert_eq!(
+            search(
+                s,
+                &within(
+                    &["service", "nope"],
+                    meta(Field::Team, Op::Contains, json!("platform"))
+                ),
+                100,
+                None
+            )
+            .await,
+            ["Legacy-app", "api", "search"]
+        );
+        assert!(
+            search(s, &within(&[], all(vec![])), 100, None)
+                .await
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_pages_with_limit_and_after() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        let everything = Query {
+            rule: all(vec![]),
+            blueprints: None,
+        };
+        assert_eq!(
+            search(s, &everything, 3, None).await,
+            ["orders-db", "users-db", "Legacy-app"]
+        );
+        // `after` is the last entity of the previous page; it crosses blueprints.
+        assert_eq!(
+            search(s, &everything, 3, Some(entity_ref("database", "users-db"))).await,
+            ["Legacy-app", "api", "billing"]
+        );
+        assert_eq!(
+            search(s, &everything, 3, Some(entity_ref("service", "search"))).await,
+            ["worker"]
+        );
+        assert!(
+            search(s, &everything, 3, Some(entity_ref("service", "worker")))
+                .await
+                .is_empty()
+        );
+        assert!(search(s, &everything, 0, None).await.is_empty());
+
+        // Walking a filtered search two at a time finds each match once, in order.
+        let platform = Query {
+            rule: meta(Field::Team, Op::Contains, json!("platform")),
+            blueprints: None,
+        };
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.search(&platform, 2, after.clone()).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(entity_ref(&last.blueprint, &last.identifier));
+            seen.extend(page.into_iter().map(|e| e.identifier));
+        }
+        assert_eq!(seen, ["users-db", "Legacy-app", "api", "search"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_returns_whole_entities() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        let found = store
+            .search(
+                &Query {
+                    rule: meta(Field::Identifier, Op::Eq, json!("billing")),
+                    blueprints: None,
+                },
+                10,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            found,
+            [store
+                .get_entity("service", "billing")
+                .await
+                .unwrap()
+                .unwrap()]
+        );
+        assert_eq!(found[0].team, ["payments"]);
+        assert_eq!(found[0].relations, json!({"database": "orders-db"}));
+        assert_eq!(found[0].properties["owner"], json!(null));
+        assert_eq!(found[0].created_at, t(2_000));
+    })
+    .await;
+}

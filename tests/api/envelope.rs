@@ -1,0 +1,186 @@
+//! What every endpoint shares: health without a token, 401 without a valid token, 400 for
+//! malformed JSON (naming the position), 413 past the body limit, 403 for a wrong role.
+
+use portico_tests::api::{ADMIN_TOKEN, MAX_BODY_BYTES, Portico};
+use serde_json::json;
+
+/// Every authenticated route, with a method and a body that would otherwise be acceptable.
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/blueprints"),
+    ("POST", "/v1/blueprints"),
+    ("GET", "/v1/blueprints/service"),
+    ("PUT", "/v1/blueprints/service"),
+    ("DELETE", "/v1/blueprints/service"),
+    ("GET", "/v1/blueprints/service/entities"),
+    ("POST", "/v1/blueprints/service/entities"),
+    ("GET", "/v1/blueprints/service/entities/a"),
+    ("PUT", "/v1/blueprints/service/entities/a"),
+    ("PATCH", "/v1/blueprints/service/entities/a"),
+    ("DELETE", "/v1/blueprints/service/entities/a"),
+    ("POST", "/v1/entities/search"),
+    ("GET", "/v1/users"),
+    ("POST", "/v1/users"),
+    ("GET", "/v1/users/admin"),
+    ("GET", "/v1/teams"),
+    ("POST", "/v1/teams"),
+    ("GET", "/v1/audit-log"),
+];
+
+#[tokio::test]
+async fn health_readiness_and_openapi_need_no_token() {
+    for p in Portico::each().await {
+        assert_eq!(
+            p.send("GET", "/healthz", None, None).await.expect(200)["ok"],
+            true
+        );
+        let ready = p.send("GET", "/readyz", None, None).await;
+        assert_eq!(
+            ready.expect(200)["database"],
+            if p.backend == portico_tests::api::Backend::Sqlite {
+                "sqlite"
+            } else {
+                "postgres"
+            }
+        );
+        let spec = p.send("GET", "/openapi.json", None, None).await;
+        let paths = spec.expect(200)["paths"]
+            .as_object()
+            .expect("paths")
+            .clone();
+        for (_, route) in ROUTES {
+            let template = route
+                .replace("/service/entities/a", "/{blueprint}/entities/{entity}")
+                .replace("/blueprints/service", "/blueprints/{blueprint}")
+                .replace("/users/admin", "/users/{user}");
+            assert!(
+                paths.contains_key(&template),
+                "{template} is missing from /openapi.json"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_route_refuses_a_missing_or_unknown_token() {
+    for p in Portico::each().await {
+        for (method, path) in ROUTES {
+            p.send(method, path, None, Some(b"{}".to_vec()))
+                .await
+                .expect_error(
+                    401,
+                    "unauthorized",
+                    "missing token: send `Authorization: Bearer <token>`",
+                );
+            p.send(
+                method,
+                path,
+                Some("ptc_not_a_real_token"),
+                Some(b"{}".to_vec()),
+            )
+            .await
+            .expect_error(401, "unauthorized", "unknown token");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_json_route_answers_400_for_malformed_json_naming_the_position() {
+    for p in Portico::each().await {
+        for (method, path) in ROUTES.iter().filter(|(m, _)| *m != "GET" && *m != "DELETE") {
+            let answer = p
+                .send(method, path, Some(ADMIN_TOKEN), Some(b"{,}".to_vec()))
+                .await;
+            answer.expect_error(400, "malformed_json", "line 1 column");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_json_route_answers_413_past_the_body_limit() {
+    for p in Portico::each().await {
+        let big =
+            json!({ "identifier": "x", "description": "a".repeat(MAX_BODY_BYTES) }).to_string();
+        for (method, path) in ROUTES.iter().filter(|(m, _)| *m != "GET" && *m != "DELETE") {
+            let answer = p
+                .send(
+                    method,
+                    path,
+                    Some(ADMIN_TOKEN),
+                    Some(big.clone().into_bytes()),
+                )
+                .await;
+            answer.expect_error(413, "payload_too_large", "request body limit");
+        }
+    }
+}
+
+#[tokio::test]
+async fn admin_routes_answer_403_to_members_saying_which_role_is_needed() {
+    for p in Portico::each().await {
+        let member = p.member("bob", &["payments"]).await;
+        let cases = [
+            (
+                "POST",
+                "/v1/blueprints",
+                json!({ "identifier": "x" }),
+                "changing blueprints needs the admin role",
+            ),
+            (
+                "PUT",
+                "/v1/blueprints/x",
+                json!({ "identifier": "x" }),
+                "changing blueprints needs the admin role",
+            ),
+            (
+                "GET",
+                "/v1/users",
+                json!(null),
+                "listing users needs the admin role",
+            ),
+            (
+                "POST",
+                "/v1/users",
+                json!({ "identifier": "eve", "role": "admin" }),
+                "creating users needs the admin role",
+            ),
+            (
+                "GET",
+                "/v1/users/admin",
+                json!(null),
+                "reading other users needs the admin role",
+            ),
+            (
+                "GET",
+                "/v1/teams",
+                json!(null),
+                "listing teams needs the admin role",
+            ),
+            (
+                "POST",
+                "/v1/teams",
+                json!({ "name": "x" }),
+                "creating teams needs the admin role",
+            ),
+        ];
+        for (method, path, body, message) in cases {
+            p.as_user(&member, method, path, body)
+                .await
+                .expect_error(403, "forbidden", message);
+        }
+        p.admin("POST", "/v1/blueprints", json!({ "identifier": "x" }))
+            .await
+            .expect(201);
+        p.as_user(&member, "DELETE", "/v1/blueprints/x", json!(null))
+            .await
+            .expect_error(403, "forbidden", "deleting blueprints needs the admin role");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_404_in_the_envelope() {
+    for p in Portico::each().await {
+        p.send("GET", "/v1/nothing-here", None, None)
+            .await
+            .expect_error(404, "not_found", "no such route");
+    }
+}

@@ -1,0 +1,10 @@
+//! The HTTP API end to end: a real server on 127.0.0.1:0 per backend (SQLite always, Postgres
+//! when PORTICO_TEST_POSTGRES_URL is set), driven over HTTP.
+
+mod audit;
+mod blueprints;
+mod durability;
+mod entities;
+mod envelope;
+mod search;
+mod users;

@@ -1,0 +1,105 @@
+//! `/v1/users` and `/v1/teams`: admins manage them; a token is shown once and works at once.
+
+use portico_tests::api::Portico;
+use serde_json::json;
+
+#[tokio::test]
+async fn an_admin_creates_teams_and_users_whose_tokens_work() {
+    for p in Portico::each().await {
+        let team = p
+            .admin(
+                "POST",
+                "/v1/teams",
+                json!({ "name": "payments", "description": "Money" }),
+            )
+            .await;
+        assert_eq!(team.expect(201)["team"]["name"], "payments");
+        p.admin("POST", "/v1/teams", json!({ "name": "payments" }))
+            .await
+            .expect_error(409, "conflict", "team `payments` already exists");
+        assert_eq!(
+            p.admin("GET", "/v1/teams", json!(null)).await.expect(200)["teams"][0]["name"],
+            "payments"
+        );
+
+        let created = p
+            .admin("POST", "/v1/users", json!({ "identifier": "alice", "email": "alice@example.com", "role": "member", "teams": ["payments"] }))
+            .await;
+        let body = created.expect(201);
+        let token = body["token"]
+            .as_str()
+            .expect("the token is shown once")
+            .to_owned();
+        assert!(token.starts_with("ptc_"));
+        assert_eq!(body["user"]["teams"], json!(["payments"]));
+
+        let me = p
+            .as_user(&token, "GET", "/v1/users/alice", json!(null))
+            .await;
+        assert_eq!(me.expect(200)["user"]["role"], "member");
+        assert!(
+            me.body["user"].get("token").is_none(),
+            "tokens are never shown again"
+        );
+        let users = p.admin("GET", "/v1/users", json!(null)).await;
+        let names: Vec<&str> = users.expect(200)["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["identifier"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["admin", "alice"]);
+        assert!(!users.body.to_string().contains(&token));
+
+        p.admin(
+            "POST",
+            "/v1/users",
+            json!({ "identifier": "alice", "role": "member" }),
+        )
+        .await
+        .expect_error(409, "conflict", "user `alice` already exists");
+    }
+}
+
+#[tokio::test]
+async fn user_and_team_input_is_validated() {
+    for p in Portico::each().await {
+        p.admin(
+            "POST",
+            "/v1/users",
+            json!({ "identifier": "bob", "role": "owner" }),
+        )
+        .await
+        .expect_error(422, "invalid", "role: must be `admin` or `member`");
+        p.admin(
+            "POST",
+            "/v1/users",
+            json!({ "identifier": "bob smith", "role": "member" }),
+        )
+        .await
+        .expect_error(422, "invalid", "identifier: must be");
+        p.admin(
+            "POST",
+            "/v1/users",
+            json!({ "identifier": "bob", "role": "member", "email": "bob" }),
+        )
+        .await
+        .expect_error(422, "invalid", "email: must be an e-mail address");
+        p.admin(
+            "POST",
+            "/v1/users",
+            json!({ "identifier": "bob", "role": "member", "teams": ["ghosts"] }),
+        )
+        .await
+        .expect_error(422, "invalid", "teams[0]: team `ghosts` does not exist");
+        p.admin("POST", "/v1/users", json!({ "role": "member" }))
+            .await
+            .expect_error(422, "invalid", "missing field `identifier`");
+        p.admin("POST", "/v1/teams", json!({ "name": "" }))
+            .await
+            .expect_error(422, "invalid", "name: must be");
+        p.admin("GET", "/v1/users/nobody", json!(null))
+            .await
+            .expect_error(404, "not_found", "user `nobody` not found");
+    }
+}

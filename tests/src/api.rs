@@ -1,0 +1,261 @@
+//! A real Portico HTTP server on 127.0.0.1:0 for each backend under test, and a small client.
+
+use portico_api::auth::bootstrap_admin;
+use portico_api::{ApiConfig, AppState};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The admin token every test server starts with.
+pub const ADMIN_TOKEN: &str = "ptc_test_admin_token";
+/// The request body limit of test servers (small, so 413 is cheap to provoke).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Which database a test server uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh database on `PORTICO_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// SQLite always; Postgres too when `PORTICO_TEST_POSTGRES_URL` is set.
+pub fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Sqlite];
+    if std::env::var("PORTICO_TEST_POSTGRES_URL").is_ok() {
+        all.push(Backend::Postgres);
+    }
+    all
+}
+
+/// Where a server keeps its data: a temp folder, and for Postgres a fresh database.
+pub struct Database {
+    /// `sqlite://...` or `postgres://...`.
+    pub url: String,
+    /// The data folder.
+    pub dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl Database {
+    /// A fresh, empty database of the given kind.
+    pub async fn fresh(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", dir.path().join("portico.db").display()),
+                dir,
+                postgres: None,
+            },
+            Backend::Postgres => {
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                let base = std::env::var("PORTICO_TEST_POSTGRES_URL").expect("set");
+                let name = format!(
+                    "portico_t_{}_{}",
+                    std::process::id(),
+                    NEXT.fetch_add(1, Ordering::Relaxed)
+                );
+                admin_sql(&base, &format!("CREATE DATABASE {name}")).await;
+                let url = match base.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}"),
+                    None => panic!("PORTICO_TEST_POSTGRES_URL must end with /<database>"),
+                };
+                Self {
+                    url,
+                    dir,
+                    postgres: Some((base, name)),
+                }
+            }
+        }
+    }
+}
+
+async fn admin_sql(url: &str, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    tokio::spawn(conn);
+    client
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((base, name)) = self.postgres.take() {
+            // Drop is synchronous: use a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(admin_sql(
+                        &base,
+                        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    ));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// A running server and a client for it.
+pub struct Portico {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Which backend it runs on.
+    pub backend: Backend,
+    http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+    _database: Database,
+}
+
+impl Drop for Portico {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// An answer: status and JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The body (`null` when it is not JSON).
+    pub body: Value,
+}
+
+impl Answer {
+    /// Panics unless the status is `status`; returns the body.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        &self.body
+    }
+
+    /// Panics unless this is an error with `status` and `code` whose message contains `text`.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str, text: &str) -> &Value {
+        self.expect(status);
+        assert_eq!(self.body["ok"], false, "{}", self.body);
+        assert_eq!(self.body["error"], code, "{}", self.body);
+        let message = self.body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(text), "message {message:?} lacks {text:?}");
+        &self.body
+    }
+}
+
+impl Portico {
+    /// Starts a server on a fresh database with the `admin` user (token [`ADMIN_TOKEN`]).
+    pub async fn start(backend: Backend) -> Self {
+        let database = Database::fresh(backend).await;
+        let store = portico_store::open(&database.url)
+            .await
+            .expect("store opens");
+        bootstrap_admin(
+            store.as_ref(),
+            database.dir.path(),
+            Some(ADMIN_TOKEN.into()),
+        )
+        .await
+        .expect("admin created");
+        let app = portico_api::app(
+            AppState::new(store),
+            ApiConfig {
+                max_body_bytes: MAX_BODY_BYTES,
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move {
+            let _ = portico_api::serve(listener, app, std::future::pending()).await;
+        });
+        Self {
+            url,
+            backend,
+            http: reqwest::Client::new(),
+            server,
+            _database: database,
+        }
+    }
+
+    /// One server per backend under test.
+    pub async fn each() -> Vec<Self> {
+        let mut servers = Vec::new();
+        for backend in backends() {
+            servers.push(Self::start(backend).await);
+        }
+        servers
+    }
+
+    /// Sends a request with an optional token and raw body.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("server answers");
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("body");
+        Answer {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Sends JSON as the admin.
+    pub async fn admin(&self, method: &str, path: &str, body: Value) -> Answer {
+        self.as_user(ADMIN_TOKEN, method, path, body).await
+    }
+
+    /// Sends JSON with a token (`Value::Null` for no body).
+    pub async fn as_user(&self, token: &str, method: &str, path: &str, body: Value) -> Answer {
+        let body = (!body.is_null()).then(|| body.to_string().into_bytes());
+        self.send(method, path, Some(token), body).await
+    }
+
+    /// Creates team(s) and a member in them; returns the member's token.
+    pub async fn member(&self, identifier: &str, teams: &[&str]) -> String {
+        for team in teams {
+            let created = self
+                .admin("POST", "/v1/teams", json!({ "name": team }))
+                .await;
+            assert!(
+                created.status == 201 || created.status == 409,
+                "{}",
+                created.body
+            );
+        }
+        let user = self
+            .admin(
+                "POST",
+                "/v1/users",
+                json!({ "identifier": identifier, "role": "member", "teams": teams }),
+            )
+            .await;
+        user.expect(201)["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+}
