@@ -257,7 +257,7 @@ fn check_property(path: &str, name: &str, def: &Value, problems: &mut Vec<Violat
     }
     if def
         .get("enum")
-        .is_some_and(|v| !v.as_array().is_some_and(|a| !a.is_empty()))
+        .is_some_and(|v| v.as_array().is_none_or(|a| a.is_empty()))
     {
         problems.push(Violation::new(
             format!("{path}.enum"),

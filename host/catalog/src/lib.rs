@@ -33,13 +33,16 @@ pub struct Actor {
     pub run_id: Option<String>,
 }
 
+type CachedValidator = (chrono::DateTime<Utc>, Arc<jsonschema::Validator>);
+
 /// The most entities one page returns.
 pub const MAX_PAGE: usize = 1000;
 
 /// The catalog service over a store.
 pub struct Catalog {
     store: Arc<dyn Store>,
-    validators: Mutex<HashMap<String, (chrono::DateTime<Utc>, Arc<jsonschema::Validator>)>>,
+    /// Compiled entity schemas by blueprint, with the blueprint version they were built from.
+    validators: Mutex<HashMap<String, CachedValidator>>,
 }
 
 /// What to do with an existing entity on create.
