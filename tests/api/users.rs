@@ -103,3 +103,33 @@ async fn user_and_team_input_is_validated() {
             .expect_error(404, "not_found", "user `nobody` not found");
     }
 }
+
+#[tokio::test]
+async fn the_first_start_creates_the_admin_with_a_generated_token_in_a_private_file() {
+    use portico_api::auth::{Bootstrap, bootstrap_admin, hash_token};
+    use std::os::unix::fs::PermissionsExt;
+    for backend in portico_tests::api::backends() {
+        let db = portico_tests::api::Database::fresh(backend).await;
+        let store = portico_store::open(&db.url).await.unwrap();
+        let created = bootstrap_admin(store.as_ref(), db.dir.path(), None)
+            .await
+            .unwrap();
+        let path = db.dir.path().join("admin-token");
+        assert_eq!(created, Bootstrap::Generated(path.clone()));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only the operator can read the token");
+        let token = std::fs::read_to_string(&path).unwrap().trim().to_owned();
+        let admin = store
+            .user_by_token(&hash_token(&token))
+            .await
+            .unwrap()
+            .expect("the token works");
+        assert_eq!(admin.identifier, "admin");
+        // A second start changes nothing, whatever token it is given.
+        let again = bootstrap_admin(store.as_ref(), db.dir.path(), Some("other".into()))
+            .await
+            .unwrap();
+        assert_eq!(again, Bootstrap::AlreadyDone);
+        assert_eq!(store.count_users().await.unwrap(), 1);
+    }
+}
