@@ -27,7 +27,10 @@ fn child_server() {
         )
         .await
         .expect("admin");
-        let app = portico_api::app(portico_api::AppState::new(store), Default::default());
+        let app = portico_api::app(
+            portico_api::AppState::new(store, portico_tests::runtime().clone()),
+            Default::default(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -24,6 +24,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/teams"),
     ("POST", "/v1/teams"),
     ("GET", "/v1/audit-log"),
+    ("GET", "/v1/plugins"),
+    ("GET", "/v1/plugins/x"),
+    ("DELETE", "/v1/plugins/x"),
 ];
 
 #[tokio::test]
@@ -51,7 +54,8 @@ async fn health_readiness_and_openapi_need_no_token() {
             let template = route
                 .replace("/service/entities/a", "/{blueprint}/entities/{entity}")
                 .replace("/blueprints/service", "/blueprints/{blueprint}")
-                .replace("/users/admin", "/users/{user}");
+                .replace("/users/admin", "/users/{user}")
+                .replace("/plugins/x", "/plugins/{name}");
             assert!(
                 paths.contains_key(&template),
                 "{template} is missing from /openapi.json"

@@ -6,5 +6,6 @@ mod blueprints;
 mod durability;
 mod entities;
 mod envelope;
+mod plugins;
 mod search;
 mod users;

@@ -166,7 +166,7 @@ impl Portico {
         .await
         .expect("admin created");
         let app = portico_api::app(
-            AppState::new(store),
+            AppState::new(store, crate::runtime().clone()),
             ApiConfig {
                 max_body_bytes: MAX_BODY_BYTES,
             },
@@ -185,6 +185,11 @@ impl Portico {
             server,
             _database: database,
         }
+    }
+
+    /// The URL of the server's database (to open a second store on it).
+    pub fn database_url(&self) -> String {
+        self._database.url.clone()
     }
 
     /// One server per backend under test.

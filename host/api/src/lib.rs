@@ -6,12 +6,14 @@ pub mod auth;
 mod error;
 mod extract;
 mod routes;
+pub mod startup;
 
 pub use error::{ApiError, ApiResult};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use portico_catalog::Catalog;
+use portico_runtime::Runtime;
 use portico_store::Store;
 use std::sync::Arc;
 
@@ -20,16 +22,19 @@ use std::sync::Arc;
 pub struct AppState {
     /// Blueprints and entities.
     pub catalog: Arc<Catalog>,
-    /// Users, teams, the audit log.
+    /// Users, teams, plugins, the audit log.
     pub store: Arc<dyn Store>,
+    /// Checks and compiles plugins (and, with actions, runs them).
+    pub runtime: Runtime,
 }
 
 impl AppState {
-    /// State over a store.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// State over a store and a plugin runtime.
+    pub fn new(store: Arc<dyn Store>, runtime: Runtime) -> Self {
         Self {
             catalog: Arc::new(Catalog::new(store.clone())),
             store,
+            runtime,
         }
     }
 }

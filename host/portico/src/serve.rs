@@ -3,9 +3,12 @@
 
 use clap::{Args, ValueEnum};
 use portico_api::auth::{Bootstrap, bootstrap_admin};
+use portico_api::startup::load_plugins_dir;
 use portico_api::{ApiConfig, AppState};
+use portico_runtime::{EnvSecrets, FileSecrets, Runtime, RuntimeConfig, SecretsChain};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
@@ -39,6 +42,9 @@ pub struct ServeArgs {
     /// Largest request body in bytes [default: 1048576].
     #[arg(long, env = "PORTICO_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
+    /// Loads every `*.wasm` in this folder as a plugin at start (name: the file name).
+    #[arg(long, env = "PORTICO_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +55,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
+    plugins_dir: Option<PathBuf>,
 }
 
 /// The resolved settings.
@@ -59,6 +66,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
+    pub plugins_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -85,6 +93,7 @@ impl ServeArgs {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(1 << 20),
+            plugins_dir: self.plugins_dir.or(file.plugins_dir),
         })
     }
 }
@@ -116,8 +125,20 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             path.display()
         ),
     }
+    let secrets = SecretsChain(vec![
+        Box::new(FileSecrets::new(settings.data_dir.join("secrets"))),
+        Box::new(EnvSecrets::new()),
+    ]);
+    let runtime = Runtime::new(RuntimeConfig::new(&settings.data_dir), Arc::new(secrets))
+        .map_err(|e| e.to_string())?;
+    let state = AppState::new(store.clone(), runtime);
+    if let Some(dir) = &settings.plugins_dir {
+        for plugin in load_plugins_dir(&state, dir).await? {
+            tracing::info!(name = %plugin.name, digest = %plugin.digest, new = plugin.added, "plugin loaded");
+        }
+    }
     let app = portico_api::app(
-        AppState::new(store.clone()),
+        state,
         ApiConfig {
             max_body_bytes: settings.max_body_bytes,
         },

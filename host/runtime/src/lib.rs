@@ -22,12 +22,14 @@ mod run;
 pub use capabilities::catalog::{
     AffectedEntity, Attribution, CatalogError, CatalogStore, EntityChange, MemoryCatalog,
 };
-pub use capabilities::secrets::{EnvSecrets, FileSecrets, NoSecrets, SecretsProvider};
+pub use capabilities::secrets::{
+    EnvSecrets, FileSecrets, NoSecrets, SecretsChain, SecretsProvider,
+};
 pub use config::RuntimeConfig;
 pub use engine::{Runtime, RuntimeError};
 pub use events::{Link, LogLevel, RecordedEvents, RunEvents};
 pub use failure::{FailureKind, RunFailure};
 pub use grant::{Capabilities, CatalogGrant, GrantError, Grants, HttpGrantEntry, Limits};
-pub use plugin::{LoadedFrom, Plugin, PluginError};
+pub use plugin::{LoadedFrom, MAX_PLUGIN_BYTES, Plugin, PluginError};
 pub use request::{Entity, Operation, RunOutcome, RunRequest, User};
 pub use run::{RunJob, RunReport};

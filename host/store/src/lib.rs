@@ -12,7 +12,8 @@ pub mod query;
 mod sqlite;
 
 pub use model::{
-    AuditFilter, AuditRecord, AuditStatus, Blueprint, Entity, EntityRef, Relation, Role, Team, User,
+    AuditFilter, AuditRecord, AuditStatus, Blueprint, Entity, EntityRef, PluginVersion, Relation,
+    Role, Team, User,
 };
 pub use query::{Combinator, Direction, Field, Op, Query, QueryError, Rule};
 
@@ -117,6 +118,21 @@ pub trait Store: Send + Sync {
     async fn create_team(&self, team: Team, audit: AuditRecord) -> Result<()>;
     /// Every team.
     async fn list_teams(&self) -> Result<Vec<Team>>;
+
+    /// Stores a plugin version; `false` (and nothing stored) when the name already has this
+    /// digest.
+    async fn put_plugin(
+        &self,
+        version: PluginVersion,
+        bytes: Vec<u8>,
+        audit: AuditRecord,
+    ) -> Result<bool>;
+    /// Every version of every plugin: by name, newest first within a name.
+    async fn list_plugins(&self) -> Result<Vec<PluginVersion>>;
+    /// The component bytes of one version.
+    async fn plugin_bytes(&self, name: &str, digest: &str) -> Result<Option<Vec<u8>>>;
+    /// Deletes every version of a plugin; `false` when it had none.
+    async fn delete_plugin(&self, name: &str, audit: AuditRecord) -> Result<bool>;
 
     /// Records an attempt that changed nothing (a failure or a denial).
     async fn record(&self, audit: AuditRecord) -> Result<()>;

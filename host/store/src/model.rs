@@ -236,3 +236,19 @@ pub struct AuditFilter {
     /// At most this many.
     pub limit: usize,
 }
+
+/// One uploaded version of a plugin (the component bytes are stored beside it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginVersion {
+    /// The plugin's name, e.g. `scaffold-service`.
+    pub name: String,
+    /// `sha256:<hex>` of the component.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+    /// Who uploaded it.
+    pub created_by: String,
+}

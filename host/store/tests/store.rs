@@ -11,7 +11,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use portico_store::{
     AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction, Entity, EntityRef, Field, Op,
-    Query, Relation, Role, Rule, Store, StoreError, Team, User, Write,
+    PluginVersion, Query, Relation, Role, Rule, Store, StoreError, Team, User, Write,
 };
 use serde_json::{Value, json};
 use std::future::Future;
@@ -1959,6 +1959,81 @@ async fn search_returns_whole_entities() {
         assert_eq!(found[0].relations, json!({"database": "orders-db"}));
         assert_eq!(found[0].properties["owner"], json!(null));
         assert_eq!(found[0].created_at, t(2_000));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn plugin_versions_are_kept_by_digest_and_deleted_together() {
+    on_each_backend(|store| async move {
+        let version = |digest: &str, at: i64| PluginVersion {
+            name: "webhook".into(),
+            digest: digest.into(),
+            size: 3,
+            created_at: t(at),
+            created_by: "admin".into(),
+        };
+        let upload = |v: PluginVersion, bytes: &[u8]| {
+            let store = store.clone();
+            let bytes = bytes.to_vec();
+            async move {
+                store
+                    .put_plugin(v, bytes, audit("admin", "UPLOAD", "plugin", "webhook"))
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(upload(version("sha256:aa", 1_000), b"one").await);
+        assert!(
+            !upload(version("sha256:aa", 2_000), b"one").await,
+            "the same digest is stored once"
+        );
+        assert!(upload(version("sha256:bb", 3_000), b"two").await);
+
+        let listed = store.list_plugins().await.unwrap();
+        let digests: Vec<&str> = listed.iter().map(|v| v.digest.as_str()).collect();
+        assert_eq!(digests, ["sha256:bb", "sha256:aa"], "newest first");
+        assert_eq!(
+            store
+                .plugin_bytes("webhook", "sha256:aa")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(&b"one"[..])
+        );
+        assert_eq!(
+            store.plugin_bytes("webhook", "sha256:cc").await.unwrap(),
+            None
+        );
+
+        let uploads = audit_lines(
+            store.as_ref(),
+            AuditFilter {
+                resource_type: Some("plugin".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            uploads.len(),
+            2,
+            "one audit record per stored version: {uploads:?}"
+        );
+
+        assert!(
+            store
+                .delete_plugin("webhook", audit("admin", "DELETE", "plugin", "webhook"))
+                .await
+                .unwrap()
+        );
+        assert!(store.list_plugins().await.unwrap().is_empty());
+        assert!(
+            !store
+                .delete_plugin("webhook", audit("admin", "DELETE", "plugin", "webhook"))
+                .await
+                .unwrap()
+        );
     })
     .await;
 }

@@ -4,6 +4,7 @@ mod audit;
 mod blueprints;
 mod entities;
 mod health;
+mod plugins;
 mod users;
 
 use crate::AppState;
@@ -22,9 +23,10 @@ use utoipa::OpenApi;
         entities::delete, entities::search,
         users::list_users, users::create_user, users::get_user, users::list_teams, users::create_team,
         audit::list,
+        plugins::list, plugins::get_one, plugins::upload, plugins::delete,
     ),
     tags(
-        (name = "health"), (name = "blueprints"), (name = "entities"), (name = "users"), (name = "audit")
+        (name = "health"), (name = "blueprints"), (name = "entities"), (name = "users"), (name = "audit"), (name = "plugins")
     ),
     modifiers(&BearerAuth)
 )]
@@ -90,5 +92,15 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/users/{user}", get(users::get_user))
         .route("/v1/teams", get(users::list_teams).post(users::create_team))
         .route("/v1/audit-log", get(audit::list))
+        .route("/v1/plugins", get(plugins::list))
+        .route(
+            "/v1/plugins/{name}",
+            get(plugins::get_one)
+                .put(plugins::upload)
+                .delete(plugins::delete)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    portico_runtime::MAX_PLUGIN_BYTES,
+                )),
+        )
         .fallback(|| async { crate::ApiError::not_found("no such route; see /openapi.json") })
 }
