@@ -12,8 +12,8 @@ pub mod query;
 mod sqlite;
 
 pub use model::{
-    AuditFilter, AuditRecord, AuditStatus, Blueprint, Entity, EntityRef, PluginVersion, Relation,
-    Role, Team, User,
+    ActionRecord, AuditFilter, AuditRecord, AuditStatus, Blueprint, Entity, EntityRef,
+    PluginVersion, Relation, Role, Team, User,
 };
 pub use query::{Combinator, Direction, Field, Op, Query, QueryError, Rule};
 
@@ -133,6 +133,20 @@ pub trait Store: Send + Sync {
     async fn plugin_bytes(&self, name: &str, digest: &str) -> Result<Option<Vec<u8>>>;
     /// Deletes every version of a plugin; `false` when it had none.
     async fn delete_plugin(&self, name: &str, audit: AuditRecord) -> Result<bool>;
+
+    /// Creates or replaces an action definition.
+    async fn put_action(
+        &self,
+        action: ActionRecord,
+        write: Write,
+        audit: AuditRecord,
+    ) -> Result<()>;
+    /// One action.
+    async fn get_action(&self, identifier: &str) -> Result<Option<ActionRecord>>;
+    /// Every action, by identifier.
+    async fn list_actions(&self) -> Result<Vec<ActionRecord>>;
+    /// Deletes an action; `false` when there was none.
+    async fn delete_action(&self, identifier: &str, audit: AuditRecord) -> Result<bool>;
 
     /// Records an attempt that changed nothing (a failure or a denial).
     async fn record(&self, audit: AuditRecord) -> Result<()>;

@@ -252,3 +252,21 @@ pub struct PluginVersion {
     /// Who uploaded it.
     pub created_by: String,
 }
+
+/// A stored action definition. `data` is the definition as the API shows it (Port's v2 shape,
+/// with `permissions`); `plugin` is the plugin name it invokes, kept apart so that deleting a
+/// plugin can tell whether an action still uses it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionRecord {
+    /// Unique id.
+    pub identifier: String,
+    /// The plugin's name (without any `@digest`).
+    pub plugin: String,
+    /// The whole definition.
+    pub data: Value,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}

@@ -22,6 +22,7 @@ use tokio_postgres::{NoTls, Row};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_catalog.sql")),
     (2, include_str!("../migrations/postgres/0002_plugins.sql")),
+    (3, include_str!("../migrations/postgres/0003_actions.sql")),
 ];
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;
@@ -157,6 +158,16 @@ fn audit_record(row: &Row) -> Result<AuditRecord> {
 }
 
 /// Appends an audit record, on a connection or inside the caller's transaction.
+fn action(r: &Row) -> Result<ActionRecord> {
+    Ok(ActionRecord {
+        identifier: r.try_get(0).map_err(pg)?,
+        plugin: r.try_get(1).map_err(pg)?,
+        data: r.try_get(2).map_err(pg)?,
+        created_at: at(r.try_get(3).map_err(pg)?),
+        updated_at: at(r.try_get(4).map_err(pg)?),
+    })
+}
+
 async fn insert_audit(c: &impl GenericClient, a: &AuditRecord) -> Result<()> {
     let stmt = c
         .prepare_cached(
@@ -745,8 +756,87 @@ impl Store for PostgresStore {
     async fn delete_plugin(&self, name: &str, audit: AuditRecord) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
+        let users: i64 = tx
+            .query_one("SELECT count(*) FROM actions WHERE plugin = $1", &[&name])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(pg)?;
+        if users > 0 {
+            return Err(StoreError::InUse(format!(
+                "plugin `{name}` is used by {users} action(s); change or delete them first"
+            )));
+        }
         let deleted = tx
             .execute("DELETE FROM plugins WHERE name = $1", &[&name])
+            .await
+            .map_err(pg)?;
+        if deleted > 0 {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(deleted > 0)
+    }
+
+    async fn put_action(&self, a: ActionRecord, write: Write, audit: AuditRecord) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let sql = match write {
+            Write::Create => {
+                "INSERT INTO actions (identifier, plugin, data, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5)"
+            }
+            Write::Replace => {
+                "INSERT INTO actions (identifier, plugin, data, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identifier) DO UPDATE SET \
+                 plugin = EXCLUDED.plugin, data = EXCLUDED.data, updated_at = EXCLUDED.updated_at"
+            }
+        };
+        tx.execute(
+            sql,
+            &[
+                &a.identifier,
+                &a.plugin,
+                &a.data,
+                &ms(a.created_at),
+                &ms(a.updated_at),
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or(e, || format!("action `{}`", a.identifier)))?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn get_action(&self, identifier: &str) -> Result<Option<ActionRecord>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT identifier, plugin, data, created_at, updated_at FROM actions WHERE identifier = $1",
+                &[&identifier],
+            )
+            .await
+            .map_err(pg)?;
+        row.as_ref().map(action).transpose()
+    }
+
+    async fn list_actions(&self) -> Result<Vec<ActionRecord>> {
+        let c = self.client().await?;
+        c.query(
+            "SELECT identifier, plugin, data, created_at, updated_at FROM actions ORDER BY identifier",
+            &[],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(action)
+        .collect()
+    }
+
+    async fn delete_action(&self, identifier: &str, audit: AuditRecord) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let deleted = tx
+            .execute("DELETE FROM actions WHERE identifier = $1", &[&identifier])
             .await
             .map_err(pg)?;
         if deleted > 0 {

@@ -17,6 +17,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_catalog.sql")),
     (2, include_str!("../migrations/sqlite/0002_plugins.sql")),
+    (3, include_str!("../migrations/sqlite/0003_actions.sql")),
 ];
 /// Writes committed together at most.
 const MAX_BATCH: usize = 512;
@@ -224,6 +225,16 @@ fn entity(row: &Row) -> rusqlite::Result<Entity> {
         created_by: row.get(8)?,
         updated_at: at(row.get(9)?),
         updated_by: row.get(10)?,
+    })
+}
+
+fn action(row: &Row) -> rusqlite::Result<ActionRecord> {
+    Ok(ActionRecord {
+        identifier: row.get(0)?,
+        plugin: row.get(1)?,
+        data: json(row.get(2)?),
+        created_at: at(row.get(3)?),
+        updated_at: at(row.get(4)?),
     })
 }
 
@@ -698,8 +709,86 @@ impl Store for SqliteStore {
     async fn delete_plugin(&self, name: &str, audit: AuditRecord) -> Result<bool> {
         let name = name.to_owned();
         self.write(move |c| {
+            let users: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM actions WHERE plugin = ?1",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if users > 0 {
+                return Err(StoreError::InUse(format!(
+                    "plugin `{name}` is used by {users} action(s); change or delete them first"
+                )));
+            }
             let deleted = c
                 .execute("DELETE FROM plugins WHERE name = ?1", [&name])
+                .map_err(db)?;
+            if deleted > 0 {
+                insert_audit(c, &audit)?;
+            }
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn put_action(&self, a: ActionRecord, write: Write, audit: AuditRecord) -> Result<()> {
+        self.write(move |c| {
+            let verb = match write {
+                Write::Create => "INSERT",
+                Write::Replace => "INSERT OR REPLACE",
+            };
+            c.execute(
+                &format!(
+                    "{verb} INTO actions (identifier, plugin, data, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)"
+                ),
+                params![
+                    a.identifier,
+                    a.plugin,
+                    a.data.to_string(),
+                    ms(a.created_at),
+                    ms(a.updated_at)
+                ],
+            )
+            .map_err(|e| conflict_or(e, || format!("action `{}`", a.identifier)))?;
+            insert_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn get_action(&self, identifier: &str) -> Result<Option<ActionRecord>> {
+        let id = identifier.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT identifier, plugin, data, created_at, updated_at FROM actions WHERE identifier = ?1",
+            )
+            .map_err(db)?
+            .query_row([id], action)
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn list_actions(&self) -> Result<Vec<ActionRecord>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT identifier, plugin, data, created_at, updated_at FROM actions ORDER BY identifier",
+                )
+                .map_err(db)?;
+            let rows = stmt.query_map([], action).map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn delete_action(&self, identifier: &str, audit: AuditRecord) -> Result<bool> {
+        let id = identifier.to_owned();
+        self.write(move |c| {
+            let deleted = c
+                .execute("DELETE FROM actions WHERE identifier = ?1", [&id])
                 .map_err(db)?;
             if deleted > 0 {
                 insert_audit(c, &audit)?;

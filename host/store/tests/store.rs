@@ -10,8 +10,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use portico_store::{
-    AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction, Entity, EntityRef, Field, Op,
-    PluginVersion, Query, Relation, Role, Rule, Store, StoreError, Team, User, Write,
+    ActionRecord, AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction, Entity, EntityRef,
+    Field, Op, PluginVersion, Query, Relation, Role, Rule, Store, StoreError, Team, User, Write,
 };
 use serde_json::{Value, json};
 use std::future::Future;
@@ -564,7 +564,9 @@ async fn postgres_replicas_starting_together_migrate_once() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, [1]);
+        let expected: Vec<i64> = (1..=versions.len() as i64).collect();
+        assert!(!versions.is_empty(), "the migrations ran");
+        assert_eq!(versions, expected, "each migration is recorded once");
     })
     .await;
 }
@@ -2031,6 +2033,97 @@ async fn plugin_versions_are_kept_by_digest_and_deleted_together() {
         assert!(
             !store
                 .delete_plugin("webhook", audit("admin", "DELETE", "plugin", "webhook"))
+                .await
+                .unwrap()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn actions_are_stored_whole_and_keep_their_plugin_in_use() {
+    on_each_backend(|store| async move {
+        let plugin = PluginVersion {
+            name: "scaffold".into(),
+            digest: "sha256:aa".into(),
+            size: 1,
+            created_at: t(1_000),
+            created_by: "admin".into(),
+        };
+        store
+            .put_plugin(
+                plugin,
+                b"x".to_vec(),
+                audit("admin", "UPLOAD", "plugin", "scaffold"),
+            )
+            .await
+            .unwrap();
+        let action = ActionRecord {
+            identifier: "create_service".into(),
+            plugin: "scaffold".into(),
+            data: json!({ "identifier": "create_service", "trigger": { "operation": "CREATE" } }),
+            created_at: t(2_000),
+            updated_at: t(2_000),
+        };
+        let put = |a: ActionRecord, write: Write| {
+            let store = store.clone();
+            async move {
+                store
+                    .put_action(
+                        a,
+                        write,
+                        audit("admin", "CREATE", "action", "create_service"),
+                    )
+                    .await
+            }
+        };
+        put(action.clone(), Write::Create).await.unwrap();
+        let again = put(action.clone(), Write::Create).await.unwrap_err();
+        assert!(
+            matches!(&again, StoreError::Conflict(what) if what == "action `create_service`"),
+            "{again}"
+        );
+        let changed = ActionRecord {
+            data: json!({ "identifier": "create_service", "title": "Create" }),
+            updated_at: t(3_000),
+            ..action.clone()
+        };
+        put(changed.clone(), Write::Replace).await.unwrap();
+        assert_eq!(
+            store.get_action("create_service").await.unwrap(),
+            Some(changed.clone())
+        );
+        assert_eq!(store.list_actions().await.unwrap(), vec![changed]);
+
+        let in_use = store
+            .delete_plugin("scaffold", audit("admin", "DELETE", "plugin", "scaffold"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&in_use, StoreError::InUse(m) if m.contains("used by 1 action(s)")),
+            "{in_use}"
+        );
+        assert!(
+            store
+                .delete_action(
+                    "create_service",
+                    audit("admin", "DELETE", "action", "create_service")
+                )
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .delete_action(
+                    "create_service",
+                    audit("admin", "DELETE", "action", "create_service")
+                )
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .delete_plugin("scaffold", audit("admin", "DELETE", "plugin", "scaffold"))
                 .await
                 .unwrap()
         );
