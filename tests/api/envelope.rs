@@ -24,6 +24,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/teams"),
     ("POST", "/v1/teams"),
     ("GET", "/v1/audit-log"),
+    ("GET", "/v1/actions"),
+    ("POST", "/v1/actions"),
+    ("GET", "/v1/actions/a"),
+    ("PUT", "/v1/actions/a"),
+    ("DELETE", "/v1/actions/a"),
+    ("GET", "/v1/actions/a/permissions"),
+    ("PATCH", "/v1/actions/a/permissions"),
     ("GET", "/v1/plugins"),
     ("GET", "/v1/plugins/x"),
     ("DELETE", "/v1/plugins/x"),
@@ -55,7 +62,8 @@ async fn health_readiness_and_openapi_need_no_token() {
                 .replace("/service/entities/a", "/{blueprint}/entities/{entity}")
                 .replace("/blueprints/service", "/blueprints/{blueprint}")
                 .replace("/users/admin", "/users/{user}")
-                .replace("/plugins/x", "/plugins/{name}");
+                .replace("/plugins/x", "/plugins/{name}")
+                .replace("/actions/a", "/actions/{action}");
             assert!(
                 paths.contains_key(&template),
                 "{template} is missing from /openapi.json"

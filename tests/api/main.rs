@@ -1,6 +1,7 @@
 //! The HTTP API end to end: a real server on 127.0.0.1:0 per backend (SQLite always, Postgres
 //! when PORTICO_TEST_POSTGRES_URL is set), driven over HTTP.
 
+mod actions;
 mod audit;
 mod blueprints;
 mod durability;

@@ -47,7 +47,8 @@ pub enum CatalogError {
 }
 
 impl CatalogError {
-    pub(crate) fn invalid(details: Vec<Violation>) -> Self {
+    /// A 422 listing every problem.
+    pub fn invalid(details: Vec<Violation>) -> Self {
         let message = match details.as_slice() {
             [one] => format!("{}: {}", one.path, one.message),
             many => format!("{} problems, listed in details", many.len()),
@@ -55,7 +56,8 @@ impl CatalogError {
         Self::Invalid { message, details }
     }
 
-    pub(crate) fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A 422 for one field.
+    pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self::invalid(vec![Violation::new(path, message)])
     }
 }

@@ -1,5 +1,6 @@
 //! One module per resource; [`router`] puts them together.
 
+mod actions;
 mod audit;
 mod blueprints;
 mod entities;
@@ -24,9 +25,11 @@ use utoipa::OpenApi;
         users::list_users, users::create_user, users::get_user, users::list_teams, users::create_team,
         audit::list,
         plugins::list, plugins::get_one, plugins::upload, plugins::delete,
+        actions::list, actions::create, actions::get_one, actions::replace, actions::delete,
+        actions::get_permissions, actions::patch_permissions,
     ),
     tags(
-        (name = "health"), (name = "blueprints"), (name = "entities"), (name = "users"), (name = "audit"), (name = "plugins")
+        (name = "health"), (name = "blueprints"), (name = "entities"), (name = "users"), (name = "audit"), (name = "plugins"), (name = "actions")
     ),
     modifiers(&BearerAuth)
 )]
@@ -92,6 +95,17 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/users/{user}", get(users::get_user))
         .route("/v1/teams", get(users::list_teams).post(users::create_team))
         .route("/v1/audit-log", get(audit::list))
+        .route("/v1/actions", get(actions::list).post(actions::create))
+        .route(
+            "/v1/actions/{action}",
+            get(actions::get_one)
+                .put(actions::replace)
+                .delete(actions::delete),
+        )
+        .route(
+            "/v1/actions/{action}/permissions",
+            get(actions::get_permissions).patch(actions::patch_permissions),
+        )
         .route("/v1/plugins", get(plugins::list))
         .route(
             "/v1/plugins/{name}",

@@ -6,7 +6,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portico_catalog::Violation;
 use portico_store::{AuditRecord, AuditStatus, Role, Team, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,14 +29,7 @@ fn record(caller: &Caller, resource_type: &str, id: &str, after: Value) -> Audit
 }
 
 fn invalid(path: &str, message: &str) -> ApiError {
-    portico_catalog::CatalogError::Invalid {
-        message: format!("{path}: {message}"),
-        details: vec![Violation {
-            path: path.into(),
-            message: message.into(),
-        }],
-    }
-    .into()
+    portico_catalog::CatalogError::field(path, message).into()
 }
 
 fn valid_name(name: &str) -> bool {

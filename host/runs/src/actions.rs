@@ -1,0 +1,303 @@
+//! Action definitions in Port's v2 shape with a `WASM` invocation method, checked when they are
+//! written so that a run never finds out too late that its action is broken: an unknown plugin,
+//! a grant naming a missing blueprint, a malformed input schema, a bad jq expression or a limit
+//! out of bounds is a 422 naming its path.
+
+use crate::inputs;
+use portico_catalog::Violation;
+use portico_runtime::{Capabilities, Limits, Runtime};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// An action as the API reads and writes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionDefinition {
+    /// Unique id.
+    pub identifier: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Icon name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// How it is triggered and what it asks for.
+    pub trigger: Trigger,
+    /// The plugin that runs it, with its config, grant and limits.
+    pub invocation_method: InvocationMethod,
+    /// `false`, `true`, or `{"type": "ANY" | "ALL"}` (enforced with the guardrails).
+    #[serde(default = "no_approval")]
+    pub required_approval: Value,
+    /// Where approval requests are sent (with the guardrails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_notification: Option<Value>,
+    /// Whether users see it.
+    #[serde(default = "yes")]
+    pub publish: bool,
+    /// Who may run and approve it.
+    #[serde(default)]
+    pub permissions: Permissions,
+}
+
+fn no_approval() -> Value {
+    Value::Bool(false)
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `trigger`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Trigger {
+    /// `self-service` (automations come with the guardrails).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `CREATE`, `DAY-2` or `DELETE`.
+    pub operation: String,
+    /// The blueprint the action creates or runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blueprint_identifier: Option<String>,
+    /// `{properties, required, order, steps}`.
+    #[serde(default = "no_inputs")]
+    pub user_inputs: Value,
+    /// Which entities show a DAY-2/DELETE action (a search body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Value>,
+}
+
+fn no_inputs() -> Value {
+    json!({ "properties": {}, "required": [] })
+}
+
+/// `invocationMethod` of type `WASM`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InvocationMethod {
+    /// `WASM`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A plugin name (its newest version) or `name@sha256:<digest>`.
+    pub plugin: String,
+    /// Static JSON handed to the plugin.
+    #[serde(default = "empty_object")]
+    pub config: Value,
+    /// What the plugin may reach.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Time, memory and log limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+/// Who may do something: any of these roles, users or team members.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Audience {
+    /// Roles (`admin`, `member`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// User identifiers.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Team names.
+    #[serde(default)]
+    pub teams: Vec<String>,
+    /// For DAY-2/DELETE: members of the entity's owning teams.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owned_by_team: bool,
+}
+
+/// `permissions`: who may execute and who may approve.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Permissions {
+    /// Who may trigger runs.
+    #[serde(default = "everyone")]
+    pub execute: Audience,
+    /// Who may approve runs.
+    #[serde(default = "admins")]
+    pub approve: Audience,
+}
+
+fn everyone() -> Audience {
+    Audience {
+        roles: vec!["admin".into(), "member".into()],
+        ..Audience::default()
+    }
+}
+
+fn admins() -> Audience {
+    Audience {
+        roles: vec!["admin".into()],
+        ..Audience::default()
+    }
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Self {
+            execute: everyone(),
+            approve: admins(),
+        }
+    }
+}
+
+impl ActionDefinition {
+    /// The plugin's name, without any `@sha256:...` version.
+    pub fn plugin_name(&self) -> &str {
+        self.invocation_method
+            .plugin
+            .split_once('@')
+            .map_or(&self.invocation_method.plugin, |(name, _)| name)
+    }
+}
+
+/// What checking a definition needs to know about the rest of the system.
+pub struct Known<'a> {
+    /// Blueprint identifiers.
+    pub blueprints: &'a [String],
+    /// Plugin versions as `(name, digest)`.
+    pub plugins: &'a [(String, String)],
+    /// The runtime whose bounds the limits must respect.
+    pub runtime: &'a Runtime,
+}
+
+/// Parses and checks a definition; every problem is listed with its path.
+pub fn check(body: &Value, known: &Known<'_>) -> Result<ActionDefinition, Vec<Violation>> {
+    let def: ActionDefinition = serde_json::from_value(body.clone()).map_err(|e| {
+        vec![Violation {
+            path: "action".into(),
+            message: e.to_string(),
+        }]
+    })?;
+    let mut problems = Vec::new();
+    let mut problem = |path: &str, message: String| {
+        problems.push(Violation {
+            path: path.into(),
+            message,
+        })
+    };
+
+    let id_ok = (1..=100).contains(&def.identifier.len())
+        && def
+            .identifier
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '_' | '=' | '-'));
+    if !id_ok {
+        problem(
+            "identifier",
+            "must be 1-100 letters, digits, `@`, `_`, `=` or `-`".into(),
+        );
+    }
+    if def.trigger.kind != "self-service" {
+        problem(
+            "trigger.type",
+            format!(
+                "`{}` is not supported; use `self-service`",
+                def.trigger.kind
+            ),
+        );
+    }
+    if !matches!(
+        def.trigger.operation.as_str(),
+        "CREATE" | "DAY-2" | "DELETE"
+    ) {
+        problem(
+            "trigger.operation",
+            format!("`{}` is not CREATE, DAY-2 or DELETE", def.trigger.operation),
+        );
+    }
+    match &def.trigger.blueprint_identifier {
+        Some(bp) if !known.blueprints.contains(bp) => {
+            problem(
+                "trigger.blueprintIdentifier",
+                format!("blueprint `{bp}` does not exist"),
+            );
+        }
+        None if def.trigger.operation != "CREATE" => {
+            problem(
+                "trigger.blueprintIdentifier",
+                "required for DAY-2 and DELETE actions".into(),
+            );
+        }
+        _ => {}
+    }
+    if let Err(input_problems) = inputs::check_definition(&def.trigger.user_inputs) {
+        problems.extend(input_problems);
+    }
+
+    let im = &def.invocation_method;
+    if im.kind != "WASM" {
+        problems.push(Violation {
+            path: "invocationMethod.type".into(),
+            message: format!("`{}` is not supported; use `WASM`", im.kind),
+        });
+    }
+    let name = def.plugin_name();
+    let digest = im.plugin.split_once('@').map(|(_, d)| d);
+    let found = known
+        .plugins
+        .iter()
+        .any(|(n, d)| n == name && digest.is_none_or(|want| want == d));
+    if !found {
+        problems.push(Violation {
+            path: "invocationMethod.plugin".into(),
+            message: match digest {
+                Some(d) => format!("plugin `{name}` has no version {d}"),
+                None => {
+                    format!("plugin `{name}` does not exist; upload it with PUT /v1/plugins/{name}")
+                }
+            },
+        });
+    }
+    let caps = &im.capabilities;
+    for (list, names) in [("read", &caps.catalog.read), ("write", &caps.catalog.write)] {
+        for (i, bp) in names.iter().enumerate() {
+            if !known.blueprints.contains(bp) {
+                problems.push(Violation {
+                    path: format!("invocationMethod.capabilities.catalog.{list}[{i}]"),
+                    message: format!("blueprint `{bp}` does not exist"),
+                });
+            }
+        }
+    }
+    if let Err(e) = known.runtime.grants(caps, im.limits) {
+        let path = if e.path.starts_with("limits.") || e.path.starts_with("capabilities.") {
+            format!("invocationMethod.{}", e.path)
+        } else {
+            e.path.clone()
+        };
+        problems.push(Violation {
+            path,
+            message: e.reason,
+        });
+    }
+    for (field, audience) in [
+        ("execute", &def.permissions.execute),
+        ("approve", &def.permissions.approve),
+    ] {
+        for (i, role) in audience.roles.iter().enumerate() {
+            if role != "admin" && role != "member" {
+                problems.push(Violation {
+                    path: format!("permissions.{field}.roles[{i}]"),
+                    message: format!("`{role}` is not `admin` or `member`"),
+                });
+            }
+        }
+    }
+
+    if problems.is_empty() {
+        Ok(def)
+    } else {
+        Err(problems)
+    }
+}

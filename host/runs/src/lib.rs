@@ -1,0 +1,13 @@
+//! Portico's self-service actions and their runs.
+//!
+//! [`actions`] checks action definitions when they are written; [`inputs`] validates user inputs:
+//! [`inputs::check_definition`] when an action is written, [`inputs::validate`] when a run is
+//! created.
+
+#![warn(missing_docs)]
+
+pub mod actions;
+pub mod inputs;
+mod jq;
+
+pub use inputs::{InputContext, InputLookup, Validated, check_definition, validate};
