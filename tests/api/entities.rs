@@ -292,12 +292,7 @@ async fn each_property_rule_is_reported_at_its_path() {
                     svc("x", props.clone()),
                 )
                 .await;
-            answer.expect(422);
-            let details = answer.body["details"].as_array().expect("details");
-            assert!(
-                details.iter().any(|d| d["path"] == *path && d["message"].as_str().unwrap().contains(message)),
-                "{path}: {message:?} not in {details:?}"
-            );
+            answer.expect_violation(path, message);
         }
         // Several problems at once are all listed.
         let many = p
@@ -367,12 +362,7 @@ async fn relations_are_checked_against_the_blueprint_and_the_catalog() {
                     json!({ "identifier": "d1", "relations": relations }),
                 )
                 .await;
-            answer.expect(422);
-            let details = answer.body["details"].as_array().expect("details");
-            assert!(
-                details.iter().any(|d| d["path"] == *path && d["message"].as_str().unwrap().contains(message)),
-                "{path}: {message:?} not in {details:?}"
-            );
+            answer.expect_violation(path, message);
         }
         p.admin(
             "POST",

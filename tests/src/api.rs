@@ -139,6 +139,22 @@ impl Answer {
         &self.body
     }
 
+    /// Panics unless this is a 422 whose `details` list `path` with a message containing `text`.
+    #[track_caller]
+    pub fn expect_violation(&self, path: &str, text: &str) {
+        self.expect(422);
+        let details = self.body["details"]
+            .as_array()
+            .expect("a 422 lists details");
+        assert!(
+            details
+                .iter()
+                .any(|d| d["path"] == path
+                    && d["message"].as_str().unwrap_or_default().contains(text)),
+            "{path}: {text:?} not in {details:?}"
+        );
+    }
+
     /// Panics unless this is an error with `status` and `code` whose message contains `text`.
     #[track_caller]
     pub fn expect_error(&self, status: u16, code: &str, text: &str) -> &Value {
