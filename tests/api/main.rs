@@ -8,5 +8,6 @@ mod durability;
 mod entities;
 mod envelope;
 mod plugins;
+mod runs;
 mod search;
 mod users;

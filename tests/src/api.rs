@@ -109,12 +109,14 @@ pub struct Portico {
     pub backend: Backend,
     http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
+    workers: tokio::task::JoinHandle<()>,
     _database: Database,
 }
 
 impl Drop for Portico {
     fn drop(&mut self) {
         self.server.abort();
+        self.workers.abort();
     }
 }
 
@@ -181,8 +183,12 @@ impl Portico {
         )
         .await
         .expect("admin created");
+        let state = AppState::new(store, crate::runtime().clone());
+        let workers = state
+            .engine
+            .start(tokio_util::sync::CancellationToken::new());
         let app = portico_api::app(
-            AppState::new(store, crate::runtime().clone()),
+            state,
             ApiConfig {
                 max_body_bytes: MAX_BODY_BYTES,
             },
@@ -199,6 +205,7 @@ impl Portico {
             backend,
             http: reqwest::Client::new(),
             server,
+            workers,
             _database: database,
         }
     }

@@ -13,6 +13,7 @@ pub use error::{ApiError, ApiResult};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use portico_catalog::Catalog;
+use portico_runs::engine::{Engine, EngineConfig};
 use portico_runtime::Runtime;
 use portico_store::Store;
 use std::sync::Arc;
@@ -24,17 +25,27 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// Users, teams, plugins, the audit log.
     pub store: Arc<dyn Store>,
-    /// Checks and compiles plugins (and, with actions, runs them).
+    /// Checks and compiles plugins.
     pub runtime: Runtime,
+    /// Executes runs; start its workers with [`Engine::start`].
+    pub engine: Engine,
 }
 
 impl AppState {
-    /// State over a store and a plugin runtime.
+    /// State over a store and a plugin runtime, with the engine's default settings.
     pub fn new(store: Arc<dyn Store>, runtime: Runtime) -> Self {
+        Self::with_engine(store, runtime, EngineConfig::default())
+    }
+
+    /// State with the run engine configured.
+    pub fn with_engine(store: Arc<dyn Store>, runtime: Runtime, config: EngineConfig) -> Self {
+        let catalog = Arc::new(Catalog::new(store.clone()));
+        let engine = Engine::new(store.clone(), catalog.clone(), runtime.clone(), config);
         Self {
-            catalog: Arc::new(Catalog::new(store.clone())),
+            catalog,
             store,
             runtime,
+            engine,
         }
     }
 }

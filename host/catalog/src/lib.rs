@@ -299,6 +299,18 @@ impl Catalog {
         self.page(&query, limit, cursor).await
     }
 
+    /// Searches within `blueprints` only (a plugin's readable blueprints): one page.
+    pub async fn search_within(
+        &self,
+        body: &Value,
+        blueprints: &[String],
+        limit: usize,
+    ) -> Result<Vec<Entity>> {
+        let mut query = search::parse(body)?;
+        query.blueprints = Some(blueprints.to_vec());
+        Ok(self.page(&query, limit, None).await?.0)
+    }
+
     async fn page(
         &self,
         query: &Query,

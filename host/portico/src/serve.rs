@@ -132,6 +132,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let runtime = Runtime::new(RuntimeConfig::new(&settings.data_dir), Arc::new(secrets))
         .map_err(|e| e.to_string())?;
     let state = AppState::new(store.clone(), runtime);
+    let stop_workers = tokio_util::sync::CancellationToken::new();
+    let workers = state.engine.start(stop_workers.clone());
     if let Some(dir) = &settings.plugins_dir {
         for plugin in load_plugins_dir(&state, dir).await? {
             tracing::info!(name = %plugin.name, digest = %plugin.digest, new = plugin.added, "plugin loaded");
@@ -151,6 +153,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     portico_api::serve(listener, app, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
+    // Runs in progress keep their lease and are failed as interrupted after a restart.
+    stop_workers.cancel();
+    let _ = workers.await;
     tracing::info!("portico stopped");
     Ok(())
 }

@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod bridge;
+pub mod engine;
 pub mod inputs;
 mod jq;
 

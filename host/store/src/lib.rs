@@ -13,10 +13,11 @@ mod sqlite;
 
 pub use model::{
     ActionRecord, AuditFilter, AuditRecord, AuditStatus, Blueprint, Entity, EntityRef,
-    PluginVersion, Relation, Role, Team, User,
+    PluginVersion, Relation, Role, RunFilter, RunLogLine, RunRecord, Team, User,
 };
 pub use query::{Combinator, Direction, Field, Op, Query, QueryError, Rule};
 
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 /// Whether a write may replace what is there.
@@ -147,6 +148,54 @@ pub trait Store: Send + Sync {
     async fn list_actions(&self) -> Result<Vec<ActionRecord>>;
     /// Deletes an action; `false` when there was none.
     async fn delete_action(&self, identifier: &str, audit: AuditRecord) -> Result<bool>;
+
+    /// Stores a new run with its audit record; [`StoreError::Conflict`] (`run \`<id>\``) when
+    /// the id is taken.
+    async fn create_run(&self, run: RunRecord, audit: AuditRecord) -> Result<()>;
+    /// One run.
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>>;
+    /// Runs matching `filter`, newest first (`created_at DESC, id DESC`).
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>>;
+    /// Atomically moves up to `limit` PENDING runs (oldest first: `created_at, id`) to
+    /// IN_PROGRESS, owned by `worker` until `lease_until`, incrementing `attempts`, and returns
+    /// them as they are now, oldest first. `updatedAt` is left to the worker's first
+    /// [`Store::update_run`]. Two workers (or two replicas on Postgres) never claim the same
+    /// run: SQLite claims through its single writer, Postgres with `FOR UPDATE SKIP LOCKED`.
+    async fn claim_runs(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<RunRecord>>;
+    /// Extends to `lease_until` the lease of those of `run_ids` that `worker` still owns and
+    /// that are still IN_PROGRESS (heartbeat); returns how many were extended.
+    async fn renew_leases(
+        &self,
+        worker: &str,
+        run_ids: &[String],
+        lease_until: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// Writes a run's mutable fields (status, statusLabel, link, summary, progress, error,
+    /// affectedEntities, output, updatedAt, endedAt), with `audit` when given, only if its
+    /// current status is not final ([`RunRecord::is_final`]). Returns `false` (and writes
+    /// nothing, not even the audit record) when it was already final, e.g. cancelled meanwhile,
+    /// or does not exist. Writing a final status clears the lease.
+    async fn update_run(&self, run: &RunRecord, audit: Option<AuditRecord>) -> Result<bool>;
+    /// IN_PROGRESS runs whose worker died: their lease ended before `now` (or they have none,
+    /// so no worker will ever finish them), oldest first, for the caller to fail as
+    /// interrupted or re-queue.
+    async fn expired_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunRecord>>;
+    /// Puts an IN_PROGRESS run back to PENDING (to retry it after an interruption), clearing
+    /// its lease; `false` when it is not IN_PROGRESS.
+    async fn requeue_run(&self, id: &str) -> Result<bool>;
+    /// How many runs have `status`.
+    async fn count_runs(&self, status: &str) -> Result<u64>;
+    /// Appends log lines in one transaction. A `(run_id, seq)` that is already stored (or
+    /// repeated in `lines`) fails the whole call with [`StoreError::Conflict`] and stores none
+    /// of the lines.
+    async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()>;
+    /// The log lines of a run with `seq > after`, by seq, at most `limit`.
+    async fn run_logs(&self, run_id: &str, after: i64, limit: usize) -> Result<Vec<RunLogLine>>;
 
     /// Records an attempt that changed nothing (a failure or a denial).
     async fn record(&self, audit: AuditRecord) -> Result<()>;

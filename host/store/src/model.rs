@@ -1,4 +1,5 @@
-//! What Portico stores: blueprints, entities, users and teams, and the audit log.
+//! What Portico stores: blueprints, entities, users and teams, actions and their runs, and the
+//! audit log.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -269,4 +270,99 @@ pub struct ActionRecord {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// One run of an action: what was asked, by whom, and how it is going. The store keeps
+/// `status` as free text; the host uses `WAITING_FOR_APPROVAL`, `PENDING`, `IN_PROGRESS`,
+/// `SUCCESS`, `FAILURE`, `CANCELLED` and `DECLINED`, of which [`RunRecord::is_final`] names the
+/// final ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    /// Unique id chosen by the caller, e.g. `r_01HV...`.
+    pub id: String,
+    /// The action's identifier.
+    pub action: String,
+    /// The blueprint the action belongs to, if any.
+    pub blueprint: Option<String>,
+    /// The entity a DAY-2 or DELETE run acts on.
+    pub entity: Option<String>,
+    /// The inputs as users may see them (secrets already redacted by the caller).
+    pub properties: Value,
+    /// `PENDING`, `IN_PROGRESS`, `SUCCESS`, `FAILURE`, `CANCELLED`, ...
+    pub status: String,
+    /// A short human-readable status.
+    pub status_label: Option<String>,
+    /// Links, as JSON objects `{title, url}`.
+    pub link: Vec<Value>,
+    /// What happened, in a sentence.
+    pub summary: Option<String>,
+    /// `{percent, label}`.
+    pub progress: Option<Value>,
+    /// `{kind, message}` when it failed.
+    pub error: Option<Value>,
+    /// The entities it changed (a JSON array).
+    pub affected_entities: Value,
+    /// What the plugin returned.
+    pub output: Option<Value>,
+    /// `API`, `UI` or `AUTOMATION`.
+    pub source: String,
+    /// Who asked for it.
+    pub created_by: String,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it reached a final status.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// How many times a worker claimed it.
+    pub attempts: i32,
+    /// What the worker needs to execute it; opaque to the store. It may hold what `properties`
+    /// redacts, so it is never serialized (an API answer built from a run cannot leak it).
+    #[serde(default, skip_serializing)]
+    pub payload: Value,
+}
+
+impl RunRecord {
+    /// The statuses a run never leaves.
+    pub const FINAL: &'static [&'static str] = &["SUCCESS", "FAILURE", "CANCELLED", "DECLINED"];
+
+    /// Whether `status` is final: `SUCCESS`, `FAILURE`, `CANCELLED` or `DECLINED`.
+    pub fn is_final(status: &str) -> bool {
+        Self::FINAL.contains(&status)
+    }
+}
+
+/// One line of a run's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunLogLine {
+    /// The run.
+    pub run_id: String,
+    /// Its position in the run's log, assigned by the caller; unique per run.
+    pub seq: i64,
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// `INFO`, `WARN`, `ERROR`, ...
+    pub level: String,
+    /// The text.
+    pub message: String,
+}
+
+/// Filters for listing runs. Every field narrows the result.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    /// The action's identifier.
+    pub action: Option<String>,
+    /// The status.
+    pub status: Option<String>,
+    /// Who asked for it.
+    pub created_by: Option<String>,
+    /// The entity it acts on.
+    pub entity: Option<String>,
+    /// A run id: only runs listed after it, that is created before it (the order is
+    /// `created_at DESC, id DESC`). An id that does not exist gives an empty list.
+    pub before: Option<String>,
+    /// At most this many.
+    pub limit: usize,
 }

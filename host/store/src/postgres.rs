@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_catalog.sql")),
     (2, include_str!("../migrations/postgres/0002_plugins.sql")),
     (3, include_str!("../migrations/postgres/0003_actions.sql")),
+    (4, include_str!("../migrations/postgres/0004_runs.sql")),
 ];
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;
@@ -166,6 +167,41 @@ fn action(r: &Row) -> Result<ActionRecord> {
         created_at: at(r.try_get(3).map_err(pg)?),
         updated_at: at(r.try_get(4).map_err(pg)?),
     })
+}
+
+const RUN_COLUMNS: &str = "id, action, blueprint, entity, properties, status, status_label, link, \
+    summary, progress, error, affected_entities, output, source, created_by, created_at, \
+    updated_at, ended_at, attempts, payload";
+
+fn run(r: &Row) -> Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.try_get(0).map_err(pg)?,
+        action: r.try_get(1).map_err(pg)?,
+        blueprint: r.try_get(2).map_err(pg)?,
+        entity: r.try_get(3).map_err(pg)?,
+        properties: r.try_get(4).map_err(pg)?,
+        status: r.try_get(5).map_err(pg)?,
+        status_label: r.try_get(6).map_err(pg)?,
+        link: serde_json::from_value(r.try_get(7).map_err(pg)?).unwrap_or_default(),
+        summary: r.try_get(8).map_err(pg)?,
+        progress: r.try_get(9).map_err(pg)?,
+        error: r.try_get(10).map_err(pg)?,
+        affected_entities: r.try_get(11).map_err(pg)?,
+        output: r.try_get(12).map_err(pg)?,
+        source: r.try_get(13).map_err(pg)?,
+        created_by: r.try_get(14).map_err(pg)?,
+        created_at: at(r.try_get(15).map_err(pg)?),
+        updated_at: at(r.try_get(16).map_err(pg)?),
+        ended_at: r.try_get::<_, Option<i64>>(17).map_err(pg)?.map(at),
+        attempts: r.try_get(18).map_err(pg)?,
+        payload: r.try_get(19).map_err(pg)?,
+    })
+}
+
+/// The SQL list of the final statuses, e.g. `('SUCCESS', 'FAILURE')`.
+fn final_statuses() -> String {
+    let quoted: Vec<String> = RunRecord::FINAL.iter().map(|s| format!("'{s}'")).collect();
+    format!("({})", quoted.join(", "))
 }
 
 async fn insert_audit(c: &impl GenericClient, a: &AuditRecord) -> Result<()> {
@@ -844,6 +880,285 @@ impl Store for PostgresStore {
         }
         tx.commit().await.map_err(pg)?;
         Ok(deleted > 0)
+    }
+
+    async fn create_run(&self, r: RunRecord, audit: AuditRecord) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let stmt = tx
+            .prepare_cached(&format!(
+                "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            ))
+            .await
+            .map_err(pg)?;
+        tx.execute(
+            &stmt,
+            &[
+                &r.id,
+                &r.action,
+                &r.blueprint,
+                &r.entity,
+                &r.properties,
+                &r.status,
+                &r.status_label,
+                &Json(&r.link),
+                &r.summary,
+                &r.progress,
+                &r.error,
+                &r.affected_entities,
+                &r.output,
+                &r.source,
+                &r.created_by,
+                &ms(r.created_at),
+                &ms(r.updated_at),
+                &r.ended_at.map(ms),
+                &r.attempts,
+                &r.payload,
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or(e, || format!("run `{}`", r.id)))?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+            .await
+            .map_err(pg)?;
+        c.query_opt(&stmt, &[&id])
+            .await
+            .map_err(pg)?
+            .as_ref()
+            .map(run)
+            .transpose()
+    }
+
+    async fn list_runs(&self, f: &RunFilter) -> Result<Vec<RunRecord>> {
+        let mut conditions = vec!["1=1".to_owned()];
+        let mut params: Vec<Param> = Vec::new();
+        let mut add = |condition: &str, value: Param| {
+            params.push(value);
+            conditions.push(condition.replace('?', &format!("${}", params.len())));
+        };
+        if let Some(v) = &f.action {
+            add("action = ?", Param::Text(v.clone()));
+        }
+        if let Some(v) = &f.status {
+            add("status = ?", Param::Text(v.clone()));
+        }
+        if let Some(v) = &f.created_by {
+            add("created_by = ?", Param::Text(v.clone()));
+        }
+        if let Some(v) = &f.entity {
+            add("entity = ?", Param::Text(v.clone()));
+        }
+        if let Some(v) = &f.before {
+            add(
+                "(created_at, id) < (SELECT created_at, id FROM runs WHERE id = ?)",
+                Param::Text(v.clone()),
+            );
+        }
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE {} ORDER BY created_at DESC, id DESC LIMIT {}",
+            conditions.join(" AND "),
+            sql_limit(f.limit)
+        );
+        let params: Vec<_> = params.iter().map(bind).collect();
+        let c = self.client().await?;
+        c.query_typed(&sql, &params)
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(run)
+            .collect()
+    }
+
+    async fn claim_runs(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<RunRecord>> {
+        // One statement: rows another claimer has locked are skipped, and a row it took
+        // meanwhile is re-checked against `status = 'PENDING'` once its lock is released.
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "WITH picked AS (SELECT id FROM runs WHERE status = 'PENDING' \
+                 ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+                 UPDATE runs SET status = 'IN_PROGRESS', lease_owner = $2, lease_until = $3, \
+                 attempts = runs.attempts + 1 FROM picked \
+                 WHERE runs.id = picked.id AND runs.status = 'PENDING' \
+                 RETURNING {}",
+                RUN_COLUMNS
+                    .split(", ")
+                    .map(|column| format!("runs.{}", column.trim()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .await
+            .map_err(pg)?;
+        let mut claimed = c
+            .query(&stmt, &[&sql_limit(limit), &worker, &ms(lease_until)])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(run)
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(claimed)
+    }
+
+    async fn renew_leases(
+        &self,
+        worker: &str,
+        run_ids: &[String],
+        lease_until: DateTime<Utc>,
+    ) -> Result<u64> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "UPDATE runs SET lease_until = $3 \
+                 WHERE id = ANY($1) AND lease_owner = $2 AND status = 'IN_PROGRESS'",
+            )
+            .await
+            .map_err(pg)?;
+        c.execute(&stmt, &[&run_ids, &worker, &ms(lease_until)])
+            .await
+            .map_err(pg)
+    }
+
+    async fn update_run(&self, r: &RunRecord, audit: Option<AuditRecord>) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let stmt = tx
+            .prepare_cached(&format!(
+                "UPDATE runs SET status = $2, status_label = $3, link = $4, summary = $5, \
+                 progress = $6, error = $7, affected_entities = $8, output = $9, \
+                 updated_at = $10, ended_at = $11, \
+                 lease_owner = CASE WHEN $12 THEN NULL ELSE lease_owner END, \
+                 lease_until = CASE WHEN $12 THEN NULL ELSE lease_until END \
+                 WHERE id = $1 AND status NOT IN {}",
+                final_statuses()
+            ))
+            .await
+            .map_err(pg)?;
+        let updated = tx
+            .execute(
+                &stmt,
+                &[
+                    &r.id,
+                    &r.status,
+                    &r.status_label,
+                    &Json(&r.link),
+                    &r.summary,
+                    &r.progress,
+                    &r.error,
+                    &r.affected_entities,
+                    &r.output,
+                    &ms(r.updated_at),
+                    &r.ended_at.map(ms),
+                    &RunRecord::is_final(&r.status),
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        if updated > 0
+            && let Some(audit) = &audit
+        {
+            insert_audit(&tx, audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(updated > 0)
+    }
+
+    async fn expired_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'IN_PROGRESS' \
+                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY created_at, id"
+            ))
+            .await
+            .map_err(pg)?;
+        c.query(&stmt, &[&ms(now)])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(run)
+            .collect()
+    }
+
+    async fn requeue_run(&self, id: &str) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE runs SET status = 'PENDING', lease_owner = NULL, lease_until = NULL \
+                 WHERE id = $1 AND status = 'IN_PROGRESS'",
+                &[&id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(n > 0)
+    }
+
+    async fn count_runs(&self, status: &str) -> Result<u64> {
+        let c = self.client().await?;
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM runs WHERE status = $1", &[&status])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(pg)?;
+        Ok(n as u64)
+    }
+
+    async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO run_logs (run_id, seq, at, level, message) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .await
+            .map_err(pg)?;
+        for l in &lines {
+            tx.execute(&stmt, &[&l.run_id, &l.seq, &ms(l.at), &l.level, &l.message])
+                .await
+                .map_err(|e| {
+                    conflict_or(e, || format!("log line {} of run `{}`", l.seq, l.run_id))
+                })?;
+        }
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn run_logs(&self, run_id: &str, after: i64, limit: usize) -> Result<Vec<RunLogLine>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT run_id, seq, at, level, message FROM run_logs \
+                 WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .await
+            .map_err(pg)?;
+        c.query(&stmt, &[&run_id, &after, &sql_limit(limit)])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| {
+                Ok(RunLogLine {
+                    run_id: r.try_get(0).map_err(pg)?,
+                    seq: r.try_get(1).map_err(pg)?,
+                    at: at(r.try_get(2).map_err(pg)?),
+                    level: r.try_get(3).map_err(pg)?,
+                    message: r.try_get(4).map_err(pg)?,
+                })
+            })
+            .collect()
     }
 
     async fn record(&self, audit: AuditRecord) -> Result<()> {

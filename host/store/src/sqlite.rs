@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_catalog.sql")),
     (2, include_str!("../migrations/sqlite/0002_plugins.sql")),
     (3, include_str!("../migrations/sqlite/0003_actions.sql")),
+    (4, include_str!("../migrations/sqlite/0004_runs.sql")),
 ];
 /// Writes committed together at most.
 const MAX_BATCH: usize = 512;
@@ -236,6 +237,46 @@ fn action(row: &Row) -> rusqlite::Result<ActionRecord> {
         created_at: at(row.get(3)?),
         updated_at: at(row.get(4)?),
     })
+}
+
+const RUN_COLUMNS: &str = "id, action, blueprint, entity, properties, status, status_label, link, \
+    summary, progress, error, affected_entities, output, source, created_by, created_at, \
+    updated_at, ended_at, attempts, payload";
+
+fn run(row: &Row) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get(0)?,
+        action: row.get(1)?,
+        blueprint: row.get(2)?,
+        entity: row.get(3)?,
+        properties: json(row.get(4)?),
+        status: row.get(5)?,
+        status_label: row.get(6)?,
+        link: serde_json::from_str(&row.get::<_, String>(7)?).unwrap_or_default(),
+        summary: row.get(8)?,
+        progress: row.get::<_, Option<String>>(9)?.map(json),
+        error: row.get::<_, Option<String>>(10)?.map(json),
+        affected_entities: json(row.get(11)?),
+        output: row.get::<_, Option<String>>(12)?.map(json),
+        source: row.get(13)?,
+        created_by: row.get(14)?,
+        created_at: at(row.get(15)?),
+        updated_at: at(row.get(16)?),
+        ended_at: row.get::<_, Option<i64>>(17)?.map(at),
+        attempts: row.get(18)?,
+        payload: json(row.get(19)?),
+    })
+}
+
+/// The SQL list of the final statuses, e.g. `('SUCCESS', 'FAILURE')`.
+fn final_statuses() -> String {
+    let quoted: Vec<String> = RunRecord::FINAL.iter().map(|s| format!("'{s}'")).collect();
+    format!("({})", quoted.join(", "))
+}
+
+/// A `LIMIT`: SQLite takes at most an INTEGER.
+fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn user(row: &Row) -> rusqlite::Result<User> {
@@ -794,6 +835,285 @@ impl Store for SqliteStore {
                 insert_audit(c, &audit)?;
             }
             Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn create_run(&self, r: RunRecord, audit: AuditRecord) -> Result<()> {
+        self.write(move |c| {
+            c.prepare_cached(&format!(
+                "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+                 ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+            ))
+            .map_err(db)?
+            .execute(params![
+                r.id,
+                r.action,
+                r.blueprint,
+                r.entity,
+                r.properties.to_string(),
+                r.status,
+                r.status_label,
+                serde_json::to_string(&r.link).map_err(db)?,
+                r.summary,
+                r.progress.as_ref().map(Value::to_string),
+                r.error.as_ref().map(Value::to_string),
+                r.affected_entities.to_string(),
+                r.output.as_ref().map(Value::to_string),
+                r.source,
+                r.created_by,
+                ms(r.created_at),
+                ms(r.updated_at),
+                r.ended_at.map(ms),
+                r.attempts,
+                r.payload.to_string(),
+            ])
+            .map_err(|e| conflict_or(e, || format!("run `{}`", r.id)))?;
+            insert_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+                .map_err(db)?
+                .query_row([id], run)
+                .optional()
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn list_runs(&self, f: &RunFilter) -> Result<Vec<RunRecord>> {
+        use rusqlite::types::Value as V;
+        let mut conditions = vec!["1=1".to_owned()];
+        let mut params: Vec<V> = Vec::new();
+        let mut add = |condition: &str, value: V| {
+            params.push(value);
+            conditions.push(condition.replace('?', &format!("?{}", params.len())));
+        };
+        if let Some(v) = &f.action {
+            add("action = ?", V::Text(v.clone()));
+        }
+        if let Some(v) = &f.status {
+            add("status = ?", V::Text(v.clone()));
+        }
+        if let Some(v) = &f.created_by {
+            add("created_by = ?", V::Text(v.clone()));
+        }
+        if let Some(v) = &f.entity {
+            add("entity = ?", V::Text(v.clone()));
+        }
+        if let Some(v) = &f.before {
+            add(
+                "(created_at, id) < (SELECT created_at, id FROM runs WHERE id = ?)",
+                V::Text(v.clone()),
+            );
+        }
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE {} ORDER BY created_at DESC, id DESC LIMIT {}",
+            conditions.join(" AND "),
+            sql_limit(f.limit)
+        );
+        self.read(move |c| {
+            let mut stmt = c.prepare(&sql).map_err(db)?;
+            let rows = stmt
+                .query_map(params_from_iter(params.iter()), run)
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn claim_runs(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<RunRecord>> {
+        let worker = worker.to_owned();
+        // In the writer: nothing else writes between picking the runs and taking them.
+        self.write(move |c| {
+            let ids: Vec<String> = c
+                .prepare_cached(
+                    "SELECT id FROM runs WHERE status = 'PENDING' \
+                     ORDER BY created_at, id LIMIT ?1",
+                )
+                .map_err(db)?
+                .query_map([sql_limit(limit)], |r| r.get(0))
+                .map_err(db)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db)?;
+            let mut take = c
+                .prepare_cached(
+                    "UPDATE runs SET status = 'IN_PROGRESS', lease_owner = ?2, lease_until = ?3, \
+                     attempts = attempts + 1 WHERE id = ?1",
+                )
+                .map_err(db)?;
+            let mut read = c
+                .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+                .map_err(db)?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in &ids {
+                take.execute(params![id, worker, ms(lease_until)])
+                    .map_err(db)?;
+                claimed.push(read.query_row([id], run).map_err(db)?);
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn renew_leases(
+        &self,
+        worker: &str,
+        run_ids: &[String],
+        lease_until: DateTime<Utc>,
+    ) -> Result<u64> {
+        let (worker, ids) = (worker.to_owned(), run_ids.to_vec());
+        self.write(move |c| {
+            let mut renew = c
+                .prepare_cached(
+                    "UPDATE runs SET lease_until = ?3 \
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'IN_PROGRESS'",
+                )
+                .map_err(db)?;
+            let mut renewed = 0;
+            for id in &ids {
+                renewed += renew
+                    .execute(params![id, worker, ms(lease_until)])
+                    .map_err(db)? as u64;
+            }
+            Ok(renewed)
+        })
+        .await
+    }
+
+    async fn update_run(&self, r: &RunRecord, audit: Option<AuditRecord>) -> Result<bool> {
+        let r = r.clone();
+        self.write(move |c| {
+            let updated = c
+                .prepare_cached(&format!(
+                    "UPDATE runs SET status = ?2, status_label = ?3, link = ?4, summary = ?5, \
+                     progress = ?6, error = ?7, affected_entities = ?8, output = ?9, \
+                     updated_at = ?10, ended_at = ?11, \
+                     lease_owner = CASE WHEN ?12 THEN NULL ELSE lease_owner END, \
+                     lease_until = CASE WHEN ?12 THEN NULL ELSE lease_until END \
+                     WHERE id = ?1 AND status NOT IN {}",
+                    final_statuses()
+                ))
+                .map_err(db)?
+                .execute(params![
+                    r.id,
+                    r.status,
+                    r.status_label,
+                    serde_json::to_string(&r.link).map_err(db)?,
+                    r.summary,
+                    r.progress.as_ref().map(Value::to_string),
+                    r.error.as_ref().map(Value::to_string),
+                    r.affected_entities.to_string(),
+                    r.output.as_ref().map(Value::to_string),
+                    ms(r.updated_at),
+                    r.ended_at.map(ms),
+                    RunRecord::is_final(&r.status),
+                ])
+                .map_err(db)?;
+            if updated > 0
+                && let Some(audit) = &audit
+            {
+                insert_audit(c, audit)?;
+            }
+            Ok(updated > 0)
+        })
+        .await
+    }
+
+    async fn expired_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'IN_PROGRESS' \
+                     AND (lease_until IS NULL OR lease_until < ?1) ORDER BY created_at, id"
+                ))
+                .map_err(db)?;
+            let rows = stmt.query_map([ms(now)], run).map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn requeue_run(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE runs SET status = 'PENDING', lease_owner = NULL, lease_until = NULL \
+                     WHERE id = ?1 AND status = 'IN_PROGRESS'",
+                    [id],
+                )
+                .map_err(db)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn count_runs(&self, status: &str) -> Result<u64> {
+        let status = status.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT count(*) FROM runs WHERE status = ?1",
+                [status],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()> {
+        self.write(move |c| {
+            let mut insert = c
+                .prepare_cached(
+                    "INSERT INTO run_logs (run_id, seq, at, level, message) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(db)?;
+            for l in &lines {
+                insert
+                    .execute(params![l.run_id, l.seq, ms(l.at), l.level, l.message])
+                    .map_err(|e| {
+                        conflict_or(e, || format!("log line {} of run `{}`", l.seq, l.run_id))
+                    })?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn run_logs(&self, run_id: &str, after: i64, limit: usize) -> Result<Vec<RunLogLine>> {
+        let run_id = run_id.to_owned();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT run_id, seq, at, level, message FROM run_logs \
+                     WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![run_id, after, sql_limit(limit)], |r| {
+                    Ok(RunLogLine {
+                        run_id: r.get(0)?,
+                        seq: r.get(1)?,
+                        at: at(r.get(2)?),
+                        level: r.get(3)?,
+                        message: r.get(4)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
         .await
     }

@@ -11,7 +11,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use portico_store::{
     ActionRecord, AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction, Entity, EntityRef,
-    Field, Op, PluginVersion, Query, Relation, Role, Rule, Store, StoreError, Team, User, Write,
+    Field, Op, PluginVersion, Query, Relation, Role, Rule, RunFilter, RunLogLine, RunRecord, Store,
+    StoreError, Team, User, Write,
 };
 use serde_json::{Value, json};
 use std::future::Future;
@@ -2126,6 +2127,603 @@ async fn actions_are_stored_whole_and_keep_their_plugin_in_use() {
                 .delete_plugin("scaffold", audit("admin", "DELETE", "plugin", "scaffold"))
                 .await
                 .unwrap()
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------------------------
+
+/// A PENDING run of `action` asked for by `alice` at `created` (milliseconds).
+fn run(id: &str, action: &str, created: i64) -> RunRecord {
+    RunRecord {
+        id: id.into(),
+        action: action.into(),
+        blueprint: Some("service".into()),
+        entity: None,
+        properties: json!({ "name": "checkout", "token": "[REDACTED]" }),
+        status: "PENDING".into(),
+        status_label: None,
+        link: Vec::new(),
+        summary: None,
+        progress: None,
+        error: None,
+        affected_entities: json!([]),
+        output: None,
+        source: "API".into(),
+        created_by: "alice".into(),
+        created_at: t(created),
+        updated_at: t(created),
+        ended_at: None,
+        attempts: 0,
+        payload: json!({ "inputs": { "name": "checkout", "token": "s3cret" } }),
+    }
+}
+
+async fn create_run(store: &dyn Store, r: RunRecord) {
+    let id = r.id.clone();
+    store
+        .create_run(r, audit("alice", "RUN", "run", &id))
+        .await
+        .unwrap_or_else(|e| panic!("creating run {id}: {e}"));
+}
+
+/// Creates `r1`..`rN` of action `deploy`, `r1` the oldest.
+async fn create_runs(store: &dyn Store, n: usize) {
+    for i in 1..=n {
+        create_run(store, run(&format!("r{i:03}"), "deploy", 10_000 + i as i64)).await;
+    }
+}
+
+fn ids(runs: &[RunRecord]) -> Vec<String> {
+    runs.iter().map(|r| r.id.clone()).collect()
+}
+
+async fn listed(store: &dyn Store, filter: RunFilter) -> Vec<String> {
+    ids(&store.list_runs(&filter).await.unwrap())
+}
+
+fn all_runs() -> RunFilter {
+    RunFilter {
+        limit: 100,
+        ..RunFilter::default()
+    }
+}
+
+#[tokio::test]
+async fn runs_are_created_once_with_their_audit_record_and_read_back_whole() {
+    on_each_backend(|store| async move {
+        let mut whole = run("r_1", "scaffold", 5_000);
+        whole.entity = Some("checkout".into());
+        whole.status_label = Some("Queued".into());
+        whole.link = vec![json!({ "title": "Pipeline", "url": "https://ci/1" })];
+        whole.summary = Some("waiting".into());
+        whole.progress = Some(json!({ "percent": 0, "label": "queued" }));
+        whole.error = Some(json!({ "kind": "none", "message": "" }));
+        whole.affected_entities = json!([{ "blueprint": "service", "identifier": "checkout" }]);
+        whole.output = Some(json!({ "url": "https://git/checkout" }));
+        whole.ended_at = Some(t(6_000));
+        whole.attempts = 2;
+        create_run(&*store, whole.clone()).await;
+        assert_eq!(store.get_run("r_1").await.unwrap(), Some(whole.clone()));
+        assert_eq!(store.get_run("r_2").await.unwrap(), None);
+
+        // Optional fields left empty read back empty.
+        let bare = run("r_2", "scaffold", 5_001);
+        create_run(&*store, bare.clone()).await;
+        assert_eq!(store.get_run("r_2").await.unwrap(), Some(bare));
+
+        // The id is the key: a second create is a conflict and stores no audit record.
+        let again = store
+            .create_run(whole.clone(), audit("bob", "RUN", "run", "r_1"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&again, StoreError::Conflict(what) if what == "run `r_1`"),
+            "{again}"
+        );
+        assert_eq!(
+            audit_lines(
+                &*store,
+                AuditFilter {
+                    resource_type: Some("run".into()),
+                    limit: 10,
+                    ..AuditFilter::default()
+                }
+            )
+            .await,
+            vec!["RUN run r_2", "RUN run r_1"]
+        );
+
+        // The payload (which may hold secrets) is stored but never serialized.
+        let shown = serde_json::to_value(&whole).unwrap();
+        assert_eq!(shown["statusLabel"], "Queued");
+        assert_eq!(shown["affectedEntities"][0]["identifier"], "checkout");
+        assert!(shown.get("payload").is_none(), "{shown}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn runs_are_listed_newest_first_by_every_filter_and_paged_with_a_cursor() {
+    on_each_backend(|store| async move {
+        // r_a and r_b share a creation time: the id breaks the tie.
+        let mut a = run("r_a", "deploy", 1_000);
+        a.entity = Some("checkout".into());
+        let mut b = run("r_b", "deploy", 1_000);
+        b.created_by = "bob".into();
+        let mut c = run("r_c", "scaffold", 2_000);
+        c.entity = Some("checkout".into());
+        c.status = "SUCCESS".into();
+        let mut d = run("r_d", "deploy", 3_000);
+        d.created_by = "bob".into();
+        d.status = "SUCCESS".into();
+        for r in [c, a, d, b] {
+            create_run(&*store, r).await;
+        }
+
+        assert_eq!(
+            listed(&*store, all_runs()).await,
+            ["r_d", "r_c", "r_b", "r_a"]
+        );
+        let by = |f: fn(&mut RunFilter)| {
+            let mut filter = all_runs();
+            f(&mut filter);
+            filter
+        };
+        assert_eq!(
+            listed(&*store, by(|f| f.action = Some("deploy".into()))).await,
+            ["r_d", "r_b", "r_a"]
+        );
+        assert_eq!(
+            listed(&*store, by(|f| f.status = Some("SUCCESS".into()))).await,
+            ["r_d", "r_c"]
+        );
+        assert_eq!(
+            listed(&*store, by(|f| f.created_by = Some("bob".into()))).await,
+            ["r_d", "r_b"]
+        );
+        assert_eq!(
+            listed(&*store, by(|f| f.entity = Some("checkout".into()))).await,
+            ["r_c", "r_a"]
+        );
+        // Filters combine.
+        assert_eq!(
+            listed(
+                &*store,
+                by(|f| {
+                    f.action = Some("deploy".into());
+                    f.created_by = Some("bob".into());
+                    f.status = Some("PENDING".into());
+                })
+            )
+            .await,
+            ["r_b"]
+        );
+        assert!(
+            listed(&*store, by(|f| f.action = Some("nothing".into())))
+                .await
+                .is_empty()
+        );
+
+        // Paging: `limit` per page, `before` = the last id of the previous page.
+        let page = |before: Option<&str>| RunFilter {
+            before: before.map(str::to_owned),
+            limit: 2,
+            ..RunFilter::default()
+        };
+        assert_eq!(listed(&*store, page(None)).await, ["r_d", "r_c"]);
+        assert_eq!(listed(&*store, page(Some("r_c"))).await, ["r_b", "r_a"]);
+        // The cursor orders by (createdAt, id): r_b and r_a were created at the same time.
+        assert_eq!(listed(&*store, page(Some("r_b"))).await, ["r_a"]);
+        assert!(listed(&*store, page(Some("r_a"))).await.is_empty());
+        // The cursor combines with filters.
+        assert_eq!(
+            listed(
+                &*store,
+                RunFilter {
+                    action: Some("deploy".into()),
+                    before: Some("r_d".into()),
+                    limit: 1,
+                    ..RunFilter::default()
+                }
+            )
+            .await,
+            ["r_b"]
+        );
+        // A cursor that names no run gives nothing.
+        assert!(listed(&*store, page(Some("r_zz"))).await.is_empty());
+        assert!(
+            listed(&*store, RunFilter::default()).await.is_empty(),
+            "limit 0"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn claiming_takes_the_oldest_pending_runs_up_to_the_limit() {
+    on_each_backend(|store| async move {
+        create_runs(&*store, 5).await;
+        let mut done = run("r_done", "deploy", 1);
+        done.status = "SUCCESS".into();
+        create_run(&*store, done).await;
+
+        let first = store.claim_runs("w1", 2, t(60_000)).await.unwrap();
+        assert_eq!(ids(&first), ["r001", "r002"]);
+        for r in &first {
+            assert_eq!(r.status, "IN_PROGRESS");
+            assert_eq!(r.attempts, 1);
+            assert_eq!(r.payload["inputs"]["token"], "s3cret");
+        }
+        assert_eq!(store.get_run("r001").await.unwrap().unwrap(), first[0]);
+
+        assert_eq!(
+            ids(&store.claim_runs("w2", 10, t(60_000)).await.unwrap()),
+            ["r003", "r004", "r005"]
+        );
+        assert!(
+            store
+                .claim_runs("w1", 10, t(60_000))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.count_runs("IN_PROGRESS").await.unwrap(), 5);
+        assert_eq!(store.count_runs("SUCCESS").await.unwrap(), 1);
+
+        create_run(&*store, run("r_new", "deploy", 20_000)).await;
+        assert!(
+            store
+                .claim_runs("w1", 0, t(60_000))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.count_runs("PENDING").await.unwrap(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_never_take_the_same_run_and_together_take_them_all() {
+    on_each_backend(|store| async move {
+        create_runs(&*store, 50).await;
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let claimed = store
+                            .claim_runs(&format!("w{w}"), 1, t(60_000))
+                            .await
+                            .unwrap();
+                        if claimed.is_empty() {
+                            return mine;
+                        }
+                        assert_eq!(claimed.len(), 1);
+                        mine.extend(claimed);
+                    }
+                })
+            })
+            .collect();
+        let mut claimed = Vec::new();
+        for worker in workers {
+            claimed.extend(worker.await.unwrap());
+        }
+        let mut claimed_ids = ids(&claimed);
+        claimed_ids.sort();
+        let expected: Vec<String> = (1..=50).map(|i| format!("r{i:03}")).collect();
+        assert_eq!(claimed_ids, expected, "each run exactly once");
+        assert!(claimed.iter().all(|r| r.attempts == 1));
+        assert_eq!(store.count_runs("PENDING").await.unwrap(), 0);
+        assert_eq!(store.count_runs("IN_PROGRESS").await.unwrap(), 50);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_the_worker_owning_a_run_renews_its_lease() {
+    on_each_backend(|store| async move {
+        create_runs(&*store, 3).await;
+        store.claim_runs("w1", 2, t(10_000)).await.unwrap(); // r001, r002
+        store.claim_runs("w2", 1, t(10_000)).await.unwrap(); // r003
+        let all: Vec<String> = ["r001", "r002", "r003", "r_unknown"]
+            .map(String::from)
+            .into();
+
+        assert_eq!(store.renew_leases("w1", &all, t(50_000)).await.unwrap(), 2);
+        assert_eq!(store.renew_leases("w3", &all, t(50_000)).await.unwrap(), 0);
+        assert_eq!(store.renew_leases("w1", &[], t(50_000)).await.unwrap(), 0);
+        // w1's leases now end at 50s, w2's still at 10s.
+        assert_eq!(ids(&store.expired_runs(t(20_000)).await.unwrap()), ["r003"]);
+
+        // A run that has ended is not renewed, even by its former owner.
+        let mut done = store.get_run("r001").await.unwrap().unwrap();
+        done.status = "SUCCESS".into();
+        assert!(store.update_run(&done, None).await.unwrap());
+        assert_eq!(store.renew_leases("w1", &all, t(90_000)).await.unwrap(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn updates_write_the_mutable_fields_until_the_status_is_final() {
+    on_each_backend(|store| async move {
+        create_runs(&*store, 2).await;
+        let claimed = store.claim_runs("w1", 1, t(60_000)).await.unwrap();
+        let mut r = claimed[0].clone();
+
+        // Progress: every mutable field is written, with its audit record when given.
+        r.status_label = Some("Cloning".into());
+        r.link = vec![json!({ "title": "Logs", "url": "https://ci/1" })];
+        r.summary = Some("half way".into());
+        r.progress = Some(json!({ "percent": 50, "label": "cloning" }));
+        r.affected_entities = json!([{ "blueprint": "service", "identifier": "checkout" }]);
+        r.updated_at = t(20_000);
+        assert!(store.update_run(&r, None).await.unwrap());
+        assert_eq!(store.get_run("r001").await.unwrap(), Some(r.clone()));
+
+        // Only those fields: the identity, inputs, payload and attempts stay as stored.
+        let mut meddling = r.clone();
+        meddling.action = "other".into();
+        meddling.properties = json!({});
+        meddling.payload = json!(null);
+        meddling.attempts = 9;
+        meddling.created_by = "mallory".into();
+        assert!(store.update_run(&meddling, None).await.unwrap());
+        assert_eq!(store.get_run("r001").await.unwrap(), Some(r.clone()));
+
+        // A final status is written once...
+        let mut failed = r.clone();
+        failed.status = "FAILURE".into();
+        failed.error = Some(json!({ "kind": "plugin", "message": "boom" }));
+        failed.output = Some(json!({ "exit": 1 }));
+        failed.updated_at = t(30_000);
+        failed.ended_at = Some(t(30_000));
+        assert!(
+            store
+                .update_run(&failed, Some(audit("run:r001", "FAIL", "run", "r001")))
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.get_run("r001").await.unwrap(), Some(failed.clone()));
+        // ...and never overwritten: not by a late success, nor by a cancellation, and the
+        // refused update stores no audit record.
+        for status in ["SUCCESS", "CANCELLED", "IN_PROGRESS"] {
+            let mut late = failed.clone();
+            late.status = status.into();
+            late.updated_at = t(40_000);
+            assert!(
+                !store
+                    .update_run(&late, Some(audit("run:r001", "LATE", "run", "r001")))
+                    .await
+                    .unwrap(),
+                "{status}"
+            );
+        }
+        assert_eq!(store.get_run("r001").await.unwrap(), Some(failed));
+        assert_eq!(
+            audit_lines(
+                &*store,
+                AuditFilter {
+                    actor: Some("run:r001".into()),
+                    limit: 10,
+                    ..AuditFilter::default()
+                }
+            )
+            .await,
+            vec!["FAIL run r001"]
+        );
+        // A final run is not expired, and cannot be re-queued.
+        assert!(store.expired_runs(t(999_999)).await.unwrap().is_empty());
+        assert!(!store.requeue_run("r001").await.unwrap());
+
+        // A PENDING run may be cancelled before any worker claims it; then none will.
+        let mut cancelled = store.get_run("r002").await.unwrap().unwrap();
+        cancelled.status = "CANCELLED".into();
+        cancelled.ended_at = Some(t(25_000));
+        assert!(store.update_run(&cancelled, None).await.unwrap());
+        assert!(
+            store
+                .claim_runs("w1", 10, t(60_000))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // An unknown run is not updated.
+        assert!(
+            !store
+                .update_run(&run("r_nope", "deploy", 1), None)
+                .await
+                .unwrap()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn expired_runs_are_the_in_progress_ones_whose_lease_ended() {
+    on_each_backend(|store| async move {
+        create_runs(&*store, 4).await;
+        store.claim_runs("w1", 1, t(10_000)).await.unwrap(); // r001, lease ends at 10s
+        store.claim_runs("w2", 1, t(30_000)).await.unwrap(); // r002, lease ends at 30s
+        // r003 is IN_PROGRESS without any lease (set so by an update, never claimed): no
+        // worker will ever finish it, so it counts as expired whatever the time.
+        let mut unowned = store.get_run("r003").await.unwrap().unwrap();
+        unowned.status = "IN_PROGRESS".into();
+        assert!(store.update_run(&unowned, None).await.unwrap());
+        // r004 stays PENDING: never expired.
+
+        assert_eq!(ids(&store.expired_runs(t(5_000)).await.unwrap()), ["r003"]);
+        // A lease ending exactly now has not ended yet.
+        assert_eq!(ids(&store.expired_runs(t(10_000)).await.unwrap()), ["r003"]);
+        assert_eq!(
+            ids(&store.expired_runs(t(10_001)).await.unwrap()),
+            ["r001", "r003"]
+        );
+        let expired = store.expired_runs(t(40_000)).await.unwrap();
+        assert_eq!(ids(&expired), ["r001", "r002", "r003"]);
+        assert!(expired.iter().all(|r| r.status == "IN_PROGRESS"));
+
+        // Failing one as interrupted takes it off the list.
+        let mut interrupted = expired[0].clone();
+        interrupted.status = "FAILURE".into();
+        interrupted.error = Some(json!({ "kind": "interrupted", "message": "worker died" }));
+        interrupted.ended_at = Some(t(40_000));
+        assert!(store.update_run(&interrupted, None).await.unwrap());
+        assert_eq!(
+            ids(&store.expired_runs(t(40_000)).await.unwrap()),
+            ["r002", "r003"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requeued_runs_are_pending_again_and_claimed_anew() {
+    on_each_backend(|store| async move {
+        create_runs(&*store, 2).await;
+        store.claim_runs("w1", 2, t(10_000)).await.unwrap();
+
+        assert!(store.requeue_run("r001").await.unwrap());
+        assert!(!store.requeue_run("r001").await.unwrap(), "already PENDING");
+        assert!(!store.requeue_run("r_unknown").await.unwrap());
+        let requeued = store.get_run("r001").await.unwrap().unwrap();
+        assert_eq!(requeued.status, "PENDING");
+        assert_eq!(requeued.attempts, 1);
+        // Its lease is gone: it is not expired, and its old owner cannot renew it.
+        assert_eq!(ids(&store.expired_runs(t(20_000)).await.unwrap()), ["r002"]);
+        assert_eq!(
+            store
+                .renew_leases("w1", &["r001".into()], t(90_000))
+                .await
+                .unwrap(),
+            0
+        );
+
+        // The next claim takes it again, counting the second attempt.
+        let again = store.claim_runs("w2", 5, t(60_000)).await.unwrap();
+        assert_eq!(ids(&again), ["r001"]);
+        assert_eq!(again[0].attempts, 2);
+        assert_eq!(
+            store
+                .renew_leases("w2", &ids(&again), t(90_000))
+                .await
+                .unwrap(),
+            1
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn runs_are_counted_by_status() {
+    on_each_backend(|store| async move {
+        assert_eq!(store.count_runs("PENDING").await.unwrap(), 0);
+        create_runs(&*store, 4).await;
+        store.claim_runs("w1", 1, t(10_000)).await.unwrap();
+        let mut done = store.get_run("r002").await.unwrap().unwrap();
+        done.status = "SUCCESS".into();
+        store.update_run(&done, None).await.unwrap();
+
+        assert_eq!(store.count_runs("PENDING").await.unwrap(), 2);
+        assert_eq!(store.count_runs("IN_PROGRESS").await.unwrap(), 1);
+        assert_eq!(store.count_runs("SUCCESS").await.unwrap(), 1);
+        assert_eq!(store.count_runs("FAILURE").await.unwrap(), 0);
+        // Statuses are compared exactly.
+        assert_eq!(store.count_runs("pending").await.unwrap(), 0);
+    })
+    .await;
+}
+
+fn line(run_id: &str, seq: i64, message: &str) -> RunLogLine {
+    RunLogLine {
+        run_id: run_id.into(),
+        seq,
+        at: t(1_000 + seq),
+        level: if seq % 2 == 0 { "INFO" } else { "WARN" }.into(),
+        message: message.into(),
+    }
+}
+
+#[tokio::test]
+async fn run_logs_are_read_back_in_order_after_a_seq_and_a_repeated_seq_is_a_conflict() {
+    on_each_backend(|store| async move {
+        create_runs(&*store, 2).await;
+        // Appended in batches, not necessarily in order; read back by seq.
+        store
+            .append_run_logs(vec![line("r001", 2, "two"), line("r001", 1, "one")])
+            .await
+            .unwrap();
+        store
+            .append_run_logs(vec![
+                line("r001", 3, "three"),
+                line("r002", 1, "other run"),
+                line("r001", 4, "four"),
+            ])
+            .await
+            .unwrap();
+        store.append_run_logs(Vec::new()).await.unwrap();
+
+        let messages = |lines: Vec<RunLogLine>| -> Vec<String> {
+            lines.into_iter().map(|l| l.message).collect()
+        };
+        let all = store.run_logs("r001", 0, 100).await.unwrap();
+        assert_eq!(all[0], line("r001", 1, "one"));
+        assert_eq!(messages(all), ["one", "two", "three", "four"]);
+        assert_eq!(
+            messages(store.run_logs("r001", 2, 100).await.unwrap()),
+            ["three", "four"]
+        );
+        assert_eq!(
+            messages(store.run_logs("r001", 1, 2).await.unwrap()),
+            ["two", "three"]
+        );
+        assert!(store.run_logs("r001", 4, 100).await.unwrap().is_empty());
+        assert!(store.run_logs("r001", 0, 0).await.unwrap().is_empty());
+        assert_eq!(
+            messages(store.run_logs("r002", 0, 100).await.unwrap()),
+            ["other run"]
+        );
+        assert!(
+            store
+                .run_logs("r_unknown", 0, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // A seq already stored is a Conflict naming it, and the whole batch is refused:
+        // line 5, before the repeated one in the same call, is not stored either.
+        let repeated = store
+            .append_run_logs(vec![line("r001", 5, "five"), line("r001", 3, "again")])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&repeated, StoreError::Conflict(what) if what == "log line 3 of run `r001`"),
+            "{repeated}"
+        );
+        // So is a seq repeated within one call.
+        let twice = store
+            .append_run_logs(vec![line("r002", 2, "a"), line("r002", 2, "b")])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&twice, StoreError::Conflict(what) if what == "log line 2 of run `r002`"),
+            "{twice}"
+        );
+        assert_eq!(
+            messages(store.run_logs("r001", 0, 100).await.unwrap()),
+            ["one", "two", "three", "four"]
+        );
+        assert_eq!(
+            messages(store.run_logs("r002", 0, 100).await.unwrap()),
+            ["other run"]
         );
     })
     .await;

@@ -6,6 +6,7 @@ mod blueprints;
 mod entities;
 mod health;
 mod plugins;
+mod runs;
 mod users;
 
 use crate::AppState;
@@ -27,9 +28,10 @@ use utoipa::OpenApi;
         plugins::list, plugins::get_one, plugins::upload, plugins::delete,
         actions::list, actions::create, actions::get_one, actions::replace, actions::delete,
         actions::get_permissions, actions::patch_permissions,
+        runs::create, runs::list, runs::get_one, runs::logs, runs::cancel,
     ),
     tags(
-        (name = "health"), (name = "blueprints"), (name = "entities"), (name = "users"), (name = "audit"), (name = "plugins"), (name = "actions")
+        (name = "health"), (name = "blueprints"), (name = "entities"), (name = "users"), (name = "audit"), (name = "plugins"), (name = "actions"), (name = "runs")
     ),
     modifiers(&BearerAuth)
 )]
@@ -96,6 +98,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/teams", get(users::list_teams).post(users::create_team))
         .route("/v1/audit-log", get(audit::list))
         .route("/v1/actions", get(actions::list).post(actions::create))
+        .route("/v1/actions/runs", get(runs::list))
+        .route("/v1/actions/runs/{run_id}", get(runs::get_one))
+        .route("/v1/actions/runs/{run_id}/logs", get(runs::logs))
+        .route("/v1/actions/runs/{run_id}/cancel", post(runs::cancel))
+        .route("/v1/actions/{action}/runs", post(runs::create))
         .route(
             "/v1/actions/{action}",
             get(actions::get_one)

@@ -1,0 +1,420 @@
+//! Runs: `POST /v1/actions/{id}/runs` commits a run and answers 202 at once; workers execute it.
+//! `GET /v1/actions/runs[/{id}[/logs]]` show runs and their logs; `POST .../cancel` stops one.
+
+use super::Page;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Query};
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portico_catalog::CatalogError;
+use portico_runs::actions::{ActionDefinition, Audience};
+use portico_runs::engine::Payload;
+use portico_runs::inputs::{self, InputContext, InputLookup};
+use portico_runtime::{Operation, RunRequest, User};
+use portico_store::{AuditRecord, AuditStatus, Role, RunFilter, RunRecord};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// What a client sends to start a run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewRun {
+    #[serde(default)]
+    properties: Value,
+    /// The entity's identifier, for DAY-2 and DELETE actions.
+    #[serde(default)]
+    entity: Option<String>,
+}
+
+/// A run as the API shows it (Port's run fields plus progress, error and affected entities).
+pub(crate) fn show(run: &RunRecord) -> Value {
+    json!({
+        "id": run.id,
+        "action": { "identifier": run.action },
+        "blueprint": run.blueprint.as_ref().map(|b| json!({ "identifier": b })),
+        "entity": run.entity.as_ref().map(|e| json!({ "identifier": e })),
+        "properties": run.properties,
+        "status": run.status,
+        "statusLabel": run.status_label,
+        "link": run.link,
+        "summary": run.summary,
+        "progress": run.progress,
+        "error": run.error,
+        "affectedEntities": run.affected_entities,
+        "output": run.output,
+        "source": run.source,
+        "createdBy": run.created_by,
+        "createdAt": run.created_at,
+        "updatedAt": run.updated_at,
+        "endedAt": run.ended_at,
+    })
+}
+
+fn new_run_id() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("the OS random source failed: {e}"));
+    format!(
+        "r_{:012x}{}",
+        portico_store::now().timestamp_millis(),
+        hex::encode(bytes)
+    )
+}
+
+fn allowed(audience: &Audience, caller: &Caller, entity_teams: &[String]) -> bool {
+    let user = &caller.user;
+    audience.roles.iter().any(|r| r == user.role.as_str())
+        || audience.users.contains(&user.identifier)
+        || audience.teams.iter().any(|t| user.teams.contains(t))
+        || (audience.owned_by_team && entity_teams.iter().any(|t| user.teams.contains(t)))
+}
+
+struct Lookup<'a>(&'a AppState);
+
+#[async_trait::async_trait]
+impl InputLookup for Lookup<'_> {
+    async fn entity(&self, blueprint: &str, identifier: &str) -> Option<Value> {
+        let e = self
+            .0
+            .catalog
+            .get_entity(blueprint, identifier)
+            .await
+            .ok()?;
+        serde_json::to_value(e).ok()
+    }
+    async fn user_exists(&self, identifier: &str) -> bool {
+        matches!(self.0.store.get_user(identifier).await, Ok(Some(_)))
+    }
+    async fn team_exists(&self, name: &str) -> bool {
+        matches!(self.0.store.list_teams().await, Ok(teams) if teams.iter().any(|t| t.name == name))
+    }
+}
+
+/// Triggers a run: validated, committed, then answered 202 with the run.
+#[utoipa::path(post, path = "/v1/actions/{action}/runs", tag = "runs", security(("bearer" = [])),
+    params(("action" = String, Path)), request_body(content = Object, description = "`{properties, entity?}`"),
+    responses((status = 202, description = "`{ok, run}` (committed)"), (status = 403, description = "may not execute"),
+        (status = 422, description = "invalid inputs; `details` names each input"), (status = 503, description = "queue full; retry after Retry-After")))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<NewRun>,
+) -> ApiResult<Response> {
+    let stored = state
+        .store
+        .get_action(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("action `{id}` not found")))?;
+    let action: ActionDefinition =
+        serde_json::from_value(stored.data).map_err(ApiError::internal)?;
+
+    let operation = match action.trigger.operation.as_str() {
+        "DAY-2" => Operation::DayTwo,
+        "DELETE" => Operation::Delete,
+        _ => Operation::Create,
+    };
+    let entity = match (
+        &body.entity,
+        operation,
+        &action.trigger.blueprint_identifier,
+    ) {
+        (None, Operation::Create, _) => None,
+        (None, _, _) => {
+            return Err(
+                CatalogError::field("entity", "required: this action runs on an entity").into(),
+            );
+        }
+        (Some(id), _, Some(bp)) => Some(state.catalog.get_entity(bp, id).await.map_err(|_| {
+            ApiError::from(CatalogError::field(
+                "entity",
+                format!("entity `{id}` of blueprint `{bp}` does not exist"),
+            ))
+        })?),
+        (Some(_), _, None) => {
+            return Err(CatalogError::field(
+                "entity",
+                "this action has no blueprint to find the entity in",
+            )
+            .into());
+        }
+    };
+    let owners = entity.as_ref().map(|e| e.team.clone()).unwrap_or_default();
+    if !allowed(&action.permissions.execute, &caller, &owners) {
+        let record = AuditRecord {
+            id: 0,
+            at: portico_store::now(),
+            actor: caller.user.identifier.clone(),
+            operation: "RUN".into(),
+            resource_type: "action".into(),
+            resource_id: id.clone(),
+            blueprint: None,
+            run_id: None,
+            before: None,
+            after: None,
+            status: AuditStatus::Failure,
+            reason: Some("not allowed by permissions.execute".into()),
+            origin: "api".into(),
+        };
+        if let Err(e) = state.store.record(record).await {
+            tracing::error!("cannot record a denied run: {e}");
+        }
+        return Err(ApiError::forbidden(format!(
+            "you may not run `{id}`: its permissions.execute allows roles [{}], users [{}], teams [{}]{}",
+            action.permissions.execute.roles.join(", "),
+            action.permissions.execute.users.join(", "),
+            action.permissions.execute.teams.join(", "),
+            if action.permissions.execute.owned_by_team {
+                " and the entity's owning teams"
+            } else {
+                ""
+            }
+        )));
+    }
+
+    let pending = state.store.count_runs("PENDING").await?;
+    if pending >= state.engine.config().max_queue {
+        let mut response = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!("{pending} runs are waiting, the most this server queues; retry shortly"),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return Ok(response);
+    }
+
+    let user = User {
+        identifier: caller.user.identifier.clone(),
+        email: caller.user.email.clone(),
+        roles: vec![caller.user.role.as_str().to_owned()],
+        teams: caller.user.teams.clone(),
+    };
+    let entity_json = entity
+        .as_ref()
+        .map(|e| serde_json::to_value(e).unwrap_or_default());
+    let context = InputContext {
+        entity: entity_json,
+        user: serde_json::to_value(&user).unwrap_or_default(),
+    };
+    let submitted = if body.properties.is_null() {
+        json!({})
+    } else {
+        body.properties
+    };
+    let validated = inputs::validate(
+        &action.trigger.user_inputs,
+        &submitted,
+        &context,
+        &Lookup(&state),
+    )
+    .await
+    .map_err(|details| ApiError::from(CatalogError::invalid(details)))?;
+
+    let mut shown = validated.properties.clone();
+    for name in &validated.secrets {
+        if let Some(v) = shown.get_mut(name) {
+            *v = json!("[REDACTED]");
+        }
+    }
+    let run_id = new_run_id();
+    let request = RunRequest {
+        run_id: run_id.clone(),
+        action: action.identifier.clone(),
+        operation,
+        inputs: validated.properties,
+        entity: entity.as_ref().map(|e| portico_runtime::Entity {
+            identifier: e.identifier.clone(),
+            blueprint: e.blueprint.clone(),
+            title: e.title.clone(),
+            team: e.team.clone(),
+            properties: e.properties.clone(),
+            relations: e.relations.clone(),
+        }),
+        triggered_by: user,
+        config: action.invocation_method.config.clone(),
+    };
+    let now = portico_store::now();
+    let run = RunRecord {
+        id: run_id.clone(),
+        action: action.identifier.clone(),
+        blueprint: action.trigger.blueprint_identifier.clone(),
+        entity: entity.map(|e| e.identifier),
+        properties: shown.clone(),
+        status: "PENDING".into(),
+        status_label: None,
+        link: Vec::new(),
+        summary: None,
+        progress: None,
+        error: None,
+        affected_entities: json!([]),
+        output: None,
+        source: "API".into(),
+        created_by: caller.user.identifier.clone(),
+        created_at: now,
+        updated_at: now,
+        ended_at: None,
+        attempts: 0,
+        payload: serde_json::to_value(Payload { action, request }).map_err(ApiError::internal)?,
+    };
+    let audit = AuditRecord {
+        id: 0,
+        at: now,
+        actor: caller.user.identifier.clone(),
+        operation: "RUN".into(),
+        resource_type: "run".into(),
+        resource_id: run_id.clone(),
+        blueprint: run.blueprint.clone(),
+        run_id: Some(run_id),
+        before: None,
+        after: Some(json!({ "action": run.action, "properties": shown })),
+        status: AuditStatus::Success,
+        reason: None,
+        origin: "api".into(),
+    };
+    state.store.create_run(run.clone(), audit).await?;
+    state.engine.wake();
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "ok": true, "run": show(&run) })),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RunFilters {
+    action: Option<String>,
+    status: Option<String>,
+    user: Option<String>,
+    entity: Option<String>,
+    #[serde(flatten)]
+    page: Page,
+}
+
+/// Runs, newest first. Members see their own runs; admins see all.
+#[utoipa::path(get, path = "/v1/actions/runs", tag = "runs", security(("bearer" = [])),
+    params(("action" = Option<String>, Query), ("status" = Option<String>, Query), ("user" = Option<String>, Query),
+        ("entity" = Option<String>, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "`{ok, runs, next}`")))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<RunFilters>,
+) -> ApiResult<axum::Json<Value>> {
+    if f.page.limit == 0 || f.page.limit > 1000 {
+        return Err(ApiError::bad_request("`limit` must be between 1 and 1000"));
+    }
+    let created_by = if caller.user.role == Role::Admin {
+        f.user
+    } else {
+        Some(caller.user.identifier.clone())
+    };
+    let filter = RunFilter {
+        action: f.action,
+        status: f.status,
+        created_by,
+        entity: f.entity,
+        before: f.page.cursor,
+        limit: f.page.limit + 1,
+    };
+    let mut runs = state.store.list_runs(&filter).await?;
+    let next = if runs.len() > f.page.limit {
+        runs.truncate(f.page.limit);
+        runs.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    let runs: Vec<Value> = runs.iter().map(show).collect();
+    Ok(axum::Json(
+        json!({ "ok": true, "runs": runs, "next": next }),
+    ))
+}
+
+async fn visible_run(state: &AppState, caller: &Caller, id: &str) -> ApiResult<RunRecord> {
+    let run = state.store.get_run(id).await?;
+    match run {
+        Some(run)
+            if caller.user.role == Role::Admin || run.created_by == caller.user.identifier =>
+        {
+            Ok(run)
+        }
+        _ => Err(ApiError::not_found(format!("run `{id}` not found"))),
+    }
+}
+
+/// One run.
+#[utoipa::path(get, path = "/v1/actions/runs/{run_id}", tag = "runs", security(("bearer" = [])),
+    params(("run_id" = String, Path)), responses((status = 200, description = "`{ok, run}`"), (status = 404, description = "no such run")))]
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let run = visible_run(&state, &caller, &id).await?;
+    Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LogQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "log_limit")]
+    limit: usize,
+}
+
+fn log_limit() -> usize {
+    1000
+}
+
+/// A run's log lines, in order; `?after=<seq>` continues from a line.
+#[utoipa::path(get, path = "/v1/actions/runs/{run_id}/logs", tag = "runs", security(("bearer" = [])),
+    params(("run_id" = String, Path), ("after" = Option<i64>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, description = "`{ok, logs: [{seq, at, level, message}]}`")))]
+pub(crate) async fn logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<axum::Json<Value>> {
+    visible_run(&state, &caller, &id).await?;
+    let lines = state
+        .store
+        .run_logs(&id, q.after, q.limit.clamp(1, 10_000))
+        .await?;
+    Ok(axum::Json(json!({ "ok": true, "logs": lines })))
+}
+
+/// Cancels a run that has not ended: a pending run ends at once, a running one within a second.
+#[utoipa::path(post, path = "/v1/actions/runs/{run_id}/cancel", tag = "runs", security(("bearer" = [])),
+    params(("run_id" = String, Path)),
+    responses((status = 200, description = "`{ok, run}`"), (status = 409, description = "already ended")))]
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let mut run = visible_run(&state, &caller, &id).await?;
+    if RunRecord::is_final(&run.status) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("run `{id}` already ended ({})", run.status),
+        ));
+    }
+    if !state.engine.cancel(&id) {
+        let now = portico_store::now();
+        run.status = "CANCELLED".into();
+        run.error = Some(
+            json!({ "kind": "cancelled", "message": format!("cancelled by {}", caller.user.identifier) }),
+        );
+        run.updated_at = now;
+        run.ended_at = Some(now);
+        state.store.update_run(&run, None).await?;
+    }
+    let run = visible_run(&state, &caller, &id).await?;
+    Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
+}

@@ -1,0 +1,461 @@
+//! Runs end to end over HTTP with real plugins: 202 at once, then the run executes in the
+//! sandbox and changes the catalog; inputs validated; permissions; cancel; a crashing plugin
+//! fails only its run; runs left in progress by a dead worker end as `interrupted`.
+
+use portico_tests::api::{ADMIN_TOKEN, Portico};
+use portico_tests::artifacts::{CHANGE_REPLICAS, INFINITE_LOOP, PANIC, SCAFFOLD_SERVICE};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+async fn upload(p: &Portico, name: &str, path: &str) {
+    let answer = p
+        .send(
+            "PUT",
+            &format!("/v1/plugins/{name}"),
+            Some(ADMIN_TOKEN),
+            Some(std::fs::read(path).unwrap()),
+        )
+        .await;
+    assert!(
+        answer.status == 201 || answer.status == 200,
+        "{}",
+        answer.body
+    );
+}
+
+async fn setup(p: &Portico) {
+    p.admin(
+        "POST",
+        "/v1/blueprints",
+        json!({ "identifier": "service", "schema": { "properties": {
+            "language": { "type": "string" }, "repository": { "type": "string", "format": "url" },
+            "description": { "type": "string" }, "replicas": { "type": "number" } } } }),
+    )
+    .await
+    .expect(201);
+    upload(p, "scaffold-service", SCAFFOLD_SERVICE).await;
+    upload(p, "change-replicas", CHANGE_REPLICAS).await;
+    p.admin("POST", "/v1/actions", json!({
+        "identifier": "scaffold_service",
+        "trigger": { "type": "self-service", "operation": "CREATE", "blueprintIdentifier": "service",
+            "userInputs": { "properties": {
+                "name": { "type": "string" },
+                "language": { "type": "string", "enum": ["go", "rust"], "default": "rust" } },
+              "required": ["name"] } },
+        "invocationMethod": { "type": "WASM", "plugin": "scaffold-service", "config": { "org": "acme" },
+            "capabilities": { "catalog": { "write": ["service"] } } }
+    }))
+    .await
+    .expect(201);
+    p.admin("POST", "/v1/actions", json!({
+        "identifier": "change_replicas",
+        "trigger": { "type": "self-service", "operation": "DAY-2", "blueprintIdentifier": "service",
+            "userInputs": { "properties": { "replicas": { "type": "number", "minimum": 0 } }, "required": ["replicas"] } },
+        "invocationMethod": { "type": "WASM", "plugin": "change-replicas",
+            "capabilities": { "catalog": { "write": ["service"] } } }
+    }))
+    .await
+    .expect(201);
+}
+
+/// Polls a run until it ends (or 30 s pass).
+async fn finished(p: &Portico, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let run = p
+            .admin("GET", &format!("/v1/actions/runs/{id}"), json!(null))
+            .await;
+        let run = run.expect(200)["run"].clone();
+        if ["SUCCESS", "FAILURE", "CANCELLED"].contains(&run["status"].as_str().unwrap()) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {id} did not end: {run}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_create_run_is_accepted_at_once_then_succeeds_and_changes_the_catalog() {
+    for p in Portico::each().await {
+        setup(&p).await;
+        let accepted = p
+            .admin(
+                "POST",
+                "/v1/actions/scaffold_service/runs",
+                json!({ "properties": { "name": "payments-api" } }),
+            )
+            .await;
+        let run = accepted.expect(202)["run"].clone();
+        assert_eq!(run["status"], "PENDING");
+        assert_eq!(
+            run["properties"],
+            json!({ "name": "payments-api", "language": "rust" }),
+            "defaults are applied"
+        );
+        let id = run["id"].as_str().unwrap().to_owned();
+
+        let done = finished(&p, &id).await;
+        assert_eq!(done["status"], "SUCCESS", "{done}");
+        assert_eq!(done["summary"], "Service payments-api scaffolded");
+        assert_eq!(
+            done["link"][0]["url"],
+            "https://github.com/acme/payments-api"
+        );
+        assert_eq!(
+            done["affectedEntities"],
+            json!([{ "blueprint": "service", "identifier": "payments-api", "change": "upserted" }])
+        );
+        assert_eq!(done["progress"]["percent"], 100);
+        assert!(done["endedAt"].is_string());
+
+        let entity = p
+            .admin(
+                "GET",
+                "/v1/blueprints/service/entities/payments-api",
+                json!(null),
+            )
+            .await;
+        assert_eq!(
+            entity.expect(200)["entity"]["properties"]["language"],
+            "rust"
+        );
+        assert_eq!(
+            entity.body["entity"]["updatedBy"], "admin",
+            "the run writes as the user who triggered it"
+        );
+
+        let logs = p
+            .admin("GET", &format!("/v1/actions/runs/{id}/logs"), json!(null))
+            .await;
+        let lines: Vec<&str> = logs.expect(200)["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["message"].as_str().unwrap())
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("registered service payments-api")),
+            "{lines:?}"
+        );
+
+        let audit = p
+            .admin("GET", &format!("/v1/audit-log?run_id={id}"), json!(null))
+            .await;
+        let kinds: Vec<&str> = audit.expect(200)["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resourceType"].as_str().unwrap())
+            .collect();
+        assert!(
+            kinds.contains(&"entity") && kinds.contains(&"run"),
+            "{kinds:?}"
+        );
+
+        let listed = p
+            .admin(
+                "GET",
+                "/v1/actions/runs?action=scaffold_service",
+                json!(null),
+            )
+            .await;
+        assert_eq!(listed.expect(200)["runs"][0]["id"], id);
+    }
+}
+
+#[tokio::test]
+async fn a_day_2_run_changes_the_entity_it_runs_on() {
+    for p in Portico::each().await {
+        setup(&p).await;
+        p.admin(
+            "POST",
+            "/v1/blueprints/service/entities",
+            json!({ "identifier": "orders", "properties": { "replicas": 2 } }),
+        )
+        .await
+        .expect(201);
+        p.admin(
+            "POST",
+            "/v1/actions/change_replicas/runs",
+            json!({ "properties": { "replicas": 5 } }),
+        )
+        .await
+        .expect_error(422, "invalid", "entity: required");
+        p.admin(
+            "POST",
+            "/v1/actions/change_replicas/runs",
+            json!({ "entity": "ghost", "properties": { "replicas": 5 } }),
+        )
+        .await
+        .expect_violation(
+            "entity",
+            "entity `ghost` of blueprint `service` does not exist",
+        );
+        let run = p
+            .admin(
+                "POST",
+                "/v1/actions/change_replicas/runs",
+                json!({ "entity": "orders", "properties": { "replicas": 5 } }),
+            )
+            .await;
+        let id = run.expect(202)["run"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(run.body["run"]["entity"]["identifier"], "orders");
+        let done = finished(&p, &id).await;
+        assert_eq!(
+            done["summary"], "orders scaled from 2 to 5 replicas",
+            "{done}"
+        );
+        let entity = p
+            .admin("GET", "/v1/blueprints/service/entities/orders", json!(null))
+            .await;
+        assert_eq!(entity.expect(200)["entity"]["properties"]["replicas"], 5);
+    }
+}
+
+#[tokio::test]
+async fn inputs_are_validated_before_a_run_is_accepted() {
+    for p in Portico::each().await {
+        setup(&p).await;
+        let cases = [
+            (json!({}), "properties.name", "required"),
+            (
+                json!({ "name": "x", "language": "java" }),
+                "properties.language",
+                "is not one of",
+            ),
+            (json!({ "name": 5 }), "properties.name", "is not of type"),
+            (
+                json!({ "name": "x", "colour": "red" }),
+                "properties.colour",
+                "not an input",
+            ),
+        ];
+        for (properties, path, message) in cases {
+            p.admin(
+                "POST",
+                "/v1/actions/scaffold_service/runs",
+                json!({ "properties": properties }),
+            )
+            .await
+            .expect_violation(path, message);
+        }
+        p.admin("POST", "/v1/actions/ghost/runs", json!({}))
+            .await
+            .expect_error(404, "not_found", "action `ghost` not found");
+        let runs = p.admin("GET", "/v1/actions/runs", json!(null)).await;
+        assert!(
+            runs.expect(200)["runs"].as_array().unwrap().is_empty(),
+            "nothing was queued"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_those_the_action_allows_may_run_it() {
+    for p in Portico::each().await {
+        setup(&p).await;
+        let bob = p.member("bob", &["payments"]).await;
+        p.admin(
+            "PATCH",
+            "/v1/actions/scaffold_service/permissions",
+            json!({ "execute": { "roles": ["admin"], "teams": ["platform"] } }),
+        )
+        .await
+        .expect(200);
+        p.as_user(&bob, "POST", "/v1/actions/scaffold_service/runs", json!({ "properties": { "name": "x" } }))
+            .await
+            .expect_error(403, "forbidden", "you may not run `scaffold_service`: its permissions.execute allows roles [admin], users [], teams [platform]");
+        p.admin(
+            "PATCH",
+            "/v1/actions/scaffold_service/permissions",
+            json!({ "execute": { "teams": ["payments"] } }),
+        )
+        .await
+        .expect(200);
+        let run = p
+            .as_user(
+                &bob,
+                "POST",
+                "/v1/actions/scaffold_service/runs",
+                json!({ "properties": { "name": "bobs-service" } }),
+            )
+            .await;
+        let id = run.expect(202)["run"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(finished(&p, &id).await["status"], "SUCCESS");
+        let mine = p
+            .as_user(&bob, "GET", "/v1/actions/runs", json!(null))
+            .await;
+        assert_eq!(
+            mine.expect(200)["runs"].as_array().unwrap().len(),
+            1,
+            "members see their own runs"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_crashing_plugin_fails_only_its_own_run() {
+    for p in Portico::each().await {
+        setup(&p).await;
+        upload(&p, "panic", PANIC).await;
+        p.admin(
+            "POST",
+            "/v1/actions",
+            json!({
+            "identifier": "crash", "trigger": { "type": "self-service", "operation": "CREATE" },
+            "invocationMethod": { "type": "WASM", "plugin": "panic" } }),
+        )
+        .await
+        .expect(201);
+        let crash = p
+            .admin("POST", "/v1/actions/crash/runs", json!({}))
+            .await
+            .expect(202)["run"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let fine = p
+            .admin(
+                "POST",
+                "/v1/actions/scaffold_service/runs",
+                json!({ "properties": { "name": "still-fine" } }),
+            )
+            .await;
+        let fine = fine.expect(202)["run"]["id"].as_str().unwrap().to_owned();
+        let crashed = finished(&p, &crash).await;
+        assert_eq!(crashed["status"], "FAILURE");
+        assert_eq!(crashed["error"]["kind"], "trap");
+        assert!(
+            crashed["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("the plugin panicked"),
+            "{crashed}"
+        );
+        assert_eq!(finished(&p, &fine).await["status"], "SUCCESS");
+    }
+}
+
+#[tokio::test]
+async fn a_running_plugin_is_cancelled_within_a_second() {
+    for p in Portico::each().await {
+        upload(&p, "spin", INFINITE_LOOP).await;
+        p.admin("POST", "/v1/actions", json!({
+            "identifier": "spin", "trigger": { "type": "self-service", "operation": "CREATE" },
+            "invocationMethod": { "type": "WASM", "plugin": "spin", "limits": { "timeoutSeconds": 120 } } }))
+            .await
+            .expect(201);
+        let id = p
+            .admin("POST", "/v1/actions/spin/runs", json!({}))
+            .await
+            .expect(202)["run"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while p
+            .admin("GET", &format!("/v1/actions/runs/{id}"), json!(null))
+            .await
+            .body["run"]["status"]
+            != "IN_PROGRESS"
+        {
+            assert!(Instant::now() < deadline, "the run never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let asked = Instant::now();
+        p.admin(
+            "POST",
+            &format!("/v1/actions/runs/{id}/cancel"),
+            json!(null),
+        )
+        .await
+        .expect(200);
+        let done = finished(&p, &id).await;
+        assert_eq!(done["status"], "CANCELLED", "{done}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            asked.elapsed()
+        );
+        p.admin(
+            "POST",
+            &format!("/v1/actions/runs/{id}/cancel"),
+            json!(null),
+        )
+        .await
+        .expect_error(409, "conflict", "already ended (CANCELLED)");
+    }
+}
+
+#[tokio::test]
+async fn a_run_left_in_progress_by_a_dead_worker_ends_as_interrupted() {
+    use portico_store::{AuditRecord, AuditStatus, RunRecord};
+    for backend in portico_tests::api::backends() {
+        let db = portico_tests::api::Database::fresh(backend).await;
+        let store = portico_store::open(&db.url).await.unwrap();
+        let now = portico_store::now();
+        let run = RunRecord {
+            id: "r_orphan".into(),
+            action: "scaffold_service".into(),
+            blueprint: None,
+            entity: None,
+            properties: json!({}),
+            status: "PENDING".into(),
+            status_label: None,
+            link: vec![],
+            summary: None,
+            progress: None,
+            error: None,
+            affected_entities: json!([]),
+            output: None,
+            source: "API".into(),
+            created_by: "admin".into(),
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+            attempts: 0,
+            payload: json!({}),
+        };
+        let audit = AuditRecord {
+            id: 0,
+            at: now,
+            actor: "admin".into(),
+            operation: "RUN".into(),
+            resource_type: "run".into(),
+            resource_id: "r_orphan".into(),
+            blueprint: None,
+            run_id: None,
+            before: None,
+            after: None,
+            status: AuditStatus::Success,
+            reason: None,
+            origin: "test".into(),
+        };
+        store.create_run(run, audit).await.unwrap();
+        // A worker claimed it and died: its lease is already over.
+        let claimed = store
+            .claim_runs("dead-worker", 1, now - chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+
+        let state = portico_api::AppState::new(store.clone(), portico_tests::runtime().clone());
+        let workers = state
+            .engine
+            .start(tokio_util::sync::CancellationToken::new());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ended = loop {
+            let run = store.get_run("r_orphan").await.unwrap().unwrap();
+            if run.status != "IN_PROGRESS" {
+                break run;
+            }
+            assert!(Instant::now() < deadline, "the orphan was never recovered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        workers.abort();
+        assert_eq!(ended.status, "FAILURE");
+        assert_eq!(ended.error.unwrap()["kind"], "interrupted");
+    }
+}
