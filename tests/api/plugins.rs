@@ -160,3 +160,56 @@ async fn a_plugins_folder_is_loaded_at_start() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_embedded_default_seeds_example_blueprints_and_actions_once() {
+    for p in Portico::each().await {
+        let dir = std::path::Path::new(SCAFFOLD_SERVICE).parent().unwrap();
+        let state = portico_api::AppState::new(
+            portico_store::open(&p.database_url()).await.unwrap(),
+            portico_tests::runtime().clone(),
+        );
+        portico_api::startup::load_plugins_dir(&state, dir)
+            .await
+            .unwrap();
+        let created = portico_api::startup::seed_examples(&state).await.unwrap();
+        assert_eq!(
+            created,
+            [
+                "blueprint team",
+                "blueprint service",
+                "blueprint environment",
+                "action scaffold_service",
+                "action change_replicas",
+                "action call_webhook"
+            ]
+        );
+        assert!(
+            portico_api::startup::seed_examples(&state)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a restart creates nothing"
+        );
+
+        let run = p
+            .admin(
+                "POST",
+                "/v1/actions/scaffold_service/runs",
+                json!({ "properties": { "name": "from-the-examples" } }),
+            )
+            .await;
+        let id = run.expect(202)["run"]["id"].as_str().unwrap().to_owned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let run = p
+                .admin("GET", &format!("/v1/actions/runs/{id}"), json!(null))
+                .await;
+            if run.body["run"]["status"] == "SUCCESS" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{}", run.body);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}

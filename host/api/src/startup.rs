@@ -74,3 +74,147 @@ pub async fn load_plugins_dir(state: &AppState, dir: &Path) -> Result<Vec<Loaded
     }
     Ok(loaded)
 }
+
+/// The embedded default's examples: blueprints `team`, `service` and `environment`, and actions
+/// wired to the example plugins (when those plugins are loaded). Idempotent: anything that
+/// exists is left alone, so an operator's changes survive restarts.
+pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
+    use portico_catalog::{Actor, BlueprintInput};
+    use serde_json::json;
+    let actor = Actor {
+        identifier: "portico".into(),
+        admin: true,
+        teams: Vec::new(),
+        origin: "examples".into(),
+        run_id: None,
+    };
+    let mut created = Vec::new();
+    let blueprints = [
+        json!({ "identifier": "team", "title": "Team", "icon": "Team" }),
+        json!({ "identifier": "service", "title": "Service", "icon": "Microservice",
+            "schema": { "properties": {
+                "language": { "type": "string", "enum": ["go", "rust", "python", "typescript"] },
+                "description": { "type": "string" },
+                "repository": { "type": "string", "format": "url" },
+                "replicas": { "type": "number", "minimum": 0 } } },
+            "relations": { "owner": { "target": "team", "title": "Owner" } } }),
+        json!({ "identifier": "environment", "title": "Environment", "icon": "Environment",
+            "schema": { "properties": {
+                "kind": { "type": "string", "enum": ["production", "staging", "development"] },
+                "expires": { "type": "string", "format": "timer" } } } }),
+    ];
+    for bp in blueprints {
+        let input: BlueprintInput = serde_json::from_value(bp).map_err(|e| e.to_string())?;
+        let id = input.identifier.clone();
+        if state
+            .store
+            .get_blueprint(&id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            state
+                .catalog
+                .create_blueprint(&actor, input)
+                .await
+                .map_err(|e| format!("blueprint {id}: {e}"))?;
+            created.push(format!("blueprint {id}"));
+        }
+    }
+
+    let plugins: Vec<(String, String)> = state
+        .store
+        .list_plugins()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|p| (p.name, p.digest))
+        .collect();
+    let actions = [
+        json!({ "identifier": "scaffold_service", "title": "Scaffold a service", "icon": "Microservice",
+            "trigger": { "type": "self-service", "operation": "CREATE", "blueprintIdentifier": "service",
+                "userInputs": { "properties": {
+                    "name": { "type": "string", "title": "Name", "pattern": "^[a-z][a-z0-9-]{1,62}$" },
+                    "language": { "type": "string", "enum": ["go", "rust", "python", "typescript"], "default": "go" },
+                    "description": { "type": "string", "format": "multi-line" } },
+                  "required": ["name"], "order": ["name", "language", "description"] } },
+            "invocationMethod": { "type": "WASM", "plugin": "scaffold-service", "config": { "org": "acme" },
+                "capabilities": { "catalog": { "write": ["service"] } },
+                "limits": { "timeoutSeconds": 30, "memoryMiB": 64 } } }),
+        json!({ "identifier": "change_replicas", "title": "Change replicas", "icon": "Scale",
+            "trigger": { "type": "self-service", "operation": "DAY-2", "blueprintIdentifier": "service",
+                "userInputs": { "properties": {
+                    "replicas": { "type": "number", "title": "Replicas", "minimum": 0, "maximum": 100 } },
+                  "required": ["replicas"] } },
+            "invocationMethod": { "type": "WASM", "plugin": "change-replicas",
+                "capabilities": { "catalog": { "write": ["service"] } } } }),
+        json!({ "identifier": "call_webhook", "title": "Call the deploy webhook", "icon": "Webhook",
+            "trigger": { "type": "self-service", "operation": "CREATE",
+                "userInputs": { "properties": { "tag": { "type": "string", "title": "Image tag" } }, "required": ["tag"] } },
+            "invocationMethod": { "type": "WASM", "plugin": "webhook",
+                "config": { "url": "http://127.0.0.1:8088/deploy" },
+                "capabilities": { "http": [ { "url": "http://127.0.0.1:8088",
+                    "headers": { "Authorization": "Bearer {{ .secrets.webhook_token }}" } } ] } } }),
+    ];
+    for action in actions {
+        let id = action["identifier"].as_str().unwrap_or_default().to_owned();
+        let plugin = action["invocationMethod"]["plugin"]
+            .as_str()
+            .unwrap_or_default();
+        if !plugins.iter().any(|(name, _)| name == plugin)
+            || state
+                .store
+                .get_action(&id)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+        {
+            continue;
+        }
+        let blueprints: Vec<String> = state
+            .store
+            .list_blueprints()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|b| b.identifier)
+            .collect();
+        let known = portico_runs::actions::Known {
+            blueprints: &blueprints,
+            plugins: &plugins,
+            runtime: &state.runtime,
+        };
+        let def = portico_runs::actions::check(&action, &known)
+            .map_err(|problems| format!("example action {id}: {problems:?}"))?;
+        let now = portico_store::now();
+        let record = portico_store::ActionRecord {
+            identifier: id.clone(),
+            plugin: def.plugin_name().to_owned(),
+            data: serde_json::to_value(&def).map_err(|e| e.to_string())?,
+            created_at: now,
+            updated_at: now,
+        };
+        let audit = AuditRecord {
+            id: 0,
+            at: now,
+            actor: "portico".into(),
+            operation: "CREATE".into(),
+            resource_type: "action".into(),
+            resource_id: id.clone(),
+            blueprint: None,
+            run_id: None,
+            before: None,
+            after: Some(record.data.clone()),
+            status: AuditStatus::Success,
+            reason: None,
+            origin: "examples".into(),
+        };
+        state
+            .store
+            .put_action(record, portico_store::Write::Create, audit)
+            .await
+            .map_err(|e| format!("example action {id}: {e}"))?;
+        created.push(format!("action {id}"));
+    }
+    Ok(created)
+}

@@ -3,7 +3,7 @@
 
 use clap::{Args, ValueEnum};
 use portico_api::auth::{Bootstrap, bootstrap_admin};
-use portico_api::startup::load_plugins_dir;
+use portico_api::startup::{load_plugins_dir, seed_examples};
 use portico_api::{ApiConfig, AppState};
 use portico_runtime::{EnvSecrets, FileSecrets, Runtime, RuntimeConfig, SecretsChain};
 use serde::Deserialize;
@@ -45,6 +45,9 @@ pub struct ServeArgs {
     /// Loads every `*.wasm` in this folder as a plugin at start (name: the file name).
     #[arg(long, env = "PORTICO_PLUGINS_DIR")]
     plugins_dir: Option<PathBuf>,
+    /// Creates the example blueprints and actions (those missing) at start.
+    #[arg(long, env = "PORTICO_EXAMPLES")]
+    examples: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +59,7 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
     plugins_dir: Option<PathBuf>,
+    examples: Option<bool>,
 }
 
 /// The resolved settings.
@@ -67,6 +71,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub plugins_dir: Option<PathBuf>,
+    pub examples: bool,
 }
 
 impl ServeArgs {
@@ -94,6 +99,7 @@ impl ServeArgs {
                 .or(file.max_body_bytes)
                 .unwrap_or(1 << 20),
             plugins_dir: self.plugins_dir.or(file.plugins_dir),
+            examples: self.examples.or(file.examples).unwrap_or(false),
         })
     }
 }
@@ -137,6 +143,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     if let Some(dir) = &settings.plugins_dir {
         for plugin in load_plugins_dir(&state, dir).await? {
             tracing::info!(name = %plugin.name, digest = %plugin.digest, new = plugin.added, "plugin loaded");
+        }
+    }
+    if settings.examples {
+        for created in seed_examples(&state).await? {
+            tracing::info!("example created: {created}");
         }
     }
     let app = portico_api::app(
