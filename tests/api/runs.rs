@@ -459,3 +459,94 @@ async fn a_run_left_in_progress_by_a_dead_worker_ends_as_interrupted() {
         assert_eq!(ended.error.unwrap()["kind"], "interrupted");
     }
 }
+
+#[tokio::test]
+async fn logs_stream_live_as_server_sent_events_and_resume_after_a_line() {
+    for p in Portico::each().await {
+        upload(&p, "probe", portico_tests::artifacts::PROBE).await;
+        p.admin(
+            "POST",
+            "/v1/actions",
+            json!({
+            "identifier": "probe", "trigger": { "type": "self-service", "operation": "CREATE",
+                "userInputs": { "properties": { "steps": { "type": "array" } } } },
+            "invocationMethod": { "type": "WASM", "plugin": "probe" } }),
+        )
+        .await
+        .expect(201);
+        let steps = json!([{ "log": "first line" }, { "progress": { "percent": 50, "label": "half" } },
+            { "sleepMs": 400 }, { "log": "second line" }]);
+        let id = p
+            .admin(
+                "POST",
+                "/v1/actions/probe/runs",
+                json!({ "properties": { "steps": steps } }),
+            )
+            .await
+            .expect(202)["run"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        let client = reqwest::Client::new();
+        let url = format!("{}/v1/actions/runs/{id}/logs", p.url);
+        let stream = client
+            .get(&url)
+            .bearer_auth(ADMIN_TOKEN)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            stream.headers()["content-type"],
+            "text/event-stream",
+            "{:?}",
+            stream.status()
+        );
+        // The stream ends by itself after the `end` event.
+        let text = tokio::time::timeout(Duration::from_secs(30), stream.text())
+            .await
+            .expect("the stream ends")
+            .unwrap();
+        let events: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
+        assert!(events.contains(&"log"), "{text}");
+        assert_eq!(events.last(), Some(&"end"), "{text}");
+        assert!(events.contains(&"status"), "{text}");
+        let first = text.find("first line").expect("first line streamed");
+        let second = text.find("second line").expect("second line streamed");
+        assert!(first < second);
+        assert!(
+            text.contains("\"status\":\"SUCCESS\""),
+            "the end event carries the final run: {text}"
+        );
+
+        let resumed = client
+            .get(&url)
+            .bearer_auth(ADMIN_TOKEN)
+            .header("accept", "text/event-stream")
+            .header("last-event-id", "1")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !resumed.contains(r#""message":"first line""#)
+                && resumed.contains(r#""message":"second line""#),
+            "{resumed}"
+        );
+
+        let json_logs = p
+            .admin(
+                "GET",
+                &format!("/v1/actions/runs/{id}/logs?after=1"),
+                json!(null),
+            )
+            .await;
+        assert_eq!(json_logs.expect(200)["logs"][0]["message"], "second line");
+    }
+}

@@ -370,22 +370,119 @@ fn log_limit() -> usize {
     1000
 }
 
-/// A run's log lines, in order; `?after=<seq>` continues from a line.
+/// A run's log lines, in order; `?after=<seq>` continues from a line. With
+/// `Accept: text/event-stream` it streams `log` events (id = seq), `status` events when the run
+/// changes, and one `end` event with the final run; `Last-Event-ID` resumes after a line.
 #[utoipa::path(get, path = "/v1/actions/runs/{run_id}/logs", tag = "runs", security(("bearer" = [])),
     params(("run_id" = String, Path), ("after" = Option<i64>, Query), ("limit" = Option<usize>, Query)),
-    responses((status = 200, description = "`{ok, logs: [{seq, at, level, message}]}`")))]
+    responses((status = 200, description = "`{ok, logs: [{seq, at, level, message}]}`, or an event stream")))]
 pub(crate) async fn logs(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
-) -> ApiResult<axum::Json<Value>> {
-    visible_run(&state, &caller, &id).await?;
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let run = visible_run(&state, &caller, &id).await?;
+    let wants_stream = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"));
+    if wants_stream {
+        let resume = headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(q.after);
+        return Ok(stream(state, run, resume).into_response());
+    }
     let lines = state
         .store
         .run_logs(&id, q.after, q.limit.clamp(1, 10_000))
         .await?;
-    Ok(axum::Json(json!({ "ok": true, "logs": lines })))
+    Ok(axum::Json(json!({ "ok": true, "logs": lines })).into_response())
+}
+
+/// How often a stream looks for new lines: the store is the source of truth on every replica.
+const STREAM_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The state of one event stream.
+struct Follow {
+    state: AppState,
+    run: RunRecord,
+    after: i64,
+    queued: std::collections::VecDeque<axum::response::sse::Event>,
+    done: bool,
+}
+
+impl Follow {
+    /// Queues the log lines after the last one sent.
+    async fn queue_lines(&mut self, limit: usize) -> usize {
+        use axum::response::sse::Event;
+        let lines = self
+            .state
+            .store
+            .run_logs(&self.run.id, self.after, limit)
+            .await
+            .unwrap_or_default();
+        for line in &lines {
+            self.after = line.seq;
+            let data = serde_json::to_string(line).unwrap_or_default();
+            self.queued.push_back(
+                Event::default()
+                    .event("log")
+                    .id(line.seq.to_string())
+                    .data(data),
+            );
+        }
+        lines.len()
+    }
+}
+
+fn stream(state: AppState, run: RunRecord, after: i64) -> impl IntoResponse {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let follow = Follow {
+        state,
+        run,
+        after,
+        queued: Default::default(),
+        done: false,
+    };
+    let events = futures_util::stream::unfold(follow, |mut f| async move {
+        loop {
+            if let Some(event) = f.queued.pop_front() {
+                return Some((Ok::<_, std::convert::Infallible>(event), f));
+            }
+            if f.done {
+                return None;
+            }
+            if f.queue_lines(500).await > 0 {
+                continue;
+            }
+            let Ok(Some(now)) = f.state.store.get_run(&f.run.id).await else {
+                f.done = true;
+                continue;
+            };
+            if now.status != f.run.status || now.progress != f.run.progress {
+                let data = json!({ "status": now.status, "progress": now.progress }).to_string();
+                f.queued
+                    .push_back(Event::default().event("status").data(data));
+            }
+            let ended = RunRecord::is_final(&now.status);
+            f.run = now;
+            if ended {
+                // Lines written just before the end are read once more before closing.
+                f.queue_lines(10_000).await;
+                f.queued
+                    .push_back(Event::default().event("end").data(show(&f.run).to_string()));
+                f.done = true;
+                continue;
+            }
+            tokio::time::sleep(STREAM_POLL).await;
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
 }
 
 /// Cancels a run that has not ended: a pending run ends at once, a running one within a second.
