@@ -17,6 +17,16 @@ fn child_server() {
         return;
     };
     let data_dir = std::env::var("PORTICO_CHILD_DATA_DIR").expect("data dir");
+    // Never outlive the test that started us (it may have panicked without killing us).
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            if std::os::unix::process::parent_id() != parent {
+                std::process::exit(1);
+            }
+        }
+    });
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
         let store = portico_store::open(&database).await.expect("store");
@@ -27,10 +37,17 @@ fn child_server() {
         )
         .await
         .expect("admin");
-        let app = portico_api::app(
-            portico_api::AppState::new(store, portico_tests::runtime().clone()),
-            Default::default(),
-        );
+        // A short lease, so runs a killed worker held are recovered quickly on Postgres too.
+        let engine = portico_runs::engine::EngineConfig {
+            lease: std::time::Duration::from_secs(2),
+            ..Default::default()
+        };
+        let state =
+            portico_api::AppState::with_engine(store, portico_tests::runtime().clone(), engine);
+        let _workers = state
+            .engine
+            .start(tokio_util::sync::CancellationToken::new());
+        let app = portico_api::app(state, Default::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -159,5 +176,102 @@ async fn writes_answered_2xx_survive_kill_9() {
         if backend == Backend::Postgres {
             drop(db);
         }
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_runs_in_flight_are_all_accounted_for_after_kill_9() {
+    for backend in backends() {
+        let db = Database::fresh(backend).await;
+        let port_file = db.dir.path().join("port");
+        let client = reqwest::Client::new();
+        let mut child = spawn(&db, &port_file);
+        let url = wait_for_port(&port_file).await;
+
+        let probe = std::fs::read(portico_tests::artifacts::PROBE).expect("probe built");
+        let uploaded = client
+            .put(format!("{url}/v1/plugins/probe"))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(probe)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploaded.status().as_u16(), 201);
+        let action = json!({ "identifier": "slow", "trigger": { "type": "self-service", "operation": "CREATE",
+            "userInputs": { "properties": { "steps": { "type": "array" } } } },
+            "invocationMethod": { "type": "WASM", "plugin": "probe" } });
+        assert_eq!(
+            call(
+                &client,
+                reqwest::Method::POST,
+                format!("{url}/v1/actions"),
+                action
+            )
+            .await
+            .0,
+            201
+        );
+
+        let posts: Vec<_> = (0..200)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move {
+                    let body = json!({ "properties": { "steps": [ { "sleepMs": 300 } ] } });
+                    call(
+                        &client,
+                        reqwest::Method::POST,
+                        format!("{url}/v1/actions/slow/runs"),
+                        body,
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for post in posts {
+            let (status, body) = post.await.expect("post task");
+            assert_eq!(status, 202, "{body}");
+            ids.push(body["run"]["id"].as_str().expect("run id").to_owned());
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+
+        let mut child = spawn(&db, &port_file);
+        let url = wait_for_port(&port_file).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let runs = loop {
+            let (_, body) = call(
+                &client,
+                reqwest::Method::GET,
+                format!("{url}/v1/actions/runs?limit=1000"),
+                Value::Null,
+            )
+            .await;
+            let runs = body["runs"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}"))
+                .clone();
+            let open = runs
+                .iter()
+                .filter(|r| r["status"] == "PENDING" || r["status"] == "IN_PROGRESS")
+                .count();
+            if open == 0 {
+                break runs;
+            }
+            assert!(Instant::now() < deadline, "{open} runs never ended");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(runs.len(), 200, "{backend:?}: no accepted run is lost");
+        for id in &ids {
+            let run = runs
+                .iter()
+                .find(|r| r["id"] == *id)
+                .unwrap_or_else(|| panic!("run {id} is missing"));
+            let ok = run["status"] == "SUCCESS"
+                || (run["status"] == "FAILURE" && run["error"]["kind"] == "interrupted");
+            assert!(ok, "{backend:?}: {run}");
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
     }
 }

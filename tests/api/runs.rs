@@ -364,7 +364,8 @@ async fn a_running_plugin_is_cancelled_within_a_second() {
             assert!(Instant::now() < deadline, "the run never started");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let asked = Instant::now();
+        // Measured on the server's clock (the run's `endedAt`), not by how fast this test polls.
+        let asked = chrono::Utc::now();
         p.admin(
             "POST",
             &format!("/v1/actions/runs/{id}/cancel"),
@@ -374,11 +375,10 @@ async fn a_running_plugin_is_cancelled_within_a_second() {
         .expect(200);
         let done = finished(&p, &id).await;
         assert_eq!(done["status"], "CANCELLED", "{done}");
-        assert!(
-            asked.elapsed() < Duration::from_secs(1),
-            "took {:?}",
-            asked.elapsed()
-        );
+        let ended: chrono::DateTime<chrono::Utc> =
+            done["endedAt"].as_str().unwrap().parse().unwrap();
+        let took = ended - asked;
+        assert!(took < chrono::Duration::seconds(1), "took {took:?}");
         p.admin(
             "POST",
             &format!("/v1/actions/runs/{id}/cancel"),
@@ -548,5 +548,53 @@ async fn logs_stream_live_as_server_sent_events_and_resume_after_a_line() {
             )
             .await;
         assert_eq!(json_logs.expect(200)["logs"][0]["message"], "second line");
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() {
+    use portico_runs::engine::EngineConfig;
+    for backend in portico_tests::api::backends() {
+        // No workers: every accepted run stays queued.
+        let config = EngineConfig {
+            workers: 0,
+            max_queue: 3,
+            ..EngineConfig::default()
+        };
+        let p = Portico::start_with(backend, config).await;
+        setup(&p).await;
+        for i in 0..3 {
+            p.admin(
+                "POST",
+                "/v1/actions/scaffold_service/runs",
+                json!({ "properties": { "name": format!("s{i}") } }),
+            )
+            .await
+            .expect(202);
+        }
+        let refused = p
+            .admin(
+                "POST",
+                "/v1/actions/scaffold_service/runs",
+                json!({ "properties": { "name": "s3" } }),
+            )
+            .await;
+        refused.expect_error(503, "overloaded", "3 runs are waiting");
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/actions/scaffold_service/runs", p.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "properties": { "name": "s4" } }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["retry-after"], "1");
+        let queued = p
+            .admin("GET", "/v1/actions/runs?status=PENDING", json!(null))
+            .await;
+        assert_eq!(
+            queued.expect(200)["runs"].as_array().unwrap().len(),
+            3,
+            "the accepted runs are all there"
+        );
     }
 }

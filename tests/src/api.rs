@@ -172,6 +172,11 @@ impl Answer {
 impl Portico {
     /// Starts a server on a fresh database with the `admin` user (token [`ADMIN_TOKEN`]).
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, portico_runs::engine::EngineConfig::default()).await
+    }
+
+    /// Like [`Portico::start`], with the run engine configured.
+    pub async fn start_with(backend: Backend, engine: portico_runs::engine::EngineConfig) -> Self {
         let database = Database::fresh(backend).await;
         let store = portico_store::open(&database.url)
             .await
@@ -183,7 +188,7 @@ impl Portico {
         )
         .await
         .expect("admin created");
-        let state = AppState::new(store, crate::runtime().clone());
+        let state = AppState::with_engine(store, crate::runtime().clone(), engine);
         let workers = state
             .engine
             .start(tokio_util::sync::CancellationToken::new());

@@ -216,16 +216,17 @@ fn rule(node: &Rule, b: &mut Builder) -> Result<String, QueryError> {
         } => {
             let bp = b.bind(Param::Text(blueprint.clone()));
             let id = b.bind(Param::Text(identifier.clone()));
+            // `IN (subquery)` lets the database read the few edges of the given entity once,
+            // instead of probing the edge index for every candidate entity.
             Ok(match direction {
                 Direction::Downstream => format!(
-                    "EXISTS (SELECT 1 FROM entity_relations r WHERE r.blueprint = e.blueprint \
-                     AND r.identifier = e.identifier AND r.target_blueprint = {bp} \
+                    "(e.blueprint, e.identifier) IN (SELECT r.blueprint, r.identifier \
+                     FROM entity_relations r WHERE r.target_blueprint = {bp} \
                      AND r.target_identifier = {id})"
                 ),
                 Direction::Upstream => format!(
-                    "EXISTS (SELECT 1 FROM entity_relations r WHERE r.blueprint = {bp} \
-                     AND r.identifier = {id} AND r.target_blueprint = e.blueprint \
-                     AND r.target_identifier = e.identifier)"
+                    "(e.blueprint, e.identifier) IN (SELECT r.target_blueprint, r.target_identifier \
+                     FROM entity_relations r WHERE r.blueprint = {bp} AND r.identifier = {id})"
                 ),
             })
         }

@@ -72,13 +72,15 @@ impl SqliteStore {
 
         let mut readers = Vec::new();
         for _ in 0..READERS {
+            // Read-write handles kept read-only by `query_only`: a SQLITE_OPEN_READ_ONLY handle
+            // cannot rebuild the WAL index after a crash and then fails every read.
             let reader = Connection::open_with_flags(
                 &path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(db)?;
             reader
-                .execute_batch("PRAGMA busy_timeout = 5000;")
+                .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
                 .map_err(db)?;
             readers.push(reader);
         }

@@ -1,7 +1,6 @@
 //! Runs: `POST /v1/actions/{id}/runs` commits a run and answers 202 at once; workers execute it.
 //! `GET /v1/actions/runs[/{id}[/logs]]` show runs and their logs; `POST .../cancel` stops one.
 
-use super::Page;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -291,8 +290,14 @@ pub(crate) struct RunFilters {
     status: Option<String>,
     user: Option<String>,
     entity: Option<String>,
-    #[serde(flatten)]
-    page: Page,
+    // Not `#[serde(flatten)] Page`: flattened numbers do not parse from a query string.
+    #[serde(default = "default_limit")]
+    limit: usize,
+    cursor: Option<String>,
+}
+
+fn default_limit() -> usize {
+    100
 }
 
 /// Runs, newest first. Members see their own runs; admins see all.
@@ -305,7 +310,7 @@ pub(crate) async fn list(
     caller: Caller,
     Query(f): Query<RunFilters>,
 ) -> ApiResult<axum::Json<Value>> {
-    if f.page.limit == 0 || f.page.limit > 1000 {
+    if f.limit == 0 || f.limit > 1000 {
         return Err(ApiError::bad_request("`limit` must be between 1 and 1000"));
     }
     let created_by = if caller.user.role == Role::Admin {
@@ -318,12 +323,12 @@ pub(crate) async fn list(
         status: f.status,
         created_by,
         entity: f.entity,
-        before: f.page.cursor,
-        limit: f.page.limit + 1,
+        before: f.cursor,
+        limit: f.limit + 1,
     };
     let mut runs = state.store.list_runs(&filter).await?;
-    let next = if runs.len() > f.page.limit {
-        runs.truncate(f.page.limit);
+    let next = if runs.len() > f.limit {
+        runs.truncate(f.limit);
         runs.last().map(|r| r.id.clone())
     } else {
         None
