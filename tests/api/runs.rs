@@ -339,7 +339,7 @@ async fn a_crashing_plugin_fails_only_its_own_run() {
 }
 
 #[tokio::test]
-async fn a_running_plugin_is_cancelled_within_a_second() {
+async fn a_running_plugin_is_cancelled_long_before_its_timeout() {
     for p in Portico::each().await {
         upload(&p, "spin", INFINITE_LOOP).await;
         p.admin("POST", "/v1/actions", json!({
@@ -365,6 +365,9 @@ async fn a_running_plugin_is_cancelled_within_a_second() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // Measured on the server's clock (the run's `endedAt`), not by how fast this test polls.
+        // The runtime itself stops a cancelled plugin within one epoch tick (see the runtime
+        // suite's `a_cancelled_run_stops_within_a_second`); here the whole server path runs on
+        // two cores shared with the rest of the suite, so the bound is the run's, not the tick's.
         let asked = chrono::Utc::now();
         p.admin(
             "POST",
