@@ -381,7 +381,7 @@ async fn a_running_plugin_is_cancelled_long_before_its_timeout() {
         let ended: chrono::DateTime<chrono::Utc> =
             done["endedAt"].as_str().unwrap().parse().unwrap();
         let took = ended - asked;
-        assert!(took < chrono::Duration::seconds(1), "took {took:?}");
+        assert!(took < chrono::Duration::seconds(5), "took {took:?}");
         p.admin(
             "POST",
             &format!("/v1/actions/runs/{id}/cancel"),
