@@ -310,6 +310,9 @@ impl Inner {
                     action.invocation_method.plugin
                 )
             })?;
+        if let Some(loaded) = self.runtime.loaded(&version.digest) {
+            return Ok(loaded);
+        }
         let bytes = self
             .store
             .plugin_bytes(&version.name, &version.digest)

@@ -103,6 +103,17 @@ impl Runtime {
         plugin::load(&self.inner, bytes)
     }
 
+    /// A plugin this process already loaded, by digest (`sha256:<hex>`): lets callers skip
+    /// fetching and hashing the bytes again for every run.
+    pub fn loaded(&self, digest: &str) -> Option<Arc<Plugin>> {
+        self.inner
+            .plugins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(digest)
+            .cloned()
+    }
+
     /// Runs a plugin once. Waits for a free slot when `max_concurrent_runs` are executing;
     /// never panics and never fails without a report.
     pub async fn run(&self, plugin: &Plugin, job: RunJob) -> RunReport {
