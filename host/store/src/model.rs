@@ -214,6 +214,34 @@ pub struct AuditRecord {
     pub origin: String,
 }
 
+impl AuditRecord {
+    /// A successful change made now by `actor` through `origin`; set `before`, `after`,
+    /// `blueprint` or `run_id` on the result as the change needs.
+    pub fn success(
+        actor: &str,
+        origin: &str,
+        operation: &str,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Self {
+        Self {
+            id: 0,
+            at: crate::now(),
+            actor: actor.into(),
+            operation: operation.into(),
+            resource_type: resource_type.into(),
+            resource_id: resource_id.into(),
+            blueprint: None,
+            run_id: None,
+            before: None,
+            after: None,
+            status: AuditStatus::Success,
+            reason: None,
+            origin: origin.into(),
+        }
+    }
+}
+
 /// Filters for reading the audit log. Every field narrows the result.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use portico_catalog::CatalogError;
 use portico_runs::actions::{self, ActionDefinition, Known, Permissions};
-use portico_store::{ActionRecord, AuditRecord, AuditStatus, Write};
+use portico_store::{ActionRecord, AuditRecord, Write};
 use serde_json::{Value, json};
 
 fn record(
@@ -18,21 +18,10 @@ fn record(
     before: Option<Value>,
     after: Option<Value>,
 ) -> AuditRecord {
-    AuditRecord {
-        id: 0,
-        at: portico_store::now(),
-        actor: caller.user.identifier.clone(),
-        operation: operation.into(),
-        resource_type: "action".into(),
-        resource_id: id.into(),
-        blueprint: None,
-        run_id: None,
-        before,
-        after,
-        status: AuditStatus::Success,
-        reason: None,
-        origin: "api".into(),
-    }
+    let mut record = AuditRecord::success(&caller.user.identifier, "api", operation, "action", id);
+    record.before = before;
+    record.after = after;
+    record
 }
 
 /// Checks a definition against the blueprints, plugins and runtime bounds of this server.

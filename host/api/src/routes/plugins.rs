@@ -10,7 +10,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use portico_runtime::PluginError;
-use portico_store::{AuditRecord, AuditStatus, PluginVersion};
+use portico_store::{AuditRecord, PluginVersion};
 use serde_json::{Value, json};
 
 fn valid_name(name: &str) -> bool {
@@ -35,21 +35,10 @@ fn describe(versions: &[PluginVersion]) -> Value {
 }
 
 fn record(caller: &Caller, operation: &str, name: &str, after: Option<Value>) -> AuditRecord {
-    AuditRecord {
-        id: 0,
-        at: portico_store::now(),
-        actor: caller.user.identifier.clone(),
-        operation: operation.into(),
-        resource_type: "plugin".into(),
-        resource_id: name.into(),
-        blueprint: None,
-        run_id: None,
-        before: None,
-        after,
-        status: AuditStatus::Success,
-        reason: None,
-        origin: "api".into(),
-    }
+    let mut record =
+        AuditRecord::success(&caller.user.identifier, "api", operation, "plugin", name);
+    record.after = after;
+    record
 }
 
 impl From<PluginError> for ApiError {

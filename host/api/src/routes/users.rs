@@ -6,26 +6,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portico_store::{AuditRecord, AuditStatus, Role, Team, User};
+use portico_store::{AuditRecord, Role, Team, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 fn record(caller: &Caller, resource_type: &str, id: &str, after: Value) -> AuditRecord {
-    AuditRecord {
-        id: 0,
-        at: portico_store::now(),
-        actor: caller.user.identifier.clone(),
-        operation: "CREATE".into(),
-        resource_type: resource_type.into(),
-        resource_id: id.into(),
-        blueprint: None,
-        run_id: None,
-        before: None,
-        after: Some(after),
-        status: AuditStatus::Success,
-        reason: None,
-        origin: "api".into(),
-    }
+    let mut record =
+        AuditRecord::success(&caller.user.identifier, "api", "CREATE", resource_type, id);
+    record.after = Some(after);
+    record
 }
 
 fn invalid(path: &str, message: &str) -> ApiError {
