@@ -1,7 +1,7 @@
 //! What `portico serve` does before it listens, kept here so tests can do the same.
 
 use crate::AppState;
-use portico_store::{AuditRecord, AuditStatus, PluginVersion};
+use portico_store::{AuditRecord, PluginVersion};
 use std::path::Path;
 
 /// One plugin file loaded from a folder.
@@ -46,21 +46,8 @@ pub async fn load_plugins_dir(state: &AppState, dir: &Path) -> Result<Vec<Loaded
             created_at: portico_store::now(),
             created_by: "portico".into(),
         };
-        let audit = AuditRecord {
-            id: 0,
-            at: version.created_at,
-            actor: "portico".into(),
-            operation: "UPLOAD".into(),
-            resource_type: "plugin".into(),
-            resource_id: name.clone(),
-            blueprint: None,
-            run_id: None,
-            before: None,
-            after: Some(serde_json::to_value(&version).unwrap_or_default()),
-            status: AuditStatus::Success,
-            reason: None,
-            origin: "plugins-dir".into(),
-        };
+        let mut audit = AuditRecord::success("portico", "plugins-dir", "UPLOAD", "plugin", &name);
+        audit.after = Some(serde_json::to_value(&version).unwrap_or_default());
         let added = state
             .store
             .put_plugin(version, bytes, audit)
@@ -194,21 +181,8 @@ pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
             created_at: now,
             updated_at: now,
         };
-        let audit = AuditRecord {
-            id: 0,
-            at: now,
-            actor: "portico".into(),
-            operation: "CREATE".into(),
-            resource_type: "action".into(),
-            resource_id: id.clone(),
-            blueprint: None,
-            run_id: None,
-            before: None,
-            after: Some(record.data.clone()),
-            status: AuditStatus::Success,
-            reason: None,
-            origin: "examples".into(),
-        };
+        let mut audit = AuditRecord::success("portico", "examples", "CREATE", "action", &id);
+        audit.after = Some(record.data.clone());
         state
             .store
             .put_action(record, portico_store::Write::Create, audit)
