@@ -419,6 +419,7 @@ async fn a_run_left_in_progress_by_a_dead_worker_ends_as_interrupted() {
             updated_at: now,
             ended_at: None,
             attempts: 0,
+            external: false,
             payload: json!({}),
         };
         let audit = AuditRecord {

@@ -11,5 +11,6 @@ pub mod bridge;
 pub mod engine;
 pub mod inputs;
 mod jq;
+pub mod keys;
 
 pub use inputs::{InputContext, InputLookup, Validated, check_definition, validate};

@@ -188,6 +188,10 @@ pub trait Store: Send + Sync {
     /// Puts an IN_PROGRESS run back to PENDING (to retry it after an interruption), clearing
     /// its lease; `false` when it is not IN_PROGRESS.
     async fn requeue_run(&self, id: &str) -> Result<bool>;
+    /// Hands an IN_PROGRESS run that `worker` owns to an external system until `deadline`
+    /// (its lease becomes the deadline and no worker renews it); `false` when `worker` no
+    /// longer owns it.
+    async fn hand_off_run(&self, id: &str, worker: &str, deadline: DateTime<Utc>) -> Result<bool>;
     /// How many runs have `status`.
     async fn count_runs(&self, status: &str) -> Result<u64>;
     /// Appends log lines in one transaction. A `(run_id, seq)` that is already stored (or

@@ -349,6 +349,10 @@ pub struct RunRecord {
     /// redacts, so it is never serialized (an API answer built from a run cannot leak it).
     #[serde(default, skip_serializing)]
     pub payload: Value,
+    /// Whether an external system holds the run ([`crate::Store::hand_off_run`]); its lease is
+    /// then the deadline for that system's report. Read-only: set by the store.
+    #[serde(default, skip_serializing)]
+    pub external: bool,
 }
 
 impl RunRecord {

@@ -172,6 +172,10 @@ fn action(r: &Row) -> Result<ActionRecord> {
 const RUN_COLUMNS: &str = "id, action, blueprint, entity, properties, status, status_label, link, \
     summary, progress, error, affected_entities, output, source, created_by, created_at, \
     updated_at, ended_at, attempts, payload";
+/// [`RUN_COLUMNS`] and whether an external system holds the run (`RunRecord::external`).
+const RUN_SELECT: &str = "id, action, blueprint, entity, properties, status, status_label, link, \
+    summary, progress, error, affected_entities, output, source, created_by, created_at, \
+    updated_at, ended_at, attempts, payload, COALESCE(lease_owner = 'external', false)";
 
 fn run(r: &Row) -> Result<RunRecord> {
     Ok(RunRecord {
@@ -195,6 +199,7 @@ fn run(r: &Row) -> Result<RunRecord> {
         ended_at: r.try_get::<_, Option<i64>>(17).map_err(pg)?.map(at),
         attempts: r.try_get(18).map_err(pg)?,
         payload: r.try_get(19).map_err(pg)?,
+        external: r.try_get(20).map_err(pg)?,
     })
 }
 
@@ -926,7 +931,7 @@ impl Store for PostgresStore {
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+            .prepare_cached(&format!("SELECT {RUN_SELECT} FROM runs WHERE id = $1"))
             .await
             .map_err(pg)?;
         c.query_opt(&stmt, &[&id])
@@ -963,7 +968,7 @@ impl Store for PostgresStore {
             );
         }
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE {} ORDER BY created_at DESC, id DESC LIMIT {}",
+            "SELECT {RUN_SELECT} FROM runs WHERE {} ORDER BY created_at DESC, id DESC LIMIT {}",
             conditions.join(" AND "),
             sql_limit(f.limit)
         );
@@ -993,7 +998,7 @@ impl Store for PostgresStore {
                  UPDATE runs SET status = 'IN_PROGRESS', lease_owner = $2, lease_until = $3, \
                  attempts = runs.attempts + 1 FROM picked \
                  WHERE runs.id = picked.id AND runs.status = 'PENDING' \
-                 RETURNING {}",
+                 RETURNING {}, false",
                 RUN_COLUMNS
                     .split(", ")
                     .map(|column| format!("runs.{}", column.trim()))
@@ -1041,7 +1046,9 @@ impl Store for PostgresStore {
                  progress = $6, error = $7, affected_entities = $8, output = $9, \
                  updated_at = $10, ended_at = $11, \
                  lease_owner = CASE WHEN $12 THEN NULL ELSE lease_owner END, \
-                 lease_until = CASE WHEN $12 THEN NULL ELSE lease_until END \
+                 lease_until = CASE WHEN $12 THEN NULL ELSE lease_until END, \
+                 payload = CASE WHEN $12 AND jsonb_typeof(payload) = 'object' \
+                     THEN payload - 'sealed' ELSE payload END \
                  WHERE id = $1 AND status NOT IN {}",
                 final_statuses()
             ))
@@ -1080,7 +1087,7 @@ impl Store for PostgresStore {
         let c = self.client().await?;
         let stmt = c
             .prepare_cached(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'IN_PROGRESS' \
+                "SELECT {RUN_SELECT} FROM runs WHERE status = 'IN_PROGRESS' \
                  AND (lease_until IS NULL OR lease_until < $1) ORDER BY created_at, id"
             ))
             .await
@@ -1100,6 +1107,19 @@ impl Store for PostgresStore {
                 "UPDATE runs SET status = 'PENDING', lease_owner = NULL, lease_until = NULL \
                  WHERE id = $1 AND status = 'IN_PROGRESS'",
                 &[&id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(n > 0)
+    }
+
+    async fn hand_off_run(&self, id: &str, worker: &str, deadline: DateTime<Utc>) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE runs SET lease_owner = 'external', lease_until = $3 \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS'",
+                &[&id, &worker, &ms(deadline)],
             )
             .await
             .map_err(pg)?;

@@ -244,6 +244,10 @@ fn action(row: &Row) -> rusqlite::Result<ActionRecord> {
 const RUN_COLUMNS: &str = "id, action, blueprint, entity, properties, status, status_label, link, \
     summary, progress, error, affected_entities, output, source, created_by, created_at, \
     updated_at, ended_at, attempts, payload";
+/// [`RUN_COLUMNS`] and whether an external system holds the run (`RunRecord::external`).
+const RUN_SELECT: &str = "id, action, blueprint, entity, properties, status, status_label, link, \
+    summary, progress, error, affected_entities, output, source, created_by, created_at, \
+    updated_at, ended_at, attempts, payload, lease_owner IS 'external'";
 
 fn run(row: &Row) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -267,6 +271,7 @@ fn run(row: &Row) -> rusqlite::Result<RunRecord> {
         ended_at: row.get::<_, Option<i64>>(17)?.map(at),
         attempts: row.get(18)?,
         payload: json(row.get(19)?),
+        external: row.get(20)?,
     })
 }
 
@@ -879,7 +884,7 @@ impl Store for SqliteStore {
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
         let id = id.to_owned();
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+            c.prepare_cached(&format!("SELECT {RUN_SELECT} FROM runs WHERE id = ?1"))
                 .map_err(db)?
                 .query_row([id], run)
                 .optional()
@@ -915,7 +920,7 @@ impl Store for SqliteStore {
             );
         }
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE {} ORDER BY created_at DESC, id DESC LIMIT {}",
+            "SELECT {RUN_SELECT} FROM runs WHERE {} ORDER BY created_at DESC, id DESC LIMIT {}",
             conditions.join(" AND "),
             sql_limit(f.limit)
         );
@@ -955,7 +960,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(db)?;
             let mut read = c
-                .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+                .prepare_cached(&format!("SELECT {RUN_SELECT} FROM runs WHERE id = ?1"))
                 .map_err(db)?;
             let mut claimed = Vec::with_capacity(ids.len());
             for id in &ids {
@@ -1002,7 +1007,8 @@ impl Store for SqliteStore {
                      progress = ?6, error = ?7, affected_entities = ?8, output = ?9, \
                      updated_at = ?10, ended_at = ?11, \
                      lease_owner = CASE WHEN ?12 THEN NULL ELSE lease_owner END, \
-                     lease_until = CASE WHEN ?12 THEN NULL ELSE lease_until END \
+                     lease_until = CASE WHEN ?12 THEN NULL ELSE lease_until END, \
+                     payload = CASE WHEN ?12 THEN json_remove(payload, '$.sealed') ELSE payload END \
                      WHERE id = ?1 AND status NOT IN {}",
                     final_statuses()
                 ))
@@ -1036,7 +1042,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let mut stmt = c
                 .prepare_cached(&format!(
-                    "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'IN_PROGRESS' \
+                    "SELECT {RUN_SELECT} FROM runs WHERE status = 'IN_PROGRESS' \
                      AND (lease_until IS NULL OR lease_until < ?1) ORDER BY created_at, id"
                 ))
                 .map_err(db)?;
@@ -1054,6 +1060,21 @@ impl Store for SqliteStore {
                     "UPDATE runs SET status = 'PENDING', lease_owner = NULL, lease_until = NULL \
                      WHERE id = ?1 AND status = 'IN_PROGRESS'",
                     [id],
+                )
+                .map_err(db)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn hand_off_run(&self, id: &str, worker: &str, deadline: DateTime<Utc>) -> Result<bool> {
+        let (id, worker) = (id.to_owned(), worker.to_owned());
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE runs SET lease_owner = 'external', lease_until = ?3 \
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'IN_PROGRESS'",
+                    params![id, worker, ms(deadline)],
                 )
                 .map_err(db)?;
             Ok(n > 0)

@@ -2158,6 +2158,7 @@ fn run(id: &str, action: &str, created: i64) -> RunRecord {
         updated_at: t(created),
         ended_at: None,
         attempts: 0,
+        external: false,
         payload: json!({ "inputs": { "name": "checkout", "token": "s3cret" } }),
     }
 }
@@ -2617,6 +2618,54 @@ async fn requeued_runs_are_pending_again_and_claimed_anew() {
                 .unwrap(),
             1
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_handed_off_run_waits_for_its_deadline_and_no_worker_renews_it() {
+    on_each_backend(|store| async move {
+        create_runs(&*store, 1).await;
+        store.claim_runs("w1", 1, t(10_000)).await.unwrap();
+        assert!(
+            !store.hand_off_run("r001", "w2", t(90_000)).await.unwrap(),
+            "not w2's"
+        );
+        assert!(store.hand_off_run("r001", "w1", t(90_000)).await.unwrap());
+
+        let run = store.get_run("r001").await.unwrap().unwrap();
+        assert!(run.external);
+        assert_eq!(run.status, "IN_PROGRESS");
+        let mine = ["r001".to_owned()];
+        let renewed = store.renew_leases("w1", &mine, t(20_000)).await.unwrap();
+        assert_eq!(renewed, 0, "its worker let it go");
+        assert!(store.expired_runs(t(50_000)).await.unwrap().is_empty());
+        let expired = store.expired_runs(t(100_000)).await.unwrap();
+        assert_eq!(ids(&expired), ["r001"]);
+        assert!(expired[0].external);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sealed_secrets_in_the_payload_are_deleted_when_the_run_ends() {
+    on_each_backend(|store| async move {
+        let mut r = run("r_s", "deploy", 1);
+        r.payload = json!({"request": {"inputs": {}}, "sealed": "c2VhbGVk"});
+        create_run(&*store, r).await;
+        let mut live = store.get_run("r_s").await.unwrap().unwrap();
+        assert_eq!(live.payload["sealed"], "c2VhbGVk");
+        live.progress = Some(json!({"percent": 50}));
+        store.update_run(&live, None).await.unwrap();
+        let live = store.get_run("r_s").await.unwrap().unwrap();
+        assert_eq!(live.payload["sealed"], "c2VhbGVk", "kept while it runs");
+
+        let mut ended = live;
+        ended.status = "SUCCESS".into();
+        ended.ended_at = Some(t(5_000));
+        store.update_run(&ended, None).await.unwrap();
+        let ended = store.get_run("r_s").await.unwrap().unwrap();
+        assert_eq!(ended.payload, json!({"request": {"inputs": {}}}));
     })
     .await;
 }

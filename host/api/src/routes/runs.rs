@@ -258,6 +258,7 @@ pub(crate) async fn create(
         updated_at: now,
         ended_at: None,
         attempts: 0,
+        external: false,
         payload: serde_json::to_value(Payload { action, request }).map_err(ApiError::internal)?,
     };
     let audit = AuditRecord {
