@@ -23,3 +23,34 @@ pub fn add_link(title: &str, url: &str) {
         url: url.to_owned(),
     });
 }
+
+/// Where an external system reports on a run handed to it with [`hand_off`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct HandOff {
+    /// The run's API address: `PATCH` it with `{status, statusLabel, summary, link}`, `POST`
+    /// log lines to `<url>/logs`.
+    pub url: String,
+    /// A bearer token good for this run only. Send it to the external system, never log it.
+    pub token: String,
+}
+
+/// Hands the run to an external system (a CI pipeline). Once the plugin returns `Ok`, the run
+/// stays in progress until that system reports a final status, or the grant's deadline passes.
+/// Needs the action's `capabilities.handOff` grant; without it the failure is `denied`.
+///
+/// ```no_run
+/// # fn run() -> Result<(), portico_sdk::Failure> {
+/// let report = portico_sdk::progress::hand_off()?;
+/// portico_sdk::http::post("https://ci.example.com/pipelines")
+///     .json(&report)
+///     .send()?;
+/// # Ok(()) }
+/// ```
+pub fn hand_off() -> Result<HandOff, crate::Failure> {
+    wit::hand_off()
+        .map(|r| HandOff {
+            url: r.url,
+            token: r.token,
+        })
+        .map_err(crate::Failure::denied)
+}

@@ -4,24 +4,8 @@
 
 use portico_tests::api::{ADMIN_TOKEN, Portico};
 use portico_tests::artifacts::{CHANGE_REPLICAS, INFINITE_LOOP, PANIC, SCAFFOLD_SERVICE};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::{Duration, Instant};
-
-async fn upload(p: &Portico, name: &str, path: &str) {
-    let answer = p
-        .send(
-            "PUT",
-            &format!("/v1/plugins/{name}"),
-            Some(ADMIN_TOKEN),
-            Some(std::fs::read(path).unwrap()),
-        )
-        .await;
-    assert!(
-        answer.status == 201 || answer.status == 200,
-        "{}",
-        answer.body
-    );
-}
 
 async fn setup(p: &Portico) {
     p.admin(
@@ -33,8 +17,8 @@ async fn setup(p: &Portico) {
     )
     .await
     .expect(201);
-    upload(p, "scaffold-service", SCAFFOLD_SERVICE).await;
-    upload(p, "change-replicas", CHANGE_REPLICAS).await;
+    p.upload("scaffold-service", SCAFFOLD_SERVICE).await;
+    p.upload("change-replicas", CHANGE_REPLICAS).await;
     p.admin("POST", "/v1/actions", json!({
         "identifier": "scaffold_service",
         "trigger": { "type": "self-service", "operation": "CREATE", "blueprintIdentifier": "service",
@@ -58,22 +42,6 @@ async fn setup(p: &Portico) {
     .expect(201);
 }
 
-/// Polls a run until it ends (or 30 s pass).
-async fn finished(p: &Portico, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let run = p
-            .admin("GET", &format!("/v1/actions/runs/{id}"), json!(null))
-            .await;
-        let run = run.expect(200)["run"].clone();
-        if ["SUCCESS", "FAILURE", "CANCELLED"].contains(&run["status"].as_str().unwrap()) {
-            return run;
-        }
-        assert!(Instant::now() < deadline, "run {id} did not end: {run}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_create_run_is_accepted_at_once_then_succeeds_and_changes_the_catalog() {
     for p in Portico::each().await {
@@ -94,7 +62,7 @@ async fn a_create_run_is_accepted_at_once_then_succeeds_and_changes_the_catalog(
         );
         let id = run["id"].as_str().unwrap().to_owned();
 
-        let done = finished(&p, &id).await;
+        let done = p.finished(&id).await;
         assert_eq!(done["status"], "SUCCESS", "{done}");
         assert_eq!(done["summary"], "Service payments-api scaffolded");
         assert_eq!(
@@ -202,7 +170,7 @@ async fn a_day_2_run_changes_the_entity_it_runs_on() {
             .await;
         let id = run.expect(202)["run"]["id"].as_str().unwrap().to_owned();
         assert_eq!(run.body["run"]["entity"]["identifier"], "orders");
-        let done = finished(&p, &id).await;
+        let done = p.finished(&id).await;
         assert_eq!(
             done["summary"], "orders scaled from 2 to 5 replicas",
             "{done}"
@@ -283,7 +251,7 @@ async fn only_those_the_action_allows_may_run_it() {
             )
             .await;
         let id = run.expect(202)["run"]["id"].as_str().unwrap().to_owned();
-        assert_eq!(finished(&p, &id).await["status"], "SUCCESS");
+        assert_eq!(p.finished(&id).await["status"], "SUCCESS");
         let mine = p
             .as_user(&bob, "GET", "/v1/actions/runs", json!(null))
             .await;
@@ -299,7 +267,7 @@ async fn only_those_the_action_allows_may_run_it() {
 async fn a_crashing_plugin_fails_only_its_own_run() {
     for p in Portico::each().await {
         setup(&p).await;
-        upload(&p, "panic", PANIC).await;
+        p.upload("panic", PANIC).await;
         p.admin(
             "POST",
             "/v1/actions",
@@ -324,7 +292,7 @@ async fn a_crashing_plugin_fails_only_its_own_run() {
             )
             .await;
         let fine = fine.expect(202)["run"]["id"].as_str().unwrap().to_owned();
-        let crashed = finished(&p, &crash).await;
+        let crashed = p.finished(&crash).await;
         assert_eq!(crashed["status"], "FAILURE");
         assert_eq!(crashed["error"]["kind"], "trap");
         assert!(
@@ -334,14 +302,14 @@ async fn a_crashing_plugin_fails_only_its_own_run() {
                 .contains("the plugin panicked"),
             "{crashed}"
         );
-        assert_eq!(finished(&p, &fine).await["status"], "SUCCESS");
+        assert_eq!(p.finished(&fine).await["status"], "SUCCESS");
     }
 }
 
 #[tokio::test]
 async fn a_running_plugin_is_cancelled_long_before_its_timeout() {
     for p in Portico::each().await {
-        upload(&p, "spin", INFINITE_LOOP).await;
+        p.upload("spin", INFINITE_LOOP).await;
         p.admin("POST", "/v1/actions", json!({
             "identifier": "spin", "trigger": { "type": "self-service", "operation": "CREATE" },
             "invocationMethod": { "type": "WASM", "plugin": "spin", "limits": { "timeoutSeconds": 120 } } }))
@@ -376,7 +344,7 @@ async fn a_running_plugin_is_cancelled_long_before_its_timeout() {
         )
         .await
         .expect(200);
-        let done = finished(&p, &id).await;
+        let done = p.finished(&id).await;
         assert_eq!(done["status"], "CANCELLED", "{done}");
         let ended: chrono::DateTime<chrono::Utc> =
             done["endedAt"].as_str().unwrap().parse().unwrap();
@@ -467,7 +435,7 @@ async fn a_run_left_in_progress_by_a_dead_worker_ends_as_interrupted() {
 #[tokio::test]
 async fn logs_stream_live_as_server_sent_events_and_resume_after_a_line() {
     for p in Portico::each().await {
-        upload(&p, "probe", portico_tests::artifacts::PROBE).await;
+        p.upload("probe", portico_tests::artifacts::PROBE).await;
         p.admin(
             "POST",
             "/v1/actions",
@@ -600,5 +568,111 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() 
             3,
             "the accepted runs are all there"
         );
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_run_is_run_again_when_its_action_says_retry_on_interrupt() {
+    use portico_runs::engine::EngineConfig;
+    for backend in portico_tests::api::backends() {
+        // Workers off, so the test plays the worker that dies.
+        let quiet = EngineConfig {
+            workers: 0,
+            ..EngineConfig::default()
+        };
+        let p = Portico::start_with(backend, quiet).await;
+        setup(&p).await;
+        let mut action = p
+            .admin("GET", "/v1/actions/scaffold_service", json!(null))
+            .await
+            .expect(200)["action"]
+            .clone();
+        action["retry"] = json!({ "onInterrupt": true });
+        p.admin("PUT", "/v1/actions/scaffold_service", action)
+            .await
+            .expect(200);
+        let id = p
+            .run(
+                "scaffold_service",
+                json!({ "properties": { "name": "retried" } }),
+            )
+            .await;
+
+        // A worker claims it and dies: its lease is already over.
+        let store = portico_store::open(&p.database_url()).await.unwrap();
+        let past = portico_store::now() - chrono::Duration::seconds(1);
+        assert_eq!(
+            store
+                .claim_runs("dead-worker", 1, past)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // Another host finds it, queues it again and runs it to the end.
+        let other = portico_api::AppState::new(store.clone(), portico_tests::runtime().clone());
+        let workers = other
+            .engine
+            .start(tokio_util::sync::CancellationToken::new());
+        let run = p.finished(&id).await;
+        workers.abort();
+        assert_eq!(run["status"], "SUCCESS", "{run}");
+        assert_eq!(store.get_run(&id).await.unwrap().unwrap().attempts, 2);
+        p.admin(
+            "GET",
+            "/v1/blueprints/service/entities/retried",
+            json!(null),
+        )
+        .await
+        .expect(200);
+    }
+}
+
+#[tokio::test]
+async fn a_run_cancelled_through_another_replica_stops_where_it_runs() {
+    use portico_runs::engine::EngineConfig;
+    for backend in portico_tests::api::backends() {
+        // This replica only answers the API; the other one runs the plugin.
+        let quiet = EngineConfig {
+            workers: 0,
+            ..EngineConfig::default()
+        };
+        let p = Portico::start_with(backend, quiet).await;
+        let store = portico_store::open(&p.database_url()).await.unwrap();
+        let other = portico_api::AppState::new(store, portico_tests::runtime().clone());
+        let workers = other
+            .engine
+            .start(tokio_util::sync::CancellationToken::new());
+
+        p.upload("spin", INFINITE_LOOP).await;
+        p.admin("POST", "/v1/actions", json!({
+            "identifier": "spin", "trigger": { "type": "self-service", "operation": "CREATE" },
+            "invocationMethod": { "type": "WASM", "plugin": "spin", "limits": { "timeoutSeconds": 120 } } }))
+            .await
+            .expect(201);
+        let id = p.run("spin", json!({})).await;
+        p.until(&id, &["IN_PROGRESS"]).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !other.engine.is_running(&id) {
+            assert!(Instant::now() < deadline, "the other replica never ran it");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        p.admin(
+            "POST",
+            &format!("/v1/actions/runs/{id}/cancel"),
+            json!(null),
+        )
+        .await
+        .expect(200);
+        assert_eq!(p.finished(&id).await["status"], "CANCELLED");
+        // The other replica's heartbeat (every 500 ms) sees it and stops the plugin.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while other.engine.is_running(&id) {
+            assert!(Instant::now() < deadline, "the plugin kept running");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        workers.abort();
     }
 }

@@ -176,7 +176,15 @@ impl Portico {
     }
 
     /// Like [`Portico::start`], with the run engine configured.
-    pub async fn start_with(backend: Backend, engine: portico_runs::engine::EngineConfig) -> Self {
+    pub async fn start_with(
+        backend: Backend,
+        mut engine: portico_runs::engine::EngineConfig,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        engine.public_url = url.clone();
         let database = Database::fresh(backend).await;
         let store = portico_store::open(&database.url)
             .await
@@ -198,10 +206,6 @@ impl Portico {
                 max_body_bytes: MAX_BODY_BYTES,
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move {
             let _ = portico_api::serve(listener, app, std::future::pending()).await;
         });
@@ -254,6 +258,60 @@ impl Portico {
             status,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         }
+    }
+
+    /// Uploads the plugin at `path` as `name` (201 new, 200 already there).
+    pub async fn upload(&self, name: &str, path: &str) {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let answer = self
+            .send(
+                "PUT",
+                &format!("/v1/plugins/{name}"),
+                Some(ADMIN_TOKEN),
+                Some(bytes),
+            )
+            .await;
+        assert!(
+            answer.status == 201 || answer.status == 200,
+            "{}",
+            answer.body
+        );
+    }
+
+    /// Creates a run of `action` as the admin, answering its id.
+    pub async fn run(&self, action: &str, body: Value) -> String {
+        let answer = self
+            .admin("POST", &format!("/v1/actions/{action}/runs"), body)
+            .await;
+        answer.expect(202)["run"]["id"]
+            .as_str()
+            .expect("a run id")
+            .to_owned()
+    }
+
+    /// Polls a run until its status is one of `statuses` (or 30 s pass), answering it.
+    pub async fn until(&self, id: &str, statuses: &[&str]) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let answer = self
+                .admin("GET", &format!("/v1/actions/runs/{id}"), Value::Null)
+                .await;
+            let run = answer.expect(200)["run"].clone();
+            if statuses.contains(&run["status"].as_str().unwrap_or_default()) {
+                return run;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run {id} never reached {statuses:?}: {run}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Polls a run until it ends, answering it.
+    pub async fn finished(&self, id: &str) -> Value {
+        self.until(id, &["SUCCESS", "FAILURE", "CANCELLED", "DECLINED"])
+            .await
     }
 
     /// Sends JSON as the admin.

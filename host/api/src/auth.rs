@@ -99,6 +99,54 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// Who reports on a run: an external system holding the run's token (`prr_...`, see
+/// [`portico_runs::keys::HostKey::run_token`]), or a user.
+#[derive(Clone, Debug)]
+pub enum Reporter {
+    /// The bearer of a run-scoped token, good for this run only.
+    Run(String),
+    /// A user with a personal token.
+    User(Caller),
+}
+
+impl Reporter {
+    /// Who the audit log names.
+    pub fn actor(&self) -> String {
+        match self {
+            Self::Run(id) => format!("run-token:{id}"),
+            Self::User(caller) => caller.user.identifier.clone(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Reporter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if let Some(token) = bearer.filter(|t| t.starts_with("prr_")) {
+            return state
+                .engine
+                .config()
+                .key
+                .check_run_token(token)
+                .map(Self::Run)
+                .ok_or_else(|| ApiError::unauthorized("invalid run token"));
+        }
+        Caller::from_request_parts(parts, state)
+            .await
+            .map(Self::User)
+    }
+}
+
 /// A new random token: `ptc_` and 32 random bytes, base64url.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];

@@ -5,6 +5,8 @@ use clap::{Args, ValueEnum};
 use portico_api::auth::{Bootstrap, bootstrap_admin};
 use portico_api::startup::{load_plugins_dir, seed_examples};
 use portico_api::{ApiConfig, AppState};
+use portico_runs::engine::EngineConfig;
+use portico_runs::keys::HostKey;
 use portico_runtime::{EnvSecrets, FileSecrets, Runtime, RuntimeConfig, SecretsChain};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,13 @@ pub struct ServeArgs {
     /// Creates the example blueprints and actions (those missing) at start.
     #[arg(long, env = "PORTICO_EXAMPLES")]
     examples: Option<bool>,
+    /// Runs executed at once by this process [default: 64].
+    #[arg(long, env = "PORTICO_WORKERS")]
+    workers: Option<usize>,
+    /// The address clients reach this API at; external systems that runs are handed to
+    /// report there [default: http://<listen>].
+    #[arg(long, env = "PORTICO_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +69,8 @@ struct FileSettings {
     max_body_bytes: Option<usize>,
     plugins_dir: Option<PathBuf>,
     examples: Option<bool>,
+    workers: Option<usize>,
+    public_url: Option<String>,
 }
 
 /// The resolved settings.
@@ -72,6 +83,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub plugins_dir: Option<PathBuf>,
     pub examples: bool,
+    pub workers: usize,
+    pub public_url: String,
 }
 
 impl ServeArgs {
@@ -86,11 +99,21 @@ impl ServeArgs {
             .database
             .or(file.database)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("portico.db").display()));
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:7678".into());
+        let workers = self.workers.or(file.workers).unwrap_or(64);
+        if workers == 0 {
+            return Err("workers must be at least 1".into());
+        }
         Ok(Settings {
-            listen: self
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:7678".into()),
+            public_url: self
+                .public_url
+                .or(file.public_url)
+                .unwrap_or_else(|| format!("http://{listen}")),
+            workers,
+            listen,
             database,
             data_dir,
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
@@ -137,7 +160,18 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     ]);
     let runtime = Runtime::new(RuntimeConfig::new(&settings.data_dir), Arc::new(secrets))
         .map_err(|e| e.to_string())?;
-    let state = AppState::new(store.clone(), runtime);
+    let key = match std::env::var("PORTICO_HOST_KEY") {
+        Ok(hex) => HostKey::from_hex(&hex).map_err(|e| format!("PORTICO_HOST_KEY: {e}"))?,
+        Err(_) => HostKey::load_or_create(&settings.data_dir.join("host-key"))
+            .map_err(|e| e.to_string())?,
+    };
+    let engine = EngineConfig {
+        workers: settings.workers,
+        key,
+        public_url: settings.public_url.clone(),
+        ..EngineConfig::default()
+    };
+    let state = AppState::with_engine(store.clone(), runtime, engine);
     let stop_workers = tokio_util::sync::CancellationToken::new();
     let workers = state.engine.start(stop_workers.clone());
     if let Some(dir) = &settings.plugins_dir {

@@ -9,6 +9,9 @@ use portico_runtime::{Capabilities, Limits, Runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// Fields the API shows on an action but never takes from a client.
+const READ_ONLY: &[&str] = &["createdAt", "updatedAt", "createdBy", "updatedBy"];
+
 /// An action as the API reads and writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -40,6 +43,24 @@ pub struct ActionDefinition {
     /// Who may run and approve it.
     #[serde(default)]
     pub permissions: Permissions,
+    /// What happens to a run its host died in the middle of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+}
+
+/// `retry`: `{"onInterrupt": true}` runs an interrupted run again (the backend must be
+/// idempotent), up to [`Retry::MAX_ATTEMPTS`] attempts in all; otherwise it fails as `interrupted`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retry {
+    /// Run it again when its host stopped while it was in progress.
+    #[serde(default)]
+    pub on_interrupt: bool,
+}
+
+impl Retry {
+    /// Attempts in all, the first included, before an interrupted run is failed anyway.
+    pub const MAX_ATTEMPTS: i32 = 3;
 }
 
 fn no_approval() -> Value {
@@ -173,7 +194,14 @@ pub struct Known<'a> {
 
 /// Parses and checks a definition; every problem is listed with its path.
 pub fn check(body: &Value, known: &Known<'_>) -> Result<ActionDefinition, Vec<Violation>> {
-    let def: ActionDefinition = serde_json::from_value(body.clone()).map_err(|e| {
+    // What GET adds is ignored, so a definition read back can be edited and written again.
+    let mut body = body.clone();
+    if let Some(fields) = body.as_object_mut() {
+        for read_only in READ_ONLY {
+            fields.remove(*read_only);
+        }
+    }
+    let def: ActionDefinition = serde_json::from_value(body).map_err(|e| {
         vec![Violation {
             path: "action".into(),
             message: e.to_string(),

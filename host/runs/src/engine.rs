@@ -3,12 +3,17 @@
 //! and write the outcome. Logs and progress are written as they come, in batches.
 //!
 //! Nothing accepted is lost: a run whose worker died keeps its lease until it expires and is
-//! then failed as `interrupted` (on SQLite, a single process, at once on restart).
+//! then failed as `interrupted`, or queued again when its action says `retry.onInterrupt` (on
+//! SQLite, a single process, at once on restart).
+//!
+//! Secret inputs travel sealed with the host key ([`Payload::sealed`]); the worker opens them
+//! for the plugin alone and redacts their values from the run's logs, summary and error.
 
-use crate::actions::ActionDefinition;
+use crate::actions::{ActionDefinition, Retry};
 use crate::bridge::RunCatalog;
+use crate::keys::HostKey;
 use portico_catalog::Catalog;
-use portico_runtime::{Link, LogLevel, RunEvents, RunJob, RunRequest, Runtime};
+use portico_runtime::{HandOff, Link, LogLevel, RunEvents, RunJob, RunRequest, Runtime};
 use portico_store::{RunLogLine, RunRecord, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -29,6 +34,11 @@ pub struct EngineConfig {
     pub poll: Duration,
     /// Pending runs beyond which new runs are refused with 503.
     pub max_queue: u64,
+    /// Seals secret inputs and signs run tokens; replicas sharing a database share it.
+    pub key: HostKey,
+    /// The address clients reach this API at, e.g. `https://portico.example.com`: external
+    /// systems a run is handed to report there.
+    pub public_url: String,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +48,8 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),
             max_queue: 10_000,
+            key: HostKey::random(),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -47,8 +59,39 @@ impl Default for EngineConfig {
 pub struct Payload {
     /// The action as it was when the run was accepted.
     pub action: ActionDefinition,
-    /// The request the plugin receives.
+    /// The request the plugin receives, without its secret inputs.
     pub request: RunRequest,
+    /// The secret inputs (`encryption`), an object sealed with the host key for this run
+    /// ([`HostKey::seal`]); the store deletes it when the run ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+}
+
+impl Payload {
+    /// A payload whose `secrets` (names of inputs in `request.inputs`) are moved out of the
+    /// request and sealed for `request.run_id`.
+    pub fn seal(
+        action: ActionDefinition,
+        mut request: RunRequest,
+        secrets: &[String],
+        key: &HostKey,
+    ) -> Self {
+        let mut hidden = serde_json::Map::new();
+        if let Some(inputs) = request.inputs.as_object_mut() {
+            for name in secrets {
+                if let Some(value) = inputs.remove(name) {
+                    hidden.insert(name.clone(), value);
+                }
+            }
+        }
+        let sealed =
+            (!hidden.is_empty()).then(|| key.seal(&Value::Object(hidden), &request.run_id));
+        Self {
+            action,
+            request,
+            sealed,
+        }
+    }
 }
 
 /// The run engine of one process. Cheap to clone.
@@ -109,6 +152,11 @@ impl Engine {
         self.inner.wake.notify_one();
     }
 
+    /// Whether a run is executing in this process.
+    pub fn is_running(&self, run_id: &str) -> bool {
+        self.inner.lock_running().contains_key(run_id)
+    }
+
     /// Cancels a run executing in this process; `false` when it is not running here.
     pub fn cancel(&self, run_id: &str) -> bool {
         match self.inner.lock_running().get(run_id) {
@@ -130,7 +178,8 @@ impl Inner {
         // SQLite is one process: whatever was in progress belongs to a process that is gone.
         let orphans_now = self.store.backend() == "sqlite";
         let mut first = true;
-        let mut heartbeat = tokio::time::interval(self.config.lease / 3);
+        // The heartbeat also notices runs ended elsewhere (cancelled through another replica).
+        let mut heartbeat = tokio::time::interval((self.config.lease / 3).min(HEARTBEAT));
         loop {
             let horizon = if first && orphans_now {
                 portico_store::now() + chrono::Duration::days(36_500)
@@ -183,8 +232,23 @@ impl Inner {
             return;
         }
         let until = portico_store::now() + self.lease();
-        if let Err(e) = self.store.renew_leases(&self.worker, &ids, until).await {
-            tracing::error!("cannot renew run leases: {e}");
+        match self.store.renew_leases(&self.worker, &ids, until).await {
+            Ok(renewed) if (renewed as usize) < ids.len() => self.stop_ended_elsewhere(&ids).await,
+            Ok(_) => {}
+            Err(e) => tracing::error!("cannot renew run leases: {e}"),
+        }
+    }
+
+    /// Cancels the plugins of runs that reached a final status outside this worker (a cancel
+    /// or an external report received by another replica).
+    async fn stop_ended_elsewhere(&self, ids: &[String]) {
+        for id in ids {
+            if let Ok(Some(run)) = self.store.get_run(id).await
+                && RunRecord::is_final(&run.status)
+                && let Some(token) = self.lock_running().get(id)
+            {
+                token.cancel();
+            }
         }
     }
 
@@ -194,13 +258,37 @@ impl Inner {
             if self.lock_running().contains_key(&run.id) {
                 continue;
             }
-            tracing::warn!(run_id = %run.id, "run interrupted: its worker stopped");
+            let retry = serde_json::from_value::<Payload>(run.payload.clone())
+                .ok()
+                .and_then(|p| p.action.retry)
+                .unwrap_or_default();
+            let error = if run.external {
+                tracing::warn!(run_id = %run.id, "run handed off: no report before its deadline");
+                json!({
+                    "kind": "timeout",
+                    "message": "the external system the run was handed to did not report \
+                                a final status before the deadline",
+                })
+            } else if retry.on_interrupt && run.attempts < Retry::MAX_ATTEMPTS {
+                tracing::warn!(run_id = %run.id, attempt = run.attempts, "run interrupted: queued again");
+                self.store.requeue_run(&run.id).await?;
+                self.wake.notify_one();
+                continue;
+            } else {
+                tracing::warn!(run_id = %run.id, "run interrupted: its worker stopped");
+                let message = if retry.on_interrupt {
+                    format!(
+                        "the run was interrupted {} times: the host stopped while it was in progress",
+                        run.attempts
+                    )
+                } else {
+                    "the run was interrupted: the host stopped while it was in progress".into()
+                };
+                json!({ "kind": "interrupted", "message": message })
+            };
             let now = portico_store::now();
             run.status = "FAILURE".into();
-            run.error = Some(json!({
-                "kind": "interrupted",
-                "message": "the run was interrupted: the host stopped while it was in progress",
-            }));
+            run.error = Some(error);
             run.updated_at = now;
             run.ended_at = Some(now);
             self.store.update_run(&run, None).await?;
@@ -210,26 +298,41 @@ impl Inner {
 
     async fn execute(&self, mut run: RunRecord, cancel: CancellationToken) {
         let started = self.execute_inner(&mut run, cancel).await;
-        if let Err(message) = started {
-            tracing::error!(run_id = %run.id, "run could not start: {message}");
-            let now = portico_store::now();
-            run.status = "FAILURE".into();
-            run.error = Some(json!({ "kind": "internal", "message": message }));
-            run.updated_at = now;
-            run.ended_at = Some(now);
+        let mut hand_off = None;
+        match started {
+            Ok(deadline) => hand_off = deadline,
+            Err(message) => {
+                tracing::error!(run_id = %run.id, "run could not start: {message}");
+                let now = portico_store::now();
+                run.status = "FAILURE".into();
+                run.error = Some(json!({ "kind": "internal", "message": message }));
+                run.updated_at = now;
+                run.ended_at = Some(now);
+            }
         }
         if let Err(e) = self.store.update_run(&run, None).await {
             tracing::error!(run_id = %run.id, "cannot record the run's end: {e}");
         }
+        if let Some(deadline) = hand_off
+            && let Err(e) = self
+                .store
+                .hand_off_run(&run.id, &self.worker, deadline)
+                .await
+        {
+            tracing::error!(run_id = %run.id, "cannot hand the run off: {e}");
+        }
     }
 
+    /// Runs the plugin and fills in `run`; answers the hand-off deadline when the plugin handed
+    /// the run to an external system.
     async fn execute_inner(
         &self,
         run: &mut RunRecord,
         cancel: CancellationToken,
-    ) -> Result<(), String> {
-        let payload: Payload = serde_json::from_value(run.payload.clone())
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+        let mut payload: Payload = serde_json::from_value(run.payload.clone())
             .map_err(|e| format!("the run's stored request is unreadable: {e}"))?;
+        let secrets = self.open_secrets(&mut payload, &run.id)?;
         let plugin = self.plugin(&payload.action).await?;
         let method = &payload.action.invocation_method;
         let grants = self
@@ -237,7 +340,19 @@ impl Inner {
             .grants(&method.capabilities, method.limits)
             .map_err(|e| format!("the action's grant is no longer valid: {e}"))?;
 
-        let events = Arc::new(StoreEvents::new(run.id.clone()));
+        let events = Arc::new(StoreEvents {
+            run_id: run.id.clone(),
+            secrets,
+            hand_off: HandOff {
+                url: format!(
+                    "{}/v1/actions/runs/{}",
+                    self.config.public_url.trim_end_matches('/'),
+                    run.id
+                ),
+                token: self.config.key.run_token(&run.id),
+            },
+            state: Mutex::default(),
+        });
         let flusher = {
             let (events, store) = (events.clone(), self.store.clone());
             let mut progress_run = run.clone();
@@ -265,10 +380,21 @@ impl Inner {
         run.progress = events.progress().or(run.progress.take());
         run.affected_entities =
             serde_json::to_value(&report.affected_entities).unwrap_or(json!([]));
+        let mut hand_off = None;
         match report.result {
             Ok(outcome) => {
-                run.status = "SUCCESS".into();
-                run.summary = outcome.summary;
+                if events.handed_off() {
+                    let wait = method
+                        .capabilities
+                        .hand_off
+                        .map_or(0, |g| g.timeout_seconds);
+                    hand_off = Some(now + chrono::Duration::seconds(wait.into()));
+                    run.ended_at = None;
+                    run.status_label = Some("Waiting for the external system's report".into());
+                } else {
+                    run.status = "SUCCESS".into();
+                }
+                run.summary = outcome.summary.map(|s| events.redact(&s));
                 run.link = outcome
                     .links
                     .iter()
@@ -283,10 +409,37 @@ impl Inner {
                     "FAILURE".into()
                 };
                 run.link = events.links();
-                run.error = Some(json!({ "kind": failure.kind, "message": failure.message }));
+                let message = events.redact(&failure.message);
+                run.error = Some(json!({ "kind": failure.kind, "message": message }));
             }
         }
-        Ok(())
+        Ok(hand_off)
+    }
+
+    /// Puts the run's secret inputs back into its request; answers their values, to redact.
+    fn open_secrets(&self, payload: &mut Payload, run_id: &str) -> Result<Vec<String>, String> {
+        let Some(sealed) = payload.sealed.take() else {
+            return Ok(Vec::new());
+        };
+        let Some(Value::Object(secrets)) = self.config.key.open(&sealed, run_id) else {
+            return Err("the run's secret inputs cannot be decrypted: \
+                        the host key is not the one they were sealed with"
+                .into());
+        };
+        let mut values = Vec::new();
+        for (name, value) in secrets {
+            let text = match &value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if text.len() >= MIN_REDACTED_LEN {
+                values.push(text);
+            }
+            if let Some(inputs) = payload.request.inputs.as_object_mut() {
+                inputs.insert(name, value);
+            }
+        }
+        Ok(values)
     }
 
     /// The plugin version the action names: `name@sha256:...`, or the newest of `name`.
@@ -327,9 +480,21 @@ impl Inner {
     }
 }
 
+/// How often running runs' leases are renewed, at most; it also bounds how long a plugin whose
+/// run was cancelled through another replica keeps running.
+const HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// Secret values shorter than this are not searched for in logs: redacting every `a` or `42`
+/// would garble the log without protecting anything.
+const MIN_REDACTED_LEN: usize = 4;
+
 /// Collects a run's events in memory; the engine writes them out in batches.
 struct StoreEvents {
     run_id: String,
+    /// Secret input values, replaced by `[REDACTED]` wherever the plugin writes them.
+    secrets: Vec<String>,
+    /// What the plugin gets if it hands the run off.
+    hand_off: HandOff,
     state: Mutex<EventState>,
 }
 
@@ -340,14 +505,22 @@ struct EventState {
     progress: Option<Value>,
     progress_dirty: bool,
     links: Vec<Value>,
+    handed_off: bool,
 }
 
 impl StoreEvents {
-    fn new(run_id: String) -> Self {
-        Self {
-            run_id,
-            state: Mutex::default(),
+    fn redact(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "[REDACTED]");
+            }
         }
+        text
+    }
+
+    fn handed_off(&self) -> bool {
+        self.lock().handed_off
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, EventState> {
@@ -362,6 +535,29 @@ impl StoreEvents {
         self.lock().links.clone()
     }
 
+    /// Appends `lines`; when an external system appended lines meanwhile (their numbers are
+    /// taken), renumbers them after the last stored line and tries once more.
+    async fn append(
+        &self,
+        store: &dyn Store,
+        mut lines: Vec<RunLogLine>,
+    ) -> portico_store::Result<()> {
+        match store.append_run_logs(lines.clone()).await {
+            Err(portico_store::StoreError::Conflict(_)) => {
+                let last = store.last_log_seq(&self.run_id).await?;
+                for (i, line) in lines.iter_mut().enumerate() {
+                    line.seq = last + 1 + i as i64;
+                }
+                {
+                    let mut state = self.lock();
+                    state.next_seq = state.next_seq.max(last + lines.len() as i64);
+                }
+                store.append_run_logs(lines).await
+            }
+            other => other,
+        }
+    }
+
     /// Writes queued log lines, and the progress if it changed.
     async fn flush(&self, store: &dyn Store, run: &mut RunRecord) {
         let (lines, progress) = {
@@ -371,7 +567,7 @@ impl StoreEvents {
             (std::mem::take(&mut state.pending), progress)
         };
         if !lines.is_empty()
-            && let Err(e) = store.append_run_logs(lines).await
+            && let Err(e) = self.append(store, lines).await
         {
             tracing::error!(run_id = %self.run_id, "cannot write run logs: {e}");
         }
@@ -394,7 +590,7 @@ impl RunEvents for StoreEvents {
             seq: state.next_seq,
             at: portico_store::now(),
             level: format!("{level:?}").to_uppercase(),
-            message: message.to_owned(),
+            message: self.redact(message),
         };
         state.pending.push(line);
     }
@@ -416,5 +612,10 @@ impl RunEvents for StoreEvents {
         self.lock()
             .links
             .push(json!({ "title": link.title, "url": link.url }));
+    }
+
+    fn hand_off(&self) -> Result<HandOff, String> {
+        self.lock().handed_off = true;
+        Ok(self.hand_off.clone())
     }
 }

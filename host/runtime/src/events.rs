@@ -39,6 +39,20 @@ pub trait RunEvents: Send + Sync {
     fn progress(&self, percent: Option<u8>, label: Option<&str>);
     /// A link added before the run ended.
     fn link(&self, link: &Link);
+    /// The plugin hands the run to an external system (its grant allows it): answer where and
+    /// with which token that system reports, and remember the run continues outside.
+    fn hand_off(&self) -> Result<HandOff, String> {
+        Err("this host cannot hand runs to external systems".into())
+    }
+}
+
+/// Where an external system reports on a run handed to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandOff {
+    /// The run's API address.
+    pub url: String,
+    /// A bearer token good for this run only.
+    pub token: String,
 }
 
 /// Everything a run reported, in order.

@@ -19,6 +19,23 @@ pub struct Capabilities {
     /// `"scratch"`: a fresh, empty `/scratch` folder for the run, removed afterwards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filesystem: Option<Filesystem>,
+    /// Lets the plugin hand the run to an external system that reports its end
+    /// (`progress.hand-off`), waiting at most this long for that report.
+    #[serde(default, rename = "handOff", skip_serializing_if = "Option::is_none")]
+    pub hand_off: Option<HandOffGrant>,
+}
+
+/// `capabilities.handOff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HandOffGrant {
+    /// How long the external system has to report a final status, from the plugin's return.
+    pub timeout_seconds: u32,
+}
+
+impl HandOffGrant {
+    /// A week: longer than any pipeline should take to report.
+    pub const MAX_TIMEOUT_SECONDS: u32 = 7 * 24 * 3600;
 }
 
 /// Catalog access by blueprint identifier. Writing a blueprint implies reading it.
@@ -119,6 +136,7 @@ pub struct Grants {
     pub(crate) write: BTreeSet<String>,
     pub(crate) http: Vec<HttpRule>,
     pub(crate) scratch: bool,
+    pub(crate) hand_off: Option<HandOffGrant>,
     pub(crate) limits: Limits,
 }
 
@@ -151,6 +169,18 @@ impl Grants {
             .map(|(i, entry)| HttpRule::parse(entry, &format!("capabilities.http[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
 
+        if let Some(grant) = capabilities.hand_off
+            && (grant.timeout_seconds == 0
+                || grant.timeout_seconds > HandOffGrant::MAX_TIMEOUT_SECONDS)
+        {
+            return Err(GrantError::new(
+                "capabilities.handOff.timeoutSeconds",
+                format!(
+                    "must be between 1 and {}",
+                    HandOffGrant::MAX_TIMEOUT_SECONDS
+                ),
+            ));
+        }
         if limits.timeout_seconds == 0 || limits.timeout_seconds > Limits::MAX_TIMEOUT_SECONDS {
             return Err(GrantError::new(
                 "limits.timeoutSeconds",
@@ -180,6 +210,7 @@ impl Grants {
             write,
             http,
             scratch: capabilities.filesystem == Some(Filesystem::Scratch),
+            hand_off: capabilities.hand_off,
             limits,
         })
     }
@@ -187,6 +218,11 @@ impl Grants {
     /// A grant of nothing, with the given limits (which must be valid for `config`).
     pub fn none(limits: Limits, config: &RuntimeConfig) -> Result<Self, GrantError> {
         Self::new(&Capabilities::default(), limits, config)
+    }
+
+    /// The hand-off grant, if any.
+    pub fn hand_off(&self) -> Option<HandOffGrant> {
+        self.hand_off
     }
 
     /// The limits this grant runs under.

@@ -27,9 +27,11 @@ pub use capabilities::secrets::{
 };
 pub use config::RuntimeConfig;
 pub use engine::{Runtime, RuntimeError};
-pub use events::{Link, LogLevel, RecordedEvents, RunEvents};
+pub use events::{HandOff, Link, LogLevel, RecordedEvents, RunEvents};
 pub use failure::{FailureKind, RunFailure};
-pub use grant::{Capabilities, CatalogGrant, GrantError, Grants, HttpGrantEntry, Limits};
+pub use grant::{
+    Capabilities, CatalogGrant, GrantError, Grants, HandOffGrant, HttpGrantEntry, Limits,
+};
 pub use plugin::{LoadedFrom, MAX_PLUGIN_BYTES, Plugin, PluginError};
 pub use request::{Entity, Operation, RunOutcome, RunRequest, User};
 pub use run::{RunJob, RunReport};

@@ -198,6 +198,8 @@ pub trait Store: Send + Sync {
     /// repeated in `lines`) fails the whole call with [`StoreError::Conflict`] and stores none
     /// of the lines.
     async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()>;
+    /// The highest `seq` of a run's log lines; 0 when it has none.
+    async fn last_log_seq(&self, run_id: &str) -> Result<i64>;
     /// The log lines of a run with `seq > after`, by seq, at most `limit`.
     async fn run_logs(&self, run_id: &str, after: i64, limit: usize) -> Result<Vec<RunLogLine>>;
 

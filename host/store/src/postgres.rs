@@ -1156,6 +1156,17 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(pg)
     }
 
+    async fn last_log_seq(&self, run_id: &str) -> Result<i64> {
+        let c = self.client().await?;
+        c.query_one(
+            "SELECT coalesce(max(seq), 0)::int8 FROM run_logs WHERE run_id = $1",
+            &[&run_id],
+        )
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(pg)
+    }
+
     async fn run_logs(&self, run_id: &str, after: i64, limit: usize) -> Result<Vec<RunLogLine>> {
         let c = self.client().await?;
         let stmt = c

@@ -1116,6 +1116,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn last_log_seq(&self, run_id: &str) -> Result<i64> {
+        let run_id = run_id.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT coalesce(max(seq), 0) FROM run_logs WHERE run_id = ?1",
+                [run_id],
+                |r| r.get(0),
+            )
+            .map_err(db)
+        })
+        .await
+    }
+
     async fn run_logs(&self, run_id: &str, after: i64, limit: usize) -> Result<Vec<RunLogLine>> {
         let run_id = run_id.to_owned();
         self.read(move |c| {

@@ -2735,6 +2735,8 @@ async fn run_logs_are_read_back_in_order_after_a_seq_and_a_repeated_seq_is_a_con
         );
         assert!(store.run_logs("r001", 4, 100).await.unwrap().is_empty());
         assert!(store.run_logs("r001", 0, 0).await.unwrap().is_empty());
+        assert_eq!(store.last_log_seq("r001").await.unwrap(), 4);
+        assert_eq!(store.last_log_seq("r_unknown").await.unwrap(), 0);
         assert_eq!(
             messages(store.run_logs("r002", 0, 100).await.unwrap()),
             ["other run"]

@@ -28,7 +28,7 @@ use utoipa::OpenApi;
         plugins::list, plugins::get_one, plugins::upload, plugins::delete,
         actions::list, actions::create, actions::get_one, actions::replace, actions::delete,
         actions::get_permissions, actions::patch_permissions,
-        runs::create, runs::list, runs::get_one, runs::logs, runs::cancel,
+        runs::create, runs::list, runs::get_one, runs::logs, runs::cancel, runs::report, runs::append_log,
     ),
     tags(
         (name = "health"), (name = "blueprints"), (name = "entities"), (name = "users"), (name = "audit"), (name = "plugins"), (name = "actions"), (name = "runs")
@@ -99,8 +99,14 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/audit-log", get(audit::list))
         .route("/v1/actions", get(actions::list).post(actions::create))
         .route("/v1/actions/runs", get(runs::list))
-        .route("/v1/actions/runs/{run_id}", get(runs::get_one))
-        .route("/v1/actions/runs/{run_id}/logs", get(runs::logs))
+        .route(
+            "/v1/actions/runs/{run_id}",
+            get(runs::get_one).patch(runs::report),
+        )
+        .route(
+            "/v1/actions/runs/{run_id}/logs",
+            get(runs::logs).post(runs::append_log),
+        )
         .route("/v1/actions/runs/{run_id}/cancel", post(runs::cancel))
         .route("/v1/actions/{action}/runs", post(runs::create))
         .route(

@@ -2,7 +2,7 @@
 //! `GET /v1/actions/runs[/{id}[/logs]]` show runs and their logs; `POST .../cancel` stops one.
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Reporter};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
 use axum::extract::{Path, State};
@@ -259,7 +259,13 @@ pub(crate) async fn create(
         ended_at: None,
         attempts: 0,
         external: false,
-        payload: serde_json::to_value(Payload { action, request }).map_err(ApiError::internal)?,
+        payload: serde_json::to_value(Payload::seal(
+            action,
+            request,
+            &validated.secrets,
+            &state.engine.config().key,
+        ))
+        .map_err(ApiError::internal)?,
     };
     let audit = AuditRecord {
         id: 0,
@@ -520,4 +526,216 @@ pub(crate) async fn cancel(
     }
     let run = visible_run(&state, &caller, &id).await?;
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
+}
+
+/// What an external system (or an admin) reports about a run: Port's run PATCH.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RunReport {
+    /// `SUCCESS` or `FAILURE` ends the run; `IN_PROGRESS` keeps it going.
+    status: Option<String>,
+    status_label: Option<String>,
+    summary: Option<String>,
+    /// A URL, a list of URLs, or a list of `{title, url}`.
+    link: Option<Value>,
+}
+
+/// The run a reporter may change: a run token is good for its own run only; users must be admins.
+async fn reportable(state: &AppState, reporter: &Reporter, id: &str) -> ApiResult<RunRecord> {
+    match reporter {
+        Reporter::Run(own) if own != id => {
+            return Err(ApiError::forbidden(format!(
+                "this run token is for run `{own}`, not `{id}`"
+            )));
+        }
+        Reporter::User(caller) if !caller.is_admin() => {
+            return Err(ApiError::forbidden(
+                "reporting on a run needs the run's token (given to the system it was handed to) \
+                 or the admin role",
+            ));
+        }
+        _ => {}
+    }
+    let run = state
+        .store
+        .get_run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?;
+    if RunRecord::is_final(&run.status) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "run `{id}` already ended ({}): it takes no more reports",
+                run.status
+            ),
+        ));
+    }
+    Ok(run)
+}
+
+fn links(value: Value) -> Result<Vec<Value>, CatalogError> {
+    let bad = || {
+        CatalogError::field(
+            "link",
+            "must be a URL, a list of URLs, or a list of {title, url}",
+        )
+    };
+    let items = match value {
+        Value::String(url) => vec![Value::String(url)],
+        Value::Array(items) => items,
+        _ => return Err(bad()),
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(url) => Ok(json!({ "title": url, "url": url })),
+            Value::Object(o) if o.get("url").is_some_and(Value::is_string) => Ok(json!({
+                "title": o.get("title").cloned().unwrap_or_else(|| o["url"].clone()),
+                "url": o["url"],
+            })),
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+/// Applies a report to `run`: labels, summary, links, and a final status with its end time.
+fn apply(run: &mut RunRecord, report: RunReport) -> Result<(), CatalogError> {
+    let now = portico_store::now();
+    if let Some(link) = report.link {
+        run.link.extend(links(link)?);
+    }
+    if let Some(label) = report.status_label {
+        run.status_label = Some(label);
+    }
+    if let Some(summary) = report.summary {
+        run.summary = Some(summary);
+    }
+    match report.status.as_deref() {
+        None | Some("IN_PROGRESS") => {}
+        Some("SUCCESS") => {
+            run.status = "SUCCESS".into();
+            run.ended_at = Some(now);
+        }
+        Some("FAILURE") => {
+            run.status = "FAILURE".into();
+            run.ended_at = Some(now);
+            let message = run
+                .summary
+                .clone()
+                .unwrap_or_else(|| "the external system reported a failure".into());
+            run.error = Some(json!({ "kind": "external", "message": message }));
+        }
+        Some(other) => {
+            return Err(CatalogError::field(
+                "status",
+                format!("`{other}` is not one of SUCCESS, FAILURE, IN_PROGRESS"),
+            ));
+        }
+    }
+    run.updated_at = now;
+    Ok(())
+}
+
+/// An external system (holding the run's token) or an admin reports on a run:
+/// `{status: SUCCESS | FAILURE | IN_PROGRESS, statusLabel, summary, link}`.
+#[utoipa::path(patch, path = "/v1/actions/runs/{run_id}", tag = "runs", security(("bearer" = [])),
+    params(("run_id" = String, Path)), request_body(content = Object, description = "`{status, statusLabel, summary, link}`"),
+    responses((status = 200, description = "`{ok, run}`"), (status = 403, description = "token for another run, or not an admin"),
+        (status = 409, description = "already ended")))]
+pub(crate) async fn report(
+    State(state): State<AppState>,
+    reporter: Reporter,
+    Path(id): Path<String>,
+    Json(body): Json<RunReport>,
+) -> ApiResult<axum::Json<Value>> {
+    let mut run = reportable(&state, &reporter, &id).await?;
+    let before = json!({ "status": run.status, "statusLabel": run.status_label });
+    apply(&mut run, body)?;
+    let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", &id);
+    audit.run_id = Some(id.clone());
+    audit.before = Some(before);
+    audit.after = Some(
+        json!({ "status": run.status, "statusLabel": run.status_label, "summary": run.summary }),
+    );
+    if !state.store.update_run(&run, Some(audit)).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("run `{id}` ended meanwhile: it takes no more reports"),
+        ));
+    }
+    Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
+}
+
+/// Log lines from an external system: `{message, level?, terminationStatus?, statusLabel?}`
+/// as in Port, where `terminationStatus` (SUCCESS or FAILURE) ends the run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct NewLog {
+    message: String,
+    #[serde(default = "info")]
+    level: String,
+    termination_status: Option<String>,
+    status_label: Option<String>,
+}
+
+fn info() -> String {
+    "INFO".into()
+}
+
+/// Appends a line to a run's log (run token or admin); `terminationStatus` ends the run.
+#[utoipa::path(post, path = "/v1/actions/runs/{run_id}/logs", tag = "runs", security(("bearer" = [])),
+    params(("run_id" = String, Path)), request_body(content = Object, description = "`{message, level?, terminationStatus?, statusLabel?}`"),
+    responses((status = 201, description = "`{ok, log}`"), (status = 409, description = "already ended")))]
+pub(crate) async fn append_log(
+    State(state): State<AppState>,
+    reporter: Reporter,
+    Path(id): Path<String>,
+    Json(body): Json<NewLog>,
+) -> ApiResult<Response> {
+    let mut run = reportable(&state, &reporter, &id).await?;
+    let level = body.level.to_uppercase();
+    if !["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level.as_str()) {
+        return Err(
+            CatalogError::field("level", "must be one of TRACE, DEBUG, INFO, WARN, ERROR").into(),
+        );
+    }
+    if body.message.len() > 64 * 1024 {
+        return Err(CatalogError::field("message", "must be at most 65536 bytes").into());
+    }
+    let mut line = portico_store::RunLogLine {
+        run_id: id.clone(),
+        seq: 0,
+        at: portico_store::now(),
+        level,
+        message: body.message,
+    };
+    // A worker may be appending to the same run: take the next free number.
+    let mut attempts = 0;
+    loop {
+        line.seq = state.store.last_log_seq(&id).await? + 1;
+        match state.store.append_run_logs(vec![line.clone()]).await {
+            Err(portico_store::StoreError::Conflict(_)) if attempts < 5 => attempts += 1,
+            other => break other?,
+        }
+    }
+    if body.termination_status.is_some() || body.status_label.is_some() {
+        let report = RunReport {
+            status: body.termination_status,
+            status_label: body.status_label,
+            summary: None,
+            link: None,
+        };
+        apply(&mut run, report)?;
+        let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", &id);
+        audit.run_id = Some(id.clone());
+        audit.after = Some(json!({ "status": run.status, "statusLabel": run.status_label }));
+        state.store.update_run(&run, Some(audit)).await?;
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "ok": true, "log": line })),
+    )
+        .into_response())
 }

@@ -1,5 +1,5 @@
-//! Progress and links, shown on the run page while the run goes. Always granted: it only
-//! describes the run itself.
+//! Progress and links, shown on the run page while the run goes: always granted, as they only
+//! describe the run itself. Handing the run to an external system needs `capabilities.handOff`.
 
 use crate::bindings::{progress, types};
 use crate::events::Link;
@@ -32,5 +32,17 @@ impl progress::Host for RunState {
         self.events.link(&link);
         self.links.push(link);
         Ok(())
+    }
+
+    async fn hand_off(&mut self) -> wasmtime::Result<Result<progress::ExternalReport, String>> {
+        if self.grants.hand_off().is_none() {
+            let text = "hand-off denied: the action does not grant capabilities.handOff";
+            self.log.emit(crate::LogLevel::Warn, text);
+            return Ok(Err(text.into()));
+        }
+        Ok(self.events.hand_off().map(|h| progress::ExternalReport {
+            url: h.url,
+            token: h.token,
+        }))
     }
 }

@@ -6,7 +6,10 @@
 //! `{"upsert": <entity>}`, `{"delete": {blueprint, identifier}}`, `{"search": <query>}`,
 //! `{"writeFile": {path, content}}`, `{"readFile": path}`, `{"listDir": path}`,
 //! `{"progress": {percent, label}}`, `{"link": {title, url}}`, `{"log": text}`, `{"env": null}`,
-//! `{"print": text}`, `{"sleepMs": n}`.
+//! `{"print": text}`, `{"sleepMs": n}`, `{"handOffTo": url}` (hands the run off and POSTs
+//! `{url, token}` to `url`).
+//!
+//! In the steps, `{{NAME}}` stands for the string input `NAME` (e.g. a secret input).
 use portico_sdk::{
     Action, Entity, Failure, Outcome, Request, Value, catalog, http, info, json, progress,
 };
@@ -16,9 +19,23 @@ use std::collections::BTreeMap;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Inputs {
-    steps: Vec<Step>,
+    steps: Value,
     #[serde(default)]
     fail_on_error: bool,
+    #[serde(flatten)]
+    others: BTreeMap<String, Value>,
+}
+
+/// The steps with `{{NAME}}` replaced by the string inputs.
+fn steps(inputs: &Inputs) -> Result<Vec<Step>, Failure> {
+    let mut text = inputs.steps.to_string();
+    for (name, value) in &inputs.others {
+        if let Some(value) = value.as_str() {
+            let escaped = Value::String(value.to_owned()).to_string();
+            text = text.replace(&format!("{{{{{name}}}}}"), &escaped[1..escaped.len() - 1]);
+        }
+    }
+    serde_json::from_str(&text).map_err(|e| Failure::invalid_input(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -61,6 +78,7 @@ enum Step {
     Print(String),
     Env(#[expect(dead_code, reason = "the step takes no argument")] Value),
     SleepMs(u64),
+    HandOffTo(String),
 }
 
 fn get() -> String {
@@ -73,7 +91,7 @@ impl Action for Probe {
     type Inputs = Inputs;
     fn run(request: Request<Inputs>) -> Result<Outcome, Failure> {
         let mut results = Vec::new();
-        for step in request.inputs.steps {
+        for step in steps(&request.inputs)? {
             let result = run_step(step);
             match result {
                 Ok(value) => results.push(json!({ "ok": value })),
@@ -151,6 +169,11 @@ fn run_step(step: Step) -> Result<Value, Failure> {
         Step::Env(_) => {
             let vars: BTreeMap<String, String> = std::env::vars().collect();
             json!({ "vars": vars, "args": std::env::args().collect::<Vec<_>>() })
+        }
+        Step::HandOffTo(receiver) => {
+            let report = progress::hand_off()?;
+            let res = http::post(&receiver).json(&report).send()?;
+            json!({ "status": res.status })
         }
         Step::SleepMs(ms) => {
             std::thread::sleep(std::time::Duration::from_millis(ms));

@@ -1,0 +1,129 @@
+//! Secret inputs (`encryption: aes256-gcm`): the plugin gets them in clear, and nobody else
+//! does: the run, its logs and the audit log show `[REDACTED]`, the database holds them only
+//! sealed while the run lives, and not at all once it ends.
+
+use portico_tests::api::Portico;
+use portico_tests::artifacts::PROBE;
+use portico_tests::server::TestServer;
+use serde_json::json;
+
+const SECRET: &str = "ghp_s3cr3t-T0ken-value";
+
+#[tokio::test]
+async fn a_secret_input_reaches_only_the_plugin_and_is_gone_when_the_run_ends() {
+    for p in Portico::each().await {
+        let receiver = TestServer::start().await;
+        p.upload("probe", PROBE).await;
+        p.admin(
+            "POST",
+            "/v1/actions",
+            json!({
+                "identifier": "use_token",
+                "trigger": { "type": "self-service", "operation": "CREATE",
+                    "userInputs": { "properties": {
+                        "token": { "type": "string", "encryption": "aes256-gcm" },
+                        "steps": { "type": "array" } }, "required": ["token"] } },
+                "invocationMethod": { "type": "WASM", "plugin": "probe",
+                    "capabilities": { "http": [{ "url": receiver.origin() }] } }
+            }),
+        )
+        .await
+        .expect(201);
+
+        let steps = json!([
+            { "log": "using token {{token}} now" },
+            { "http": { "method": "POST", "url": receiver.url("/deploy"), "body": "{{token}}" } },
+        ]);
+        let id = p
+            .run(
+                "use_token",
+                json!({ "properties": { "token": SECRET, "steps": steps } }),
+            )
+            .await;
+        let run = p.finished(&id).await;
+        assert_eq!(run["status"], "SUCCESS", "{run}");
+
+        // The plugin had it in clear: the receiver got it.
+        let sent = receiver.requests();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].body, SECRET);
+
+        // Nobody else sees it.
+        assert_eq!(run["properties"]["token"], "[REDACTED]");
+        let logs = p
+            .admin("GET", &format!("/v1/actions/runs/{id}/logs"), json!(null))
+            .await;
+        let text = logs.expect(200)["logs"].to_string();
+        assert!(text.contains("using token [REDACTED] now"), "{text}");
+        let audit = p
+            .admin("GET", &format!("/v1/audit-log?run_id={id}"), json!(null))
+            .await;
+        let audit = audit.expect(200).to_string();
+        assert!(audit.contains("[REDACTED]"), "{audit}");
+        for shown in [run.to_string(), text, audit] {
+            assert!(!shown.contains(SECRET), "the secret leaked: {shown}");
+        }
+
+        // At rest it was sealed, and it is deleted now that the run ended.
+        let store = portico_store::open(&p.database_url()).await.unwrap();
+        let stored = store.get_run(&id).await.unwrap().unwrap();
+        assert!(stored.payload.get("sealed").is_none(), "{}", stored.payload);
+        assert!(!stored.payload.to_string().contains(SECRET));
+        if let Some(path) = p.database_url().strip_prefix("sqlite://") {
+            drop(store);
+            for file in [path.to_owned(), format!("{path}-wal")] {
+                let bytes = std::fs::read(&file).unwrap_or_default();
+                let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+                assert!(!found, "{file} holds the secret in clear");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_secret_sealed_under_another_host_key_fails_its_run_without_showing_it() {
+    use portico_runs::engine::EngineConfig;
+    for backend in portico_tests::api::backends() {
+        // Workers off: the run stays PENDING with its secret sealed under this server's key.
+        let quiet = EngineConfig {
+            workers: 0,
+            ..EngineConfig::default()
+        };
+        let p = Portico::start_with(backend, quiet).await;
+        p.upload("probe", PROBE).await;
+        p.admin(
+            "POST",
+            "/v1/actions",
+            json!({
+                "identifier": "use_token",
+                "trigger": { "type": "self-service", "operation": "CREATE",
+                    "userInputs": { "properties": {
+                        "token": { "type": "string", "encryption": "aes256-gcm" },
+                        "steps": { "type": "array" } } } },
+                "invocationMethod": { "type": "WASM", "plugin": "probe" }
+            }),
+        )
+        .await
+        .expect(201);
+        let id = p
+            .run(
+                "use_token",
+                json!({ "properties": { "token": SECRET, "steps": [] } }),
+            )
+            .await;
+
+        // A host with another key picks it up.
+        let store = portico_store::open(&p.database_url()).await.unwrap();
+        let other = portico_api::AppState::new(store.clone(), portico_tests::runtime().clone());
+        let workers = other
+            .engine
+            .start(tokio_util::sync::CancellationToken::new());
+        let run = p.finished(&id).await;
+        workers.abort();
+        assert_eq!(run["status"], "FAILURE");
+        assert_eq!(run["error"]["kind"], "internal");
+        let message = run["error"]["message"].as_str().unwrap();
+        assert!(message.contains("host key"), "{message}");
+        assert!(!run.to_string().contains(SECRET));
+    }
+}
