@@ -110,7 +110,7 @@ async fn writes_answered_2xx_survive_kill_9() {
     for backend in backends() {
         let db = Database::fresh(backend).await;
         let port_file = db.dir.path().join("port");
-        let client = reqwest::Client::new();
+        let client = portico_tests::http_client();
 
         let mut child = spawn(&db, &port_file);
         let url = wait_for_port(&port_file).await;
@@ -184,7 +184,7 @@ async fn two_hundred_runs_in_flight_are_all_accounted_for_after_kill_9() {
     for backend in backends() {
         let db = Database::fresh(backend).await;
         let port_file = db.dir.path().join("port");
-        let client = reqwest::Client::new();
+        let client = portico_tests::http_client();
         let mut child = spawn(&db, &port_file);
         let url = wait_for_port(&port_file).await;
 

@@ -8,6 +8,7 @@ mod durability;
 mod entities;
 mod envelope;
 mod external;
+mod guardrails;
 mod plugins;
 mod runs;
 mod search;

@@ -460,7 +460,7 @@ async fn logs_stream_live_as_server_sent_events_and_resume_after_a_line() {
             .unwrap()
             .to_owned();
 
-        let client = reqwest::Client::new();
+        let client = portico_tests::http_client();
         let url = format!("{}/v1/actions/runs/{id}/logs", p.url);
         let stream = client
             .get(&url)
@@ -552,7 +552,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() 
             )
             .await;
         refused.expect_error(503, "overloaded", "3 runs are waiting");
-        let response = reqwest::Client::new()
+        let response = portico_tests::http_client()
             .post(format!("{}/v1/actions/scaffold_service/runs", p.url))
             .bearer_auth(ADMIN_TOKEN)
             .json(&json!({ "properties": { "name": "s4" } }))

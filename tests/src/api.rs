@@ -212,7 +212,7 @@ impl Portico {
         Self {
             url,
             backend,
-            http: reqwest::Client::new(),
+            http: crate::http_client(),
             server,
             workers,
             _database: database,

@@ -201,3 +201,9 @@ pub fn rss_kib() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS line")
 }
+
+/// An HTTP client for tests (with the TLS crypto provider the build needs installed).
+pub fn http_client() -> reqwest::Client {
+    portico_runs::notify::install_crypto_provider();
+    reqwest::Client::new()
+}

@@ -126,6 +126,7 @@ pub(crate) async fn validate(
     validator: &jsonschema::Validator,
     store: &dyn Store,
 ) -> Result<Vec<Relation>> {
+    crate::timer::normalize(bp, &mut entity.properties);
     let mut problems: Vec<Violation> = validator
         .iter_errors(&entity.properties)
         .map(|e| {

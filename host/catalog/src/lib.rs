@@ -7,6 +7,7 @@ mod blueprint;
 mod entity;
 mod error;
 pub mod search;
+pub mod timer;
 
 pub use blueprint::BlueprintInput;
 pub use entity::{EntityInput, TeamField};

@@ -87,7 +87,52 @@ fn operator(name: &str) -> Option<Op> {
 }
 
 const OPERATORS: &str = "=, !=, >, >=, <, <=, contains, beginsWith, endsWith, in, notIn, isEmpty, \
-    isNotEmpty, between, relatedTo";
+    isNotEmpty, between, isExpired, isNotExpired, relatedTo";
+
+/// `isExpired` / `isNotExpired` on a timer property: its date has passed (or not, or it has
+/// none). Timer values are stored in one UTC format (see [`crate::timer`]), so the dates
+/// compare as text.
+fn expiry(item: &Value, name: &str, path: &str, problems: &mut Vec<Violation>) -> Option<Rule> {
+    let Some(property) = item.get("property").and_then(Value::as_str) else {
+        problems.push(Violation::new(
+            at(path, "property"),
+            "required: a timer property",
+        ));
+        return None;
+    };
+    if property.starts_with('$') {
+        problems.push(Violation::new(
+            at(path, "property"),
+            format!("`{name}` applies to a timer property, not `{property}`"),
+        ));
+        return None;
+    }
+    let field = || Field::Property(property.to_owned());
+    let now = Value::String(crate::timer::now());
+    Some(if name == "isExpired" {
+        Rule::Compare {
+            field: field(),
+            op: Op::Le,
+            value: now,
+        }
+    } else {
+        Rule::Group {
+            combinator: Combinator::Or,
+            rules: vec![
+                Rule::Compare {
+                    field: field(),
+                    op: Op::IsEmpty,
+                    value: Value::Null,
+                },
+                Rule::Compare {
+                    field: field(),
+                    op: Op::Gt,
+                    value: now,
+                },
+            ],
+        }
+    })
+}
 
 fn rule(item: &Value, path: &str, problems: &mut Vec<Violation>) -> Rule {
     let nothing = Rule::Group {
@@ -103,6 +148,9 @@ fn rule(item: &Value, path: &str, problems: &mut Vec<Violation>) -> Rule {
     };
     if name == "relatedTo" {
         return related_to(item, path, problems).unwrap_or(nothing);
+    }
+    if name == "isExpired" || name == "isNotExpired" {
+        return expiry(item, name, path, problems).unwrap_or(nothing);
     }
     let Some(op) = operator(name) else {
         problems.push(Violation::new(

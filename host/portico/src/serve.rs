@@ -7,6 +7,7 @@ use portico_api::startup::{load_plugins_dir, seed_examples};
 use portico_api::{ApiConfig, AppState};
 use portico_runs::engine::EngineConfig;
 use portico_runs::keys::HostKey;
+use portico_runs::notify::NotifyConfig;
 use portico_runtime::{EnvSecrets, FileSecrets, Runtime, RuntimeConfig, SecretsChain};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -165,8 +166,18 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         Err(_) => HostKey::load_or_create(&settings.data_dir.join("host-key"))
             .map_err(|e| e.to_string())?,
     };
+    let webhook_secret = match std::env::var("PORTICO_WEBHOOK_SECRET") {
+        Ok(secret) => secret,
+        Err(_) => HostKey::load_or_create(&settings.data_dir.join("webhook-secret"))
+            .map(|k| k.to_hex())
+            .map_err(|e| e.to_string())?,
+    };
     let engine = EngineConfig {
         workers: settings.workers,
+        notify: NotifyConfig {
+            secret: webhook_secret,
+            ..NotifyConfig::default()
+        },
         key,
         public_url: settings.public_url.clone(),
         ..EngineConfig::default()

@@ -9,6 +9,45 @@ use portico_runtime::{Capabilities, Limits, Runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// What is wrong with one notification (`{type, url, events, format}`).
+fn check_notification(path: &str, hook: &Value) -> Vec<Violation> {
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, message: String| {
+        problems.push(Violation {
+            path: format!("{path}{field}"),
+            message,
+        })
+    };
+    let hook: Notification = match serde_json::from_value(hook.clone()) {
+        Ok(h) => h,
+        Err(e) => {
+            problem("", e.to_string());
+            return problems;
+        }
+    };
+    if hook.kind != "webhook" {
+        problem(
+            ".type",
+            format!("`{}` is not supported; use `webhook`", hook.kind),
+        );
+    }
+    if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
+        problem(".url", "must be an http:// or https:// URL".into());
+    }
+    if !matches!(hook.format.as_str(), "json" | "slack") {
+        problem(".format", format!("`{}` is not json or slack", hook.format));
+    }
+    for (i, event) in hook.events.iter().enumerate() {
+        if !NOTIFICATION_EVENTS.contains(&event.as_str()) {
+            problem(
+                &format!(".events[{i}]"),
+                format!("`{event}` is not one of {}", NOTIFICATION_EVENTS.join(", ")),
+            );
+        }
+    }
+    problems
+}
+
 /// Fields the API shows on an action but never takes from a client.
 const READ_ONLY: &[&str] = &["createdAt", "updatedAt", "createdBy", "updatedBy"];
 
@@ -46,7 +85,69 @@ pub struct ActionDefinition {
     /// What happens to a run its host died in the middle of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    /// How long a run may wait for approval before it is declined as `expired` (`24h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout: Option<String>,
+    /// Consumption limits, checked when a run is requested (429 over a limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<Quotas>,
+    /// Webhooks the host calls when its runs reach these events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Notification>,
 }
+
+/// `quotas`: each limit absent means no limit of that kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quotas {
+    /// Runs of this action one user may have not yet ended (waiting, pending or in progress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_runs_per_user: Option<u32>,
+    /// Runs of this action one user may request in 24 hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runs_per_user_per_day: Option<u32>,
+    /// Live (not expired) entities of the action's blueprint one team may own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active_entities_per_team: Option<u32>,
+}
+
+/// One webhook: `{url, events, format}`; `approvalNotification` has the same shape without
+/// `events`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Notification {
+    /// `webhook` (the only kind).
+    #[serde(rename = "type", default = "webhook")]
+    pub kind: String,
+    /// Where to POST.
+    pub url: String,
+    /// Which events: RUN_CREATED, WAITING_FOR_APPROVAL, IN_PROGRESS, SUCCESS, FAILURE,
+    /// CANCELLED, DECLINED.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// `json` (the run and the event) or `slack` (`{text}`).
+    #[serde(default = "json_format")]
+    pub format: String,
+}
+
+fn webhook() -> String {
+    "webhook".into()
+}
+
+fn json_format() -> String {
+    "json".into()
+}
+
+/// The events a notification may name.
+pub const NOTIFICATION_EVENTS: &[&str] = &[
+    "RUN_CREATED",
+    "WAITING_FOR_APPROVAL",
+    "IN_PROGRESS",
+    "SUCCESS",
+    "FAILURE",
+    "CANCELLED",
+    "DECLINED",
+];
 
 /// `retry`: `{"onInterrupt": true}` runs an interrupted run again (the backend must be
 /// idempotent), up to [`Retry::MAX_ATTEMPTS`] attempts in all; otherwise it fails as `interrupted`.
@@ -135,6 +236,9 @@ pub struct Audience {
     /// For DAY-2/DELETE: members of the entity's owning teams.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub owned_by_team: bool,
+    /// Port's policy: catalog queries and jq conditions deciding who may execute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Policy>,
 }
 
 /// `permissions`: who may execute and who may approve.
@@ -321,6 +425,37 @@ pub fn check(body: &Value, known: &Known<'_>) -> Result<ActionDefinition, Vec<Vi
                 });
             }
         }
+    }
+
+    if let Err(e) = crate::approval::ApprovalRule::parse(&def.required_approval) {
+        problems.push(Violation {
+            path: "requiredApproval".into(),
+            message: e,
+        });
+    }
+    if let Some(timeout) = &def.approval_timeout
+        && let Err(e) = crate::approval::parse_duration(timeout)
+    {
+        problems.push(Violation {
+            path: "approvalTimeout".into(),
+            message: e,
+        });
+    }
+    let hooks = def
+        .approval_notification
+        .iter()
+        .map(|n| ("approvalNotification".to_owned(), n.clone()));
+    let hooks = hooks.chain(def.notifications.iter().enumerate().map(|(i, n)| {
+        (
+            format!("notifications[{i}]"),
+            serde_json::to_value(n).unwrap_or_default(),
+        )
+    }));
+    for (path, hook) in hooks {
+        problems.extend(check_notification(&path, &hook));
+    }
+    if let Some(policy) = &def.permissions.execute.policy {
+        problems.extend(policy.check("permissions.execute.policy"));
     }
 
     if problems.is_empty() {

@@ -12,6 +12,7 @@
 use crate::actions::{ActionDefinition, Retry};
 use crate::bridge::RunCatalog;
 use crate::keys::HostKey;
+use crate::notify::{Notifier, NotifyConfig};
 use portico_catalog::Catalog;
 use portico_runtime::{HandOff, Link, LogLevel, RunEvents, RunJob, RunRequest, Runtime};
 use portico_store::{RunLogLine, RunRecord, Store};
@@ -39,6 +40,8 @@ pub struct EngineConfig {
     /// The address clients reach this API at, e.g. `https://portico.example.com`: external
     /// systems a run is handed to report there.
     pub public_url: String,
+    /// How run notifications are signed and retried.
+    pub notify: NotifyConfig,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +53,7 @@ impl Default for EngineConfig {
             max_queue: 10_000,
             key: HostKey::random(),
             public_url: "http://127.0.0.1:8080".into(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -106,6 +110,7 @@ struct Inner {
     runtime: Runtime,
     config: EngineConfig,
     worker: String,
+    notifier: Notifier,
     wake: Notify,
     running: Mutex<HashMap<String, CancellationToken>>,
 }
@@ -123,8 +128,10 @@ impl Engine {
             std::process::id(),
             portico_store::now().timestamp_millis()
         );
+        let notifier = Notifier::new(store.clone(), config.notify.clone());
         Self {
             inner: Arc::new(Inner {
+                notifier,
                 store,
                 catalog,
                 runtime,
@@ -134,6 +141,16 @@ impl Engine {
                 running: Mutex::default(),
             }),
         }
+    }
+
+    /// Sends the notifications of runs' events.
+    pub fn notifier(&self) -> &Notifier {
+        &self.inner.notifier
+    }
+
+    /// Sends the notifications an action's run asks for on reaching its current status.
+    pub fn announce(&self, run: &RunRecord) {
+        self.inner.announce(run);
     }
 
     /// The engine's settings.
@@ -174,10 +191,42 @@ impl Inner {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sends the notifications for `run`'s status, when its action has any (the action is only
+    /// read from the payload then: most runs pay nothing).
+    fn announce(&self, run: &RunRecord) {
+        let wants = |key: &str| {
+            run.payload
+                .pointer(&format!("/action/{key}"))
+                .is_some_and(|v| !v.is_null() && v != &json!([]))
+        };
+        if !(wants("notifications") || wants("approvalNotification")) {
+            return;
+        }
+        let Some(event) = crate::notify::event_of(&run.status) else {
+            return;
+        };
+        if let Ok(payload) = serde_json::from_value::<Payload>(run.payload.clone()) {
+            self.notifier.run_event(&payload.action, run, event);
+        }
+    }
+
+    /// Periodic work, at most once per poll interval: fail or retry runs whose worker died,
+    /// decline runs that waited too long for approval.
+    async fn maintain(&self, horizon: chrono::DateTime<chrono::Utc>) {
+        if let Err(e) = self.recover(horizon).await {
+            tracing::error!("cannot recover interrupted runs: {e}");
+        }
+        match crate::approval::expire(self.store.as_ref()).await {
+            Ok(expired) => expired.iter().for_each(|run| self.announce(run)),
+            Err(e) => tracing::error!("cannot expire approvals: {e}"),
+        }
+    }
+
     async fn work(self: Arc<Self>, stop: CancellationToken) {
         // SQLite is one process: whatever was in progress belongs to a process that is gone.
         let orphans_now = self.store.backend() == "sqlite";
         let mut first = true;
+        let mut maintained = std::time::Instant::now();
         // The heartbeat also notices runs ended elsewhere (cancelled through another replica).
         let mut heartbeat = tokio::time::interval((self.config.lease / 3).min(HEARTBEAT));
         loop {
@@ -186,10 +235,11 @@ impl Inner {
             } else {
                 portico_store::now()
             };
-            first = false;
-            if let Err(e) = self.recover(horizon).await {
-                tracing::error!("cannot recover interrupted runs: {e}");
+            if first || maintained.elapsed() >= self.config.poll {
+                self.maintain(horizon).await;
+                maintained = std::time::Instant::now();
             }
+            first = false;
             let free = self
                 .config
                 .workers
@@ -291,12 +341,15 @@ impl Inner {
             run.error = Some(error);
             run.updated_at = now;
             run.ended_at = Some(now);
-            self.store.update_run(&run, None).await?;
+            if self.store.update_run(&run, None).await? {
+                self.announce(&run);
+            }
         }
         Ok(())
     }
 
     async fn execute(&self, mut run: RunRecord, cancel: CancellationToken) {
+        self.announce(&run);
         let started = self.execute_inner(&mut run, cancel).await;
         let mut hand_off = None;
         match started {
@@ -310,8 +363,10 @@ impl Inner {
                 run.ended_at = Some(now);
             }
         }
-        if let Err(e) = self.store.update_run(&run, None).await {
-            tracing::error!(run_id = %run.id, "cannot record the run's end: {e}");
+        match self.store.update_run(&run, None).await {
+            Ok(true) if hand_off.is_none() => self.announce(&run),
+            Ok(_) => {}
+            Err(e) => tracing::error!(run_id = %run.id, "cannot record the run's end: {e}"),
         }
         if let Some(deadline) = hand_off
             && let Err(e) = self

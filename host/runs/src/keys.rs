@@ -44,6 +44,11 @@ impl HostKey {
         Self(key)
     }
 
+    /// The key as 64 hex digits (for a secret stored the same way, e.g. the webhook secret).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
     /// A key from 64 hex digits.
     pub fn from_hex(text: &str) -> Result<Self, KeyError> {
         let bytes = hex::decode(text.trim()).map_err(|_| KeyError::Malformed)?;

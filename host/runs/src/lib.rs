@@ -7,10 +7,14 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod approval;
 pub mod bridge;
 pub mod engine;
 pub mod inputs;
 mod jq;
 pub mod keys;
+pub mod notify;
+pub mod policy;
+pub mod quotas;
 
 pub use inputs::{InputContext, InputLookup, Validated, check_definition, validate};

@@ -12,7 +12,7 @@ pub mod query;
 mod sqlite;
 
 pub use model::{
-    ActionRecord, AuditFilter, AuditRecord, AuditStatus, Blueprint, Entity, EntityRef,
+    ActionRecord, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Entity, EntityRef,
     PluginVersion, Relation, Role, RunFilter, RunLogLine, RunRecord, Team, User,
 };
 pub use query::{Combinator, Direction, Field, Op, Query, QueryError, Rule};
@@ -192,6 +192,11 @@ pub trait Store: Send + Sync {
     /// (its lease becomes the deadline and no worker renews it); `false` when `worker` no
     /// longer owns it.
     async fn hand_off_run(&self, id: &str, worker: &str, deadline: DateTime<Utc>) -> Result<bool>;
+    /// Records an approver's decision on a run with its audit record;
+    /// [`StoreError::Conflict`] when that approver already decided.
+    async fn decide_run(&self, decision: Approval, audit: AuditRecord) -> Result<()>;
+    /// The decisions on a run, oldest first.
+    async fn approvals(&self, run_id: &str) -> Result<Vec<Approval>>;
     /// How many runs have `status`.
     async fn count_runs(&self, status: &str) -> Result<u64>;
     /// Appends log lines in one transaction. A `(run_id, seq)` that is already stored (or

@@ -365,6 +365,22 @@ impl RunRecord {
     }
 }
 
+/// One approver's decision on a run waiting for approval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    /// The run.
+    pub run_id: String,
+    /// The approver's user identifier.
+    pub approver: String,
+    /// `APPROVE` or `DECLINE`.
+    pub decision: String,
+    /// Why, in the approver's words.
+    pub description: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// One line of a run's log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_plugins.sql")),
     (3, include_str!("../migrations/postgres/0003_actions.sql")),
     (4, include_str!("../migrations/postgres/0004_runs.sql")),
+    (5, include_str!("../migrations/postgres/0005_approvals.sql")),
 ];
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;
@@ -1124,6 +1125,48 @@ impl Store for PostgresStore {
             .await
             .map_err(pg)?;
         Ok(n > 0)
+    }
+
+    async fn decide_run(&self, d: Approval, audit: AuditRecord) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute(
+            "INSERT INTO run_approvals (run_id, approver, decision, description, at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &d.run_id,
+                &d.approver,
+                &d.decision,
+                &d.description,
+                &ms(d.at),
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or(e, || format!("decision of `{}`", d.approver)))?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn approvals(&self, run_id: &str) -> Result<Vec<Approval>> {
+        let c = self.client().await?;
+        c.query(
+            "SELECT run_id, approver, decision, description, at FROM run_approvals \
+             WHERE run_id = $1 ORDER BY at, approver",
+            &[&run_id],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| {
+            Ok(Approval {
+                run_id: r.try_get(0).map_err(pg)?,
+                approver: r.try_get(1).map_err(pg)?,
+                decision: r.try_get(2).map_err(pg)?,
+                description: r.try_get(3).map_err(pg)?,
+                at: at(r.try_get(4).map_err(pg)?),
+            })
+        })
+        .collect()
     }
 
     async fn count_runs(&self, status: &str) -> Result<u64> {

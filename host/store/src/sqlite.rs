@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_plugins.sql")),
     (3, include_str!("../migrations/sqlite/0003_actions.sql")),
     (4, include_str!("../migrations/sqlite/0004_runs.sql")),
+    (5, include_str!("../migrations/sqlite/0005_approvals.sql")),
 ];
 /// Writes committed together at most.
 const MAX_BATCH: usize = 512;
@@ -1078,6 +1079,51 @@ impl Store for SqliteStore {
                 )
                 .map_err(db)?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn decide_run(&self, d: Approval, audit: AuditRecord) -> Result<()> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO run_approvals (run_id, approver, decision, description, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db)?
+            .execute(params![
+                d.run_id,
+                d.approver,
+                d.decision,
+                d.description,
+                ms(d.at)
+            ])
+            .map_err(|e| conflict_or(e, || format!("decision of `{}`", d.approver)))?;
+            insert_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn approvals(&self, run_id: &str) -> Result<Vec<Approval>> {
+        let run_id = run_id.to_owned();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT run_id, approver, decision, description, at FROM run_approvals \
+                     WHERE run_id = ?1 ORDER BY at, approver",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([run_id], |r| {
+                    Ok(Approval {
+                        run_id: r.get(0)?,
+                        approver: r.get(1)?,
+                        decision: r.get(2)?,
+                        description: r.get(3)?,
+                        at: at(r.get(4)?),
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
         .await
     }

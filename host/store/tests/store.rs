@@ -10,9 +10,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use portico_store::{
-    ActionRecord, AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction, Entity, EntityRef,
-    Field, Op, PluginVersion, Query, Relation, Role, Rule, RunFilter, RunLogLine, RunRecord, Store,
-    StoreError, Team, User, Write,
+    ActionRecord, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction, Entity,
+    EntityRef, Field, Op, PluginVersion, Query, Relation, Role, Rule, RunFilter, RunLogLine,
+    RunRecord, Store, StoreError, Team, User, Write,
 };
 use serde_json::{Value, json};
 use std::future::Future;
@@ -2666,6 +2666,44 @@ async fn sealed_secrets_in_the_payload_are_deleted_when_the_run_ends() {
         store.update_run(&ended, None).await.unwrap();
         let ended = store.get_run("r_s").await.unwrap().unwrap();
         assert_eq!(ended.payload, json!({"request": {"inputs": {}}}));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_approver_decides_a_run_once() {
+    on_each_backend(|store| async move {
+        create_runs(&*store, 1).await;
+        let decision = |who: &str, what: &str, at: i64| Approval {
+            run_id: "r001".into(),
+            approver: who.into(),
+            decision: what.into(),
+            description: Some(format!("{who} says {what}")),
+            at: t(at),
+        };
+        let audit_of = |who: &str| audit(who, "APPROVE", "run", "r001");
+        store
+            .decide_run(decision("bob", "APPROVE", 2_000), audit_of("bob"))
+            .await
+            .unwrap();
+        store
+            .decide_run(decision("ann", "DECLINE", 3_000), audit_of("ann"))
+            .await
+            .unwrap();
+        let again = store
+            .decide_run(decision("bob", "DECLINE", 4_000), audit_of("bob"))
+            .await;
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+        let decided = store.approvals("r001").await.unwrap();
+        assert_eq!(
+            decided,
+            vec![
+                decision("bob", "APPROVE", 2_000),
+                decision("ann", "DECLINE", 3_000)
+            ]
+        );
+        assert!(store.approvals("r_other").await.unwrap().is_empty());
     })
     .await;
 }

@@ -9,9 +9,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portico_catalog::CatalogError;
-use portico_runs::actions::{ActionDefinition, Audience};
+use portico_runs::actions::ActionDefinition;
+use portico_runs::approval::{self, ApprovalError, ApprovalRule};
 use portico_runs::engine::Payload;
 use portico_runs::inputs::{self, InputContext, InputLookup};
+use portico_runs::quotas::{self, QuotaError};
 use portico_runtime::{Operation, RunRequest, User};
 use portico_store::{AuditRecord, AuditStatus, Role, RunFilter, RunRecord};
 use serde::Deserialize;
@@ -62,12 +64,14 @@ fn new_run_id() -> String {
     )
 }
 
-fn allowed(audience: &Audience, caller: &Caller, entity_teams: &[String]) -> bool {
-    let user = &caller.user;
-    audience.roles.iter().any(|r| r == user.role.as_str())
-        || audience.users.contains(&user.identifier)
-        || audience.teams.iter().any(|t| user.teams.contains(t))
-        || (audience.owned_by_team && entity_teams.iter().any(|t| user.teams.contains(t)))
+/// Records a refused run request in the audit log.
+async fn refused(state: &AppState, caller: &Caller, action: &str, reason: &str) {
+    let mut record = AuditRecord::success(&caller.user.identifier, "api", "RUN", "action", action);
+    record.status = AuditStatus::Failure;
+    record.reason = Some(reason.to_owned());
+    if let Err(e) = state.store.record(record).await {
+        tracing::error!("cannot record a refused run: {e}");
+    }
 }
 
 struct Lookup<'a>(&'a AppState);
@@ -141,25 +145,10 @@ pub(crate) async fn create(
         }
     };
     let owners = entity.as_ref().map(|e| e.team.clone()).unwrap_or_default();
-    if !allowed(&action.permissions.execute, &caller, &owners) {
-        let record = AuditRecord {
-            id: 0,
-            at: portico_store::now(),
-            actor: caller.user.identifier.clone(),
-            operation: "RUN".into(),
-            resource_type: "action".into(),
-            resource_id: id.clone(),
-            blueprint: None,
-            run_id: None,
-            before: None,
-            after: None,
-            status: AuditStatus::Failure,
-            reason: Some("not allowed by permissions.execute".into()),
-            origin: "api".into(),
-        };
-        if let Err(e) = state.store.record(record).await {
-            tracing::error!("cannot record a denied run: {e}");
-        }
+    let execute = &action.permissions.execute;
+    // With a policy, the policy decides (below); roles, users and teams only say who sees it.
+    if execute.policy.is_none() && !execute.admits(&caller.user, &owners) {
+        refused(&state, &caller, &id, "not allowed by permissions.execute").await;
         return Err(ApiError::forbidden(format!(
             "you may not run `{id}`: its permissions.execute allows roles [{}], users [{}], teams [{}]{}",
             action.permissions.execute.roles.join(", "),
@@ -214,6 +203,42 @@ pub(crate) async fn create(
     .await
     .map_err(|details| ApiError::from(CatalogError::invalid(details)))?;
 
+    let context = json!({
+        "inputs": validated.properties.clone(),
+        "user": context.user,
+        "entity": context.entity,
+        "action": action.identifier,
+        "blueprint": action.trigger.blueprint_identifier,
+    });
+    if let Some(policy) = &execute.policy
+        && let Err(why) = policy.allows(&state.catalog, &context).await
+    {
+        refused(
+            &state,
+            &caller,
+            &id,
+            &format!("permissions.execute.policy: {why}"),
+        )
+        .await;
+        return Err(ApiError::forbidden(format!(
+            "you may not run `{id}`: its policy denies it ({why})"
+        )));
+    }
+    if let Err(e) = quotas::check(state.store.as_ref(), &state.catalog, &action, &caller.user).await
+    {
+        refused(&state, &caller, &id, &e.to_string()).await;
+        return Err(match e {
+            QuotaError::Exceeded(over) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                format!("{over}: wait for one to end, or ask an admin to raise it"),
+            ),
+            QuotaError::Count(..) => ApiError::internal(e),
+        });
+    }
+    let rule = ApprovalRule::parse(&action.required_approval).map_err(ApiError::internal)?;
+    let waits = rule.is_some_and(|r| r.applies(&context));
+
     let mut shown = validated.properties.clone();
     for name in &validated.secrets {
         if let Some(v) = shown.get_mut(name) {
@@ -244,7 +269,12 @@ pub(crate) async fn create(
         blueprint: action.trigger.blueprint_identifier.clone(),
         entity: entity.map(|e| e.identifier),
         properties: shown.clone(),
-        status: "PENDING".into(),
+        status: if waits {
+            "WAITING_FOR_APPROVAL"
+        } else {
+            "PENDING"
+        }
+        .into(),
         status_label: None,
         link: Vec::new(),
         summary: None,
@@ -260,7 +290,7 @@ pub(crate) async fn create(
         attempts: 0,
         external: false,
         payload: serde_json::to_value(Payload::seal(
-            action,
+            action.clone(),
             request,
             &validated.secrets,
             &state.engine.config().key,
@@ -283,7 +313,17 @@ pub(crate) async fn create(
         origin: "api".into(),
     };
     state.store.create_run(run.clone(), audit).await?;
-    state.engine.wake();
+    if waits {
+        state.engine.announce(&run);
+    } else {
+        state.engine.wake();
+    }
+    if !action.notifications.is_empty() {
+        state
+            .engine
+            .notifier()
+            .run_event(&action, &run, "RUN_CREATED");
+    }
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({ "ok": true, "run": show(&run) })),
@@ -522,7 +562,9 @@ pub(crate) async fn cancel(
         );
         run.updated_at = now;
         run.ended_at = Some(now);
-        state.store.update_run(&run, None).await?;
+        if state.store.update_run(&run, None).await? {
+            state.engine.announce(&run);
+        }
     }
     let run = visible_run(&state, &caller, &id).await?;
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
@@ -665,6 +707,9 @@ pub(crate) async fn report(
             format!("run `{id}` ended meanwhile: it takes no more reports"),
         ));
     }
+    if RunRecord::is_final(&run.status) {
+        state.engine.announce(&run);
+    }
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
 }
 
@@ -731,11 +776,113 @@ pub(crate) async fn append_log(
         let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", &id);
         audit.run_id = Some(id.clone());
         audit.after = Some(json!({ "status": run.status, "statusLabel": run.status_label }));
-        state.store.update_run(&run, Some(audit)).await?;
+        if state.store.update_run(&run, Some(audit)).await? && RunRecord::is_final(&run.status) {
+            state.engine.announce(&run);
+        }
     }
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "ok": true, "log": line })),
     )
         .into_response())
+}
+
+/// An approver's decision: `{status: APPROVE | DECLINE, description}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Decision {
+    status: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// The action a run was started with (as it was then).
+fn action_of(run: &RunRecord) -> ApiResult<ActionDefinition> {
+    serde_json::from_value::<Payload>(run.payload.clone())
+        .map(|p| p.action)
+        .map_err(ApiError::internal)
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::Forbidden(m) => ApiError::forbidden(m),
+            ApprovalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            ApprovalError::Invalid(m) => CatalogError::field("status", m).into(),
+            ApprovalError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// An approver approves or declines a run waiting for approval. ANY: one approval starts it;
+/// ALL: every approver's; one decline ends it as DECLINED.
+#[utoipa::path(patch, path = "/v1/actions/runs/{run_id}/approval", tag = "runs", security(("bearer" = [])),
+    params(("run_id" = String, Path)), request_body(content = Object, description = "`{status: APPROVE | DECLINE, description}`"),
+    responses((status = 200, description = "`{ok, run}`"), (status = 403, description = "not an approver, or your own run"),
+        (status = 409, description = "not waiting, or already decided")))]
+pub(crate) async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<Decision>,
+) -> ApiResult<axum::Json<Value>> {
+    let run = state
+        .store
+        .get_run(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?;
+    let action = action_of(&run)?;
+    let decided = approval::decide(
+        state.store.as_ref(),
+        run,
+        &action,
+        &caller.user,
+        &body.status,
+        body.description,
+    )
+    .await;
+    let run = match decided {
+        Ok(run) => run,
+        Err(e @ ApprovalError::Forbidden(_)) => {
+            let mut record =
+                AuditRecord::success(&caller.user.identifier, "api", &body.status, "run", &id);
+            record.status = AuditStatus::Failure;
+            record.run_id = Some(id.clone());
+            record.reason = Some(e.to_string());
+            if let Err(e) = state.store.record(record).await {
+                tracing::error!("cannot record a refused decision: {e}");
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match run.status.as_str() {
+        "PENDING" => state.engine.wake(),
+        "DECLINED" => state.engine.announce(&run),
+        _ => {}
+    }
+    Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
+}
+
+/// Who may decide on a run, and what each decided: `{approvers: [{userId, state, description}]}`.
+#[utoipa::path(get, path = "/v1/actions/runs/{run_id}/approvers", tag = "runs", security(("bearer" = [])),
+    params(("run_id" = String, Path)), responses((status = 200, description = "`{ok, approvers}`")))]
+pub(crate) async fn approvers(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    // Any user may read who decides (approvers must, on runs they did not request).
+    let run = state
+        .store
+        .get_run(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?;
+    let action = action_of(&run)?;
+    let Some(rule) = ApprovalRule::parse(&action.required_approval).map_err(ApiError::internal)?
+    else {
+        return Ok(axum::Json(json!({ "ok": true, "approvers": [] })));
+    };
+    let list = approval::approvers_of(state.store.as_ref(), &run, &action, &rule).await?;
+    Ok(axum::Json(json!({ "ok": true, "approvers": list })))
 }

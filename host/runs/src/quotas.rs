@@ -1,0 +1,112 @@
+//! Consumption quotas, checked when a run is requested: how many runs of the action one user
+//! has going, has requested in the last 24 hours, and how many live entities of the action's
+//! blueprint the user's teams own. Over a quota the request is refused, naming the quota and the
+//! count. Two requests racing past the same limit may both pass: quotas are checked, not locked.
+
+use crate::actions::ActionDefinition;
+use portico_catalog::Catalog;
+use portico_store::{RunFilter, Store, User};
+use serde_json::{Value, json};
+
+/// A quota the request would exceed.
+#[derive(Debug, thiserror::Error)]
+#[error("quota {quota} is {limit} and {scope} already has {current}")]
+pub struct QuotaExceeded {
+    /// The quota's name, e.g. `maxConcurrentRunsPerUser`.
+    pub quota: &'static str,
+    /// Its limit.
+    pub limit: u32,
+    /// The current count.
+    pub current: u64,
+    /// Whose count: `you` or `team platform`.
+    pub scope: String,
+}
+
+/// Why quotas could not be checked (they fail closed: the run is refused).
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    /// Over a quota.
+    #[error(transparent)]
+    Exceeded(#[from] QuotaExceeded),
+    /// Counting failed.
+    #[error("cannot count for quota {0}: {1}")]
+    Count(&'static str, String),
+}
+
+/// Checks the action's quotas for a run `user` requests.
+pub async fn check(
+    store: &dyn Store,
+    catalog: &Catalog,
+    action: &ActionDefinition,
+    user: &User,
+) -> Result<(), QuotaError> {
+    let Some(quotas) = action.quotas else {
+        return Ok(());
+    };
+    let runs = |status: Option<&str>, limit: u32| RunFilter {
+        action: Some(action.identifier.clone()),
+        status: status.map(str::to_owned),
+        created_by: Some(user.identifier.clone()),
+        limit: limit as usize + 1,
+        ..RunFilter::default()
+    };
+    let exceeded = |quota, limit, current, scope: &str| QuotaExceeded {
+        quota,
+        limit,
+        current,
+        scope: scope.to_owned(),
+    };
+
+    if let Some(limit) = quotas.max_concurrent_runs_per_user {
+        const QUOTA: &str = "maxConcurrentRunsPerUser";
+        let mut current = 0;
+        for status in ["WAITING_FOR_APPROVAL", "PENDING", "IN_PROGRESS"] {
+            let listed = store.list_runs(&runs(Some(status), limit)).await;
+            current += listed
+                .map_err(|e| QuotaError::Count(QUOTA, e.to_string()))?
+                .len() as u64;
+        }
+        if current >= u64::from(limit) {
+            return Err(exceeded(QUOTA, limit, current, "you").into());
+        }
+    }
+    if let Some(limit) = quotas.max_runs_per_user_per_day {
+        const QUOTA: &str = "maxRunsPerUserPerDay";
+        let since = portico_store::now() - chrono::Duration::hours(24);
+        let listed = store.list_runs(&runs(None, limit)).await;
+        let listed = listed.map_err(|e| QuotaError::Count(QUOTA, e.to_string()))?;
+        let current = listed.iter().filter(|r| r.created_at > since).count() as u64;
+        if current >= u64::from(limit) {
+            return Err(exceeded(QUOTA, limit, current, "you").into());
+        }
+    }
+    if let (Some(limit), Some(bp)) = (
+        quotas.max_active_entities_per_team,
+        &action.trigger.blueprint_identifier,
+    ) {
+        const QUOTA: &str = "maxActiveEntitiesPerTeam";
+        let blueprint = catalog
+            .get_blueprint(bp)
+            .await
+            .map_err(|e| QuotaError::Count(QUOTA, e.to_string()))?;
+        for team in &user.teams {
+            let mut rules = vec![
+                json!({ "property": "$blueprint", "operator": "=", "value": bp }),
+                json!({ "property": "$team", "operator": "contains", "value": team }),
+            ];
+            for timer in portico_catalog::timer::properties(&blueprint) {
+                rules.push(json!({ "property": timer, "operator": "isNotExpired" }));
+            }
+            let query = json!({ "combinator": "and", "rules": Value::Array(rules) });
+            let (live, _) = catalog
+                .search(&query, limit as usize + 1, None)
+                .await
+                .map_err(|e| QuotaError::Count(QUOTA, e.to_string()))?;
+            let current = live.len() as u64;
+            if current >= u64::from(limit) {
+                return Err(exceeded(QUOTA, limit, current, &format!("team {team}")).into());
+            }
+        }
+    }
+    Ok(())
+}

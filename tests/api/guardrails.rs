@@ -1,0 +1,461 @@
+//! Guardrails over HTTP: manual approval (ANY, ALL, decline, expiry, self-approval refused),
+//! quotas (429 naming the quota and the count), execution policies, and signed notifications,
+//! including a receiver that is down. Every decision is in the audit log.
+
+use portico_runs::engine::EngineConfig;
+use portico_runs::notify::NotifyConfig;
+use portico_tests::api::{Portico, backends};
+use portico_tests::artifacts::NOOP;
+use portico_tests::server::TestServer;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const SECRET: &str = "test-webhook-secret";
+
+async fn server() -> Vec<Portico> {
+    let mut servers = Vec::new();
+    for backend in backends() {
+        let config = EngineConfig {
+            notify: NotifyConfig {
+                secret: SECRET.into(),
+                attempts: 3,
+                backoff: Duration::from_millis(50),
+                timeout: Duration::from_secs(2),
+            },
+            ..EngineConfig::default()
+        };
+        servers.push(Portico::start_with(backend, config).await);
+    }
+    servers
+}
+
+/// The no-op action `name` with `extra` fields merged in.
+async fn action(p: &Portico, name: &str, extra: Value) {
+    p.upload("noop", NOOP).await;
+    let mut def = json!({
+        "identifier": name,
+        "trigger": { "type": "self-service", "operation": "CREATE",
+            "userInputs": { "properties": { "ttl": { "type": "string" } } } },
+        "invocationMethod": { "type": "WASM", "plugin": "noop" },
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        def[k] = v.clone();
+    }
+    p.admin("POST", "/v1/actions", def).await.expect(201);
+}
+
+async fn run_as(
+    p: &Portico,
+    token: &str,
+    action: &str,
+    inputs: Value,
+) -> portico_tests::api::Answer {
+    p.as_user(
+        token,
+        "POST",
+        &format!("/v1/actions/{action}/runs"),
+        json!({ "properties": inputs }),
+    )
+    .await
+}
+
+async fn decide(p: &Portico, token: &str, id: &str, status: &str) -> portico_tests::api::Answer {
+    let body = json!({ "status": status, "description": format!("{status} from test") });
+    p.as_user(
+        token,
+        "PATCH",
+        &format!("/v1/actions/runs/{id}/approval"),
+        body,
+    )
+    .await
+}
+
+fn id_of(answer: &portico_tests::api::Answer) -> String {
+    answer.body["run"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn any_approval_starts_the_run_and_self_approval_is_refused() {
+    for p in server().await {
+        let ann = p.member("ann", &["platform"]).await;
+        let bob = p.member("bob", &["platform"]).await;
+        let eve = p.member("eve", &["sales"]).await;
+        action(
+            &p,
+            "deploy",
+            json!({ "requiredApproval": { "type": "ANY" },
+            "permissions": { "approve": { "teams": ["platform"] } } }),
+        )
+        .await;
+
+        let asked = run_as(&p, &ann, "deploy", json!({})).await;
+        assert_eq!(asked.expect(202)["run"]["status"], "WAITING_FOR_APPROVAL");
+        let id = id_of(&asked);
+
+        decide(&p, &ann, &id, "APPROVE").await.expect_error(
+            403,
+            "forbidden",
+            "does not allow self-approval",
+        );
+        decide(&p, &eve, &id, "APPROVE")
+            .await
+            .expect_error(403, "forbidden", "not an approver");
+        decide(&p, &bob, &id, "MAYBE")
+            .await
+            .expect_violation("status", "not APPROVE or DECLINE");
+
+        let approvers = p
+            .as_user(
+                &bob,
+                "GET",
+                &format!("/v1/actions/runs/{id}/approvers"),
+                json!(null),
+            )
+            .await;
+        let listed: Vec<String> = approvers.expect(200)["approvers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}:{}",
+                    a["userId"].as_str().unwrap(),
+                    a["state"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            ["bob:PENDING"],
+            "the requester is not an approver of their own run"
+        );
+
+        decide(&p, &bob, &id, "APPROVE").await.expect(200);
+        assert_eq!(p.finished(&id).await["status"], "SUCCESS");
+        decide(&p, &bob, &id, "APPROVE").await.expect_error(
+            409,
+            "conflict",
+            "not waiting for approval",
+        );
+
+        let audit = p
+            .admin("GET", &format!("/v1/audit-log?run_id={id}"), json!(null))
+            .await;
+        let ops: Vec<String> = audit.expect(200)["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {}",
+                    e["actor"].as_str().unwrap(),
+                    e["operation"].as_str().unwrap(),
+                    e["status"].as_str().unwrap()
+                )
+            })
+            .collect();
+        for expected in [
+            "bob APPROVE SUCCESS",
+            "ann APPROVE FAILURE",
+            "eve APPROVE FAILURE",
+        ] {
+            assert!(
+                ops.iter().any(|o| o.eq_ignore_ascii_case(expected)),
+                "{expected} in {ops:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn all_approval_waits_for_every_approver_and_one_decline_ends_the_run() {
+    for p in server().await {
+        let ann = p.member("ann", &[]).await;
+        let bob = p.member("bob", &["platform"]).await;
+        let cat = p.member("cat", &["platform"]).await;
+        action(
+            &p,
+            "deploy",
+            json!({ "requiredApproval": { "type": "ALL" },
+            "permissions": { "approve": { "teams": ["platform"] } } }),
+        )
+        .await;
+
+        let id = id_of(&run_as(&p, &ann, "deploy", json!({})).await);
+        let first = decide(&p, &bob, &id, "APPROVE").await;
+        assert_eq!(
+            first.expect(200)["run"]["status"],
+            "WAITING_FOR_APPROVAL",
+            "cat has not decided"
+        );
+        decide(&p, &cat, &id, "APPROVE").await.expect(200);
+        assert_eq!(p.finished(&id).await["status"], "SUCCESS");
+
+        let declined = id_of(&run_as(&p, &ann, "deploy", json!({})).await);
+        decide(&p, &bob, &declined, "APPROVE").await.expect(200);
+        let run = decide(&p, &cat, &declined, "DECLINE").await;
+        let run = run.expect(200)["run"].clone();
+        assert_eq!(run["status"], "DECLINED");
+        assert_eq!(run["error"]["kind"], "declined");
+        assert!(
+            run["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("DECLINE from test")
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unanswered_run_is_declined_as_expired_and_a_condition_decides_when_approval_is_needed()
+{
+    for p in server().await {
+        action(&p, "env", json!({
+            "requiredApproval": { "type": "ANY", "when": "(.inputs.ttl | rtrimstr(\"h\") | tonumber) > 24" },
+            "approvalTimeout": "1s" })).await;
+        let short = p.run("env", json!({ "properties": { "ttl": "8h" } })).await;
+        assert_eq!(
+            p.finished(&short).await["status"],
+            "SUCCESS",
+            "8h needs no approval"
+        );
+
+        let long = p
+            .run("env", json!({ "properties": { "ttl": "48h" } }))
+            .await;
+        let run = p.finished(&long).await;
+        assert_eq!(run["status"], "DECLINED");
+        assert_eq!(run["error"]["kind"], "expired");
+        let audit = p
+            .admin("GET", &format!("/v1/audit-log?run_id={long}"), json!(null))
+            .await;
+        let expired = audit.expect(200)["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["operation"] == "DECLINE" && e["reason"] == "expired");
+        assert!(expired);
+
+        p.admin(
+            "POST",
+            "/v1/actions",
+            json!({ "identifier": "bad",
+            "trigger": { "type": "self-service", "operation": "CREATE" },
+            "invocationMethod": { "type": "WASM", "plugin": "noop" },
+            "requiredApproval": { "type": "SOME" }, "approvalTimeout": "soon" }),
+        )
+        .await
+        .expect_violation("approvalTimeout", "not a duration");
+    }
+}
+
+#[tokio::test]
+async fn each_quota_refuses_with_429_naming_it_and_its_count() {
+    for p in server().await {
+        let ann = p.member("ann", &["web"]).await;
+        // Runs wait for approval, so they stay live while the test counts them.
+        action(
+            &p,
+            "slow",
+            json!({ "requiredApproval": true,
+            "quotas": { "maxConcurrentRunsPerUser": 2 } }),
+        )
+        .await;
+        run_as(&p, &ann, "slow", json!({})).await.expect(202);
+        run_as(&p, &ann, "slow", json!({})).await.expect(202);
+        run_as(&p, &ann, "slow", json!({})).await.expect_error(
+            429,
+            "quota_exceeded",
+            "quota maxConcurrentRunsPerUser is 2 and you already has 2",
+        );
+
+        action(
+            &p,
+            "daily",
+            json!({ "quotas": { "maxRunsPerUserPerDay": 1 } }),
+        )
+        .await;
+        let first = id_of(&run_as(&p, &ann, "daily", json!({})).await);
+        p.finished(&first).await;
+        run_as(&p, &ann, "daily", json!({})).await.expect_error(
+            429,
+            "quota_exceeded",
+            "maxRunsPerUserPerDay is 1",
+        );
+
+        p.admin(
+            "POST",
+            "/v1/blueprints",
+            json!({ "identifier": "environment",
+            "schema": { "properties": { "expiresAt": { "type": "string", "format": "timer" } } } }),
+        )
+        .await
+        .expect(201);
+        p.admin("POST", "/v1/actions", json!({ "identifier": "env",
+            "trigger": { "type": "self-service", "operation": "CREATE", "blueprintIdentifier": "environment" },
+            "invocationMethod": { "type": "WASM", "plugin": "noop" },
+            "quotas": { "maxActiveEntitiesPerTeam": 1 } })).await.expect(201);
+        let expired = json!({ "identifier": "old", "team": ["web"], "properties": { "expiresAt": "2020-01-01T00:00:00Z" } });
+        p.admin("POST", "/v1/blueprints/environment/entities", expired)
+            .await
+            .expect(201);
+        run_as(&p, &ann, "env", json!({})).await.expect(202);
+        let live = json!({ "identifier": "live", "team": ["web"], "properties": { "expiresAt": "2099-01-01T00:00:00+02:00" } });
+        p.admin("POST", "/v1/blueprints/environment/entities", live)
+            .await
+            .expect(201);
+        run_as(&p, &ann, "env", json!({})).await.expect_error(
+            429,
+            "quota_exceeded",
+            "maxActiveEntitiesPerTeam is 1 and team web already has 1",
+        );
+
+        // Expired entities are found by isExpired, live ones by isNotExpired.
+        let search = |op: &str| json!({ "rules": [{ "property": "expiresAt", "operator": op }] });
+        let found = p
+            .admin("POST", "/v1/entities/search", search("isExpired"))
+            .await;
+        assert_eq!(found.expect(200)["entities"][0]["identifier"], "old");
+        let found = p
+            .admin("POST", "/v1/entities/search", search("isNotExpired"))
+            .await;
+        let live = found.expect(200)["entities"][0].clone();
+        assert_eq!(
+            live["properties"]["expiresAt"], "2098-12-31T22:00:00.000Z",
+            "stored in UTC"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_policy_allows_or_denies_from_catalog_queries_and_fails_closed() {
+    for p in server().await {
+        p.admin(
+            "POST",
+            "/v1/blueprints",
+            json!({ "identifier": "service",
+            "schema": { "properties": {} } }),
+        )
+        .await
+        .expect(201);
+        p.admin(
+            "POST",
+            "/v1/blueprints/service/entities",
+            json!({ "identifier": "taken" }),
+        )
+        .await
+        .expect(201);
+        action(&p, "create_service", json!({ "permissions": { "execute": { "roles": ["member", "admin"],
+            "policy": {
+                "queries": { "same_name": { "combinator": "and", "rules": [
+                    { "property": "$blueprint", "operator": "=", "value": "service" },
+                    { "property": "$identifier", "operator": "=", "value": "{{ .inputs.ttl }}" } ] } },
+                "conditions": [ ".results.same_name.entities | length == 0" ] } } } })).await;
+        let ann = p.member("ann", &[]).await;
+        run_as(&p, &ann, "create_service", json!({ "ttl": "fresh" }))
+            .await
+            .expect(202);
+        run_as(&p, &ann, "create_service", json!({ "ttl": "taken" }))
+            .await
+            .expect_error(403, "forbidden", "no policy condition holds");
+
+        action(
+            &p,
+            "broken",
+            json!({ "permissions": { "execute": { "roles": ["member"],
+            "policy": { "conditions": [ ".inputs.ttl | tonumber > 1" ] } } } }),
+        )
+        .await;
+        run_as(&p, &ann, "broken", json!({ "ttl": "not a number" }))
+            .await
+            .expect_error(403, "forbidden", "policy condition");
+    }
+}
+
+#[tokio::test]
+async fn notifications_are_signed_and_a_dead_receiver_is_retried_without_affecting_the_run() {
+    for p in server().await {
+        let receiver = TestServer::start().await;
+        let dead = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}/hook", listener.local_addr().unwrap())
+        };
+        action(&p, "deploy", json!({
+            "requiredApproval": true,
+            "approvalNotification": { "type": "webhook", "format": "slack", "url": receiver.url("/approvals") },
+            "notifications": [
+                { "url": receiver.url("/events"), "events": ["RUN_CREATED"], "format": "json" },
+                { "url": dead, "events": ["RUN_CREATED"] } ] })).await;
+        let id = p.run("deploy", json!({})).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let events = loop {
+            let got: Vec<String> = receiver.requests().iter().map(|r| r.path.clone()).collect();
+            if got.len() >= 2 {
+                break got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "notifications never came: {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(events.contains(&"/approvals".to_owned()), "{events:?}");
+        assert!(events.contains(&"/events".to_owned()), "{events:?}");
+
+        for request in receiver.requests() {
+            let timestamp: i64 = request
+                .header("x-portico-timestamp")
+                .unwrap()
+                .parse()
+                .unwrap();
+            let expected = portico_runs::notify::sign(SECRET, timestamp, &request.body);
+            assert_eq!(
+                request.header("x-portico-signature"),
+                Some(expected.as_str())
+            );
+            let body: Value = serde_json::from_str(&request.body).unwrap();
+            if request.path == "/approvals" {
+                assert!(
+                    body["text"].as_str().unwrap().contains("needs approval"),
+                    "{body}"
+                );
+            } else {
+                assert_eq!(body["event"], "RUN_CREATED");
+                assert_eq!(body["run"]["id"], id);
+            }
+        }
+
+        // The dead receiver was tried 3 times and the failure audited; the run did not wait.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let audit = p
+                .admin("GET", &format!("/v1/audit-log?run_id={id}"), json!(null))
+                .await;
+            let entries = audit.expect(200)["audit"].as_array().unwrap().clone();
+            let failed = entries
+                .iter()
+                .find(|e| e["operation"] == "NOTIFY" && e["status"] == "FAILURE");
+            if let Some(failed) = failed {
+                assert_eq!(failed["after"]["attempts"], 3);
+                assert!(
+                    failed["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("could not connect"),
+                    "{failed}"
+                );
+                assert!(
+                    entries
+                        .iter()
+                        .any(|e| e["operation"] == "NOTIFY" && e["status"] == "SUCCESS")
+                );
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no failed delivery audited: {entries:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

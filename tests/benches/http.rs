@@ -1,0 +1,259 @@
+//! What a run costs end to end over HTTP: clients POST `/v1/actions/{id}/runs` (the no-op plugin:
+//! parse the request, log one line) to a real in-process server as fast as it answers, and the
+//! engine's workers execute every accepted run to SUCCESS.
+//!
+//!     RUST_BACKTRACE=0 cargo bench -p portico-tests --bench http
+//!     RUST_BACKTRACE=0 PORTICO_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres \
+//!         cargo bench -p portico-tests --bench http
+//!
+//! SQLite always; Postgres too when PORTICO_TEST_POSTGRES_URL is set. For each backend and each
+//! concurrency (1, 16, 256 clients sharing one keep-alive `reqwest::Client`), a fresh server on a
+//! fresh database takes POSTs for PORTICO_BENCH_SECONDS (default 5) seconds; then the bench waits
+//! until every accepted run has ended and reads them back from the store. Prints runs accepted,
+//! runs/s end to end (accepted runs / time from the first POST to the last run's `endedAt`), the
+//! intake rate (accepted runs / POST time), accept latency (POST to 202) and trigger-to-SUCCESS
+//! latency (`endedAt - createdAt`, server clock) p50/p99 in milliseconds, and runs that did not
+//! end in SUCCESS (there must be none). The budget is >= 10,000 runs/s end to end on SQLite.
+
+use chrono::{DateTime, Utc};
+use portico_runs::engine::EngineConfig;
+use portico_store::{RunFilter, Store};
+use portico_tests::api::{ADMIN_TOKEN, Backend, Portico, backends};
+use portico_tests::artifacts::NOOP;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CONCURRENCY: [usize; 3] = [1, 16, 256];
+/// The design's budget, on SQLite.
+const BUDGET_RUNS_PER_S: f64 = 10_000.0;
+/// Accepted runs must all end within this long after the last POST.
+const DRAIN_LIMIT: Duration = Duration::from_secs(600);
+/// Runs read back from the store per page.
+const PAGE: usize = 5_000;
+
+/// How long each concurrency level POSTs: PORTICO_BENCH_SECONDS, default 5.
+fn post_for() -> Duration {
+    let seconds = std::env::var("PORTICO_BENCH_SECONDS")
+        .ok()
+        .map(|s| s.parse::<f64>().expect("PORTICO_BENCH_SECONDS is a number"))
+        .unwrap_or(5.0);
+    Duration::from_secs_f64(seconds)
+}
+
+/// p50 and p99 of `millis`.
+fn percentiles(mut millis: Vec<f64>) -> (f64, f64) {
+    if millis.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    millis.sort_by(f64::total_cmp);
+    let at = |q: f64| millis[((millis.len() as f64 * q) as usize).min(millis.len() - 1)];
+    (at(0.50), at(0.99))
+}
+
+struct Report {
+    backend: Backend,
+    concurrency: usize,
+    accepted: usize,
+    end_to_end: f64,
+    intake: f64,
+    accept: (f64, f64),
+    trigger_to_success: (f64, f64),
+    not_success: usize,
+}
+
+/// `clients` tasks POST runs of `action` until `deadline`; answers each one's accept latencies.
+async fn drive(p: &Portico, action: &str, clients: usize, deadline: Instant) -> Vec<Vec<f64>> {
+    let http = reqwest::Client::new();
+    let url: Arc<str> = format!("{}/v1/actions/{action}/runs", p.url).into();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut millis = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let response = http
+                        .post(&*url)
+                        .bearer_auth(ADMIN_TOKEN)
+                        .header("content-type", "application/json")
+                        .body("{}")
+                        .send()
+                        .await
+                        .expect("server answers");
+                    let status = response.status();
+                    let body = response.bytes().await.expect("body");
+                    millis.push(t.elapsed().as_secs_f64() * 1e3);
+                    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+                }
+                millis
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.push(t.await.expect("client task"));
+    }
+    all
+}
+
+/// Waits until no run is PENDING or IN_PROGRESS.
+async fn drain(store: &dyn Store) {
+    let deadline = Instant::now() + DRAIN_LIMIT;
+    loop {
+        let pending = store.count_runs("PENDING").await.expect("count");
+        let running = store.count_runs("IN_PROGRESS").await.expect("count");
+        if pending + running == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending} runs still pending and {running} in progress after {DRAIN_LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn bench(backend: Backend, clients: usize) -> Report {
+    let engine = EngineConfig {
+        max_queue: u64::MAX,
+        ..EngineConfig::default()
+    };
+    let p = Portico::start_with(backend, engine).await;
+    p.upload("noop", NOOP).await;
+    p.admin(
+        "POST",
+        "/v1/actions",
+        json!({
+            "identifier": "noop",
+            "trigger": { "type": "self-service", "operation": "CREATE" },
+            "invocationMethod": { "type": "WASM", "plugin": "noop" },
+        }),
+    )
+    .await
+    .expect(201);
+    // One run first: the plugin is loaded (compiled on the first level) before the clock starts.
+    let warm_up = p.run("noop", json!({})).await;
+    assert_eq!(p.finished(&warm_up).await["status"], "SUCCESS");
+    let store = portico_store::open(&p.database_url())
+        .await
+        .expect("store opens");
+
+    eprintln!(
+        "{backend:?}, {clients} clients: posting for {:?}...",
+        post_for()
+    );
+    let first_post: DateTime<Utc> = Utc::now();
+    let started = Instant::now();
+    let accept = drive(&p, "noop", clients, started + post_for()).await;
+    let posting = started.elapsed();
+    let accepted: usize = accept.iter().map(Vec::len).sum();
+    drain(store.as_ref()).await;
+
+    // Every run, newest first, a page at a time; only the times and status are kept.
+    let mut ended = Vec::with_capacity(accepted);
+    let mut last_end = first_post;
+    let mut not_success = 0;
+    let mut filter = RunFilter {
+        action: Some("noop".into()),
+        limit: PAGE,
+        ..RunFilter::default()
+    };
+    loop {
+        let page = store.list_runs(&filter).await.expect("runs listed");
+        for run in page.iter().filter(|r| r.id != warm_up) {
+            let end = run.ended_at.expect("an ended run has endedAt");
+            last_end = last_end.max(end);
+            if run.status == "SUCCESS" {
+                ended.push((end - run.created_at).as_seconds_f64() * 1e3);
+            } else {
+                not_success += 1;
+                if not_success <= 10 {
+                    eprintln!("run {} ended {}: {:?}", run.id, run.status, run.error);
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => filter.before = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    assert_eq!(
+        ended.len() + not_success,
+        accepted,
+        "every accepted run is stored"
+    );
+    drop(store);
+    drop(p);
+
+    let span = (last_end - first_post).as_seconds_f64();
+    Report {
+        backend,
+        concurrency: clients,
+        accepted,
+        end_to_end: accepted as f64 / span,
+        intake: accepted as f64 / posting.as_secs_f64(),
+        accept: percentiles(accept.concat()),
+        trigger_to_success: percentiles(ended),
+        not_success,
+    }
+}
+
+fn main() {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut reports = Vec::new();
+    for backend in backends() {
+        for clients in CONCURRENCY {
+            reports.push(tokio.block_on(bench(backend, clients)));
+        }
+    }
+
+    println!(
+        "no-op plugin runs over HTTP, {:?} of POSTs per level, fresh server and database per \
+         level; latencies in ms",
+        post_for()
+    );
+    println!(
+        "| backend | clients | runs accepted | runs/s end to end | intake runs/s | accept p50 \
+         | accept p99 | trigger→SUCCESS p50 | trigger→SUCCESS p99 | not SUCCESS |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &reports {
+        let backend = match r.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        println!(
+            "| {backend} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {} |",
+            r.concurrency,
+            r.accepted,
+            r.end_to_end,
+            r.intake,
+            r.accept.0,
+            r.accept.1,
+            r.trigger_to_success.0,
+            r.trigger_to_success.1,
+            r.not_success
+        );
+    }
+    println!("budget: >= 10,000 runs/s end to end on SQLite");
+    let best = reports
+        .iter()
+        .filter(|r| r.backend == Backend::Sqlite)
+        .map(|r| r.end_to_end)
+        .fold(0.0, f64::max);
+    println!(
+        "SQLite best: {best:.0} runs/s end to end: {}",
+        if best >= BUDGET_RUNS_PER_S {
+            "within budget"
+        } else {
+            "under budget"
+        }
+    );
+    let failed: usize = reports.iter().map(|r| r.not_success).sum();
+    assert_eq!(failed, 0, "every run must end in SUCCESS");
+}
