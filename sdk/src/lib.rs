@@ -41,6 +41,7 @@ pub mod catalog;
 pub mod http;
 pub mod log;
 pub mod progress;
+pub mod time;
 mod types;
 
 pub use serde_json::{Value, json};

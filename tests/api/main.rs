@@ -3,6 +3,7 @@
 
 mod actions;
 mod audit;
+mod automations;
 mod blueprints;
 mod durability;
 mod entities;

@@ -147,10 +147,19 @@ async fn a_plugins_folder_is_loaded_at_start() {
             .await
             .unwrap();
         let names: Vec<&str> = loaded.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(names, ["change-replicas", "scaffold-service", "webhook"]);
+        assert_eq!(
+            names,
+            [
+                "change-replicas",
+                "dev-environment",
+                "scaffold-service",
+                "teardown",
+                "webhook"
+            ]
+        );
         assert!(loaded.iter().all(|l| l.added));
         let listed = p.admin("GET", "/v1/plugins", json!(null)).await;
-        assert_eq!(listed.expect(200)["plugins"].as_array().unwrap().len(), 3);
+        assert_eq!(listed.expect(200)["plugins"].as_array().unwrap().len(), 5);
         let again = portico_api::startup::load_plugins_dir(&state, dir)
             .await
             .unwrap();
@@ -179,9 +188,12 @@ async fn the_embedded_default_seeds_example_blueprints_and_actions_once() {
                 "blueprint team",
                 "blueprint service",
                 "blueprint environment",
+                "team platform",
                 "action scaffold_service",
                 "action change_replicas",
-                "action call_webhook"
+                "action call_webhook",
+                "action provision_dev_environment",
+                "action teardown_expired_environment"
             ]
         );
         assert!(

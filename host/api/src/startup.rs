@@ -109,6 +109,22 @@ pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
         }
     }
 
+    let teams = state.store.list_teams().await.map_err(|e| e.to_string())?;
+    if !teams.iter().any(|t| t.name == "platform") {
+        let team = portico_store::Team {
+            name: "platform".into(),
+            description: Some("Approves long-lived dev environments".into()),
+            created_at: portico_store::now(),
+        };
+        let audit = AuditRecord::success("portico", "examples", "CREATE", "team", "platform");
+        state
+            .store
+            .create_team(team, audit)
+            .await
+            .map_err(|e| format!("team platform: {e}"))?;
+        created.push("team platform".into());
+    }
+
     let plugins: Vec<(String, String)> = state
         .store
         .list_plugins()
@@ -142,6 +158,30 @@ pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
                 "config": { "url": "http://127.0.0.1:8088/deploy" },
                 "capabilities": { "http": [ { "url": "http://127.0.0.1:8088",
                     "headers": { "Authorization": "Bearer {{ .secrets.webhook_token }}" } } ] } } }),
+        // Every guardrail at once: approval by the platform team (or an admin) for TTLs over
+        // 24 hours, at most 3 live environments per team, a TTL on what the run creates, and
+        // the automation below that tears an environment down when its TTL passes.
+        json!({ "identifier": "provision_dev_environment", "title": "Provision a temporary dev environment",
+            "icon": "Environment",
+            "trigger": { "type": "self-service", "operation": "CREATE", "blueprintIdentifier": "environment",
+                "userInputs": { "properties": {
+                    "name": { "type": "string", "title": "Name", "pattern": "^[a-z][a-z0-9-]{1,62}$" },
+                    "ttl": { "type": "string", "title": "Time to live", "pattern": "^[0-9]+h$", "default": "8h",
+                        "description": "e.g. 8h; over 24h needs the platform team's approval" } },
+                  "required": ["name"] } },
+            "invocationMethod": { "type": "WASM", "plugin": "dev-environment",
+                "capabilities": { "catalog": { "write": ["environment"] } } },
+            "requiredApproval": { "type": "ANY", "when": "(.inputs.ttl | rtrimstr(\"h\") | tonumber) > 24" },
+            "approvalTimeout": "24h",
+            "quotas": { "maxActiveEntitiesPerTeam": 3 },
+            "permissions": { "approve": { "roles": ["admin"], "teams": ["platform"] } } }),
+        json!({ "identifier": "teardown_expired_environment", "title": "Tear down an expired environment",
+            "icon": "Environment",
+            "trigger": { "type": "automation",
+                "event": { "type": "TIMER_PROPERTY_EXPIRED", "blueprintIdentifier": "environment",
+                    "propertyIdentifier": "expires" } },
+            "invocationMethod": { "type": "WASM", "plugin": "teardown",
+                "capabilities": { "catalog": { "write": ["environment"] } } } }),
     ];
     for action in actions {
         let id = action["identifier"].as_str().unwrap_or_default().to_owned();
@@ -190,5 +230,6 @@ pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
             .map_err(|e| format!("example action {id}: {e}"))?;
         created.push(format!("action {id}"));
     }
+    state.engine.refresh_automations().await;
     Ok(created)
 }

@@ -9,6 +9,79 @@ use portico_runtime::{Capabilities, Limits, Runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// What is wrong with an automation's `event` and `condition`.
+fn check_automation(trigger: &Trigger, known: &Known<'_>, problem: &mut impl FnMut(&str, String)) {
+    let Some(event) = &trigger.event else {
+        problem(
+            "trigger.event",
+            "required for an automation: {type, blueprintIdentifier | actionIdentifier}".into(),
+        );
+        return;
+    };
+    if !AUTOMATION_EVENTS.contains(&event.kind.as_str()) {
+        problem(
+            "trigger.event.type",
+            format!(
+                "`{}` is not one of {}",
+                event.kind,
+                AUTOMATION_EVENTS.join(", ")
+            ),
+        );
+    }
+    if event.kind.contains("RUN") {
+        if event.action_identifier.is_none() {
+            problem(
+                "trigger.event.actionIdentifier",
+                "required for run events".into(),
+            );
+        }
+    } else {
+        match &event.blueprint_identifier {
+            None => problem(
+                "trigger.event.blueprintIdentifier",
+                "required for entity and timer events".into(),
+            ),
+            Some(bp) if !known.blueprints.contains(bp) => problem(
+                "trigger.event.blueprintIdentifier",
+                format!("blueprint `{bp}` does not exist"),
+            ),
+            Some(_) => {}
+        }
+    }
+    if event.kind == "TIMER_PROPERTY_EXPIRED" && event.property_identifier.is_none() {
+        problem(
+            "trigger.event.propertyIdentifier",
+            "required: the timer property whose expiry runs the automation".into(),
+        );
+    }
+    if let Some(condition) = &trigger.condition {
+        let expressions = condition.get("expressions").and_then(Value::as_array);
+        match expressions {
+            None => problem(
+                "trigger.condition.expressions",
+                "required: a list of jq expressions".into(),
+            ),
+            Some(list) => {
+                for (i, code) in list.iter().enumerate() {
+                    let checked = code.as_str().ok_or_else(|| "must be a string".to_owned());
+                    if let Err(e) = checked.and_then(crate::jq::check) {
+                        problem(&format!("trigger.condition.expressions[{i}]"), e);
+                    }
+                }
+            }
+        }
+        if let Some(c) = condition.get("combinator").and_then(Value::as_str)
+            && c != "and"
+            && c != "or"
+        {
+            problem(
+                "trigger.condition.combinator",
+                format!("`{c}` is not and or or"),
+            );
+        }
+    }
+}
+
 /// What is wrong with one notification (`{type, url, events, format}`).
 fn check_notification(path: &str, hook: &Value) -> Vec<Violation> {
     let mut problems = Vec::new();
@@ -176,21 +249,56 @@ fn yes() -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Trigger {
-    /// `self-service` (automations come with the guardrails).
+    /// `self-service` (users run it) or `automation` (an event runs it).
     #[serde(rename = "type")]
     pub kind: String,
-    /// `CREATE`, `DAY-2` or `DELETE`.
+    /// `CREATE`, `DAY-2` or `DELETE` (self-service only).
+    #[serde(default)]
     pub operation: String,
+    /// For automations: the event that runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<AutomationEvent>,
     /// The blueprint the action creates or runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blueprint_identifier: Option<String>,
     /// `{properties, required, order, steps}`.
     #[serde(default = "no_inputs")]
     pub user_inputs: Value,
-    /// Which entities show a DAY-2/DELETE action (a search body).
+    /// Self-service: which entities show a DAY-2/DELETE action (a search body). Automations:
+    /// `{type: "JQ", expressions: [...], combinator: "and" | "or"}` over the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Value>,
 }
+
+/// `trigger.event` of an automation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AutomationEvent {
+    /// One of [`AUTOMATION_EVENTS`].
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// For entity and timer events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blueprint_identifier: Option<String>,
+    /// For run events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_identifier: Option<String>,
+    /// For TIMER_PROPERTY_EXPIRED: the timer property.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property_identifier: Option<String>,
+}
+
+/// The events an automation may react to.
+pub const AUTOMATION_EVENTS: &[&str] = &[
+    "ENTITY_CREATED",
+    "ENTITY_UPDATED",
+    "ENTITY_DELETED",
+    "ANY_ENTITY_CHANGE",
+    "TIMER_PROPERTY_EXPIRED",
+    "RUN_CREATED",
+    "RUN_UPDATED",
+    "ANY_RUN_CHANGE",
+];
 
 fn no_inputs() -> Value {
     json!({ "properties": {}, "required": [] })
@@ -330,16 +438,17 @@ pub fn check(body: &Value, known: &Known<'_>) -> Result<ActionDefinition, Vec<Vi
             "must be 1-100 letters, digits, `@`, `_`, `=` or `-`".into(),
         );
     }
-    if def.trigger.kind != "self-service" {
+    if def.trigger.kind == "automation" {
+        check_automation(&def.trigger, known, &mut problem);
+    } else if def.trigger.kind != "self-service" {
         problem(
             "trigger.type",
             format!(
-                "`{}` is not supported; use `self-service`",
+                "`{}` is not supported; use `self-service` or `automation`",
                 def.trigger.kind
             ),
         );
-    }
-    if !matches!(
+    } else if !matches!(
         def.trigger.operation.as_str(),
         "CREATE" | "DAY-2" | "DELETE"
     ) {
@@ -355,7 +464,7 @@ pub fn check(body: &Value, known: &Known<'_>) -> Result<ActionDefinition, Vec<Vi
                 format!("blueprint `{bp}` does not exist"),
             );
         }
-        None if def.trigger.operation != "CREATE" => {
+        None if def.trigger.kind == "self-service" && def.trigger.operation != "CREATE" => {
             problem(
                 "trigger.blueprintIdentifier",
                 "required for DAY-2 and DELETE actions".into(),

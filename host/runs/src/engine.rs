@@ -10,6 +10,7 @@
 //! for the plugin alone and redacts their values from the run's logs, summary and error.
 
 use crate::actions::{ActionDefinition, Retry};
+use crate::automations::Automations;
 use crate::bridge::RunCatalog;
 use crate::keys::HostKey;
 use crate::notify::{Notifier, NotifyConfig};
@@ -69,6 +70,20 @@ pub struct Payload {
     /// ([`HostKey::seal`]); the store deletes it when the run ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<String>,
+    /// The automations whose runs led to this one, oldest first (loop refusal).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+}
+
+/// A new run id: `r_`, the time in ms (hex, so ids sort by creation), 8 random bytes.
+pub fn new_run_id() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("the OS random source failed: {e}"));
+    format!(
+        "r_{:012x}{}",
+        portico_store::now().timestamp_millis(),
+        hex::encode(bytes)
+    )
 }
 
 impl Payload {
@@ -94,6 +109,7 @@ impl Payload {
             action,
             request,
             sealed,
+            chain: Vec::new(),
         }
     }
 }
@@ -111,6 +127,7 @@ struct Inner {
     config: EngineConfig,
     worker: String,
     notifier: Notifier,
+    automations: Arc<Automations>,
     wake: Notify,
     running: Mutex<HashMap<String, CancellationToken>>,
 }
@@ -132,6 +149,7 @@ impl Engine {
         Self {
             inner: Arc::new(Inner {
                 notifier,
+                automations: Arc::new(Automations::new(store.clone(), catalog.clone())),
                 store,
                 catalog,
                 runtime,
@@ -158,10 +176,53 @@ impl Engine {
         &self.inner.config
     }
 
-    /// Starts the worker loop (and the lease heartbeat) until `stop` is cancelled.
+    /// Starts the worker loop (and the lease heartbeat) and the automations until `stop` is
+    /// cancelled.
     pub fn start(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.work(stop).await })
+        let mut changes = inner.catalog.subscribe();
+        let listener = {
+            let (inner, stop) = (inner.clone(), stop.clone());
+            async move {
+                loop {
+                    let event = tokio::select! {
+                        () = stop.cancelled() => return,
+                        event = changes.recv() => event,
+                    };
+                    match event {
+                        Ok(event) => {
+                            if inner.automations.entity_changed(&event).await > 0 {
+                                inner.wake.notify_one();
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::warn!(missed, "automations fell behind entity changes");
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }
+        };
+        tokio::spawn(async move {
+            if let Err(e) = inner.automations.refresh().await {
+                tracing::error!("cannot load automations: {e}");
+            }
+            let automations = tokio::spawn(listener);
+            inner.work(stop).await;
+            automations.abort();
+        })
+    }
+
+    /// Reloads automations after an action changed.
+    pub async fn refresh_automations(&self) {
+        if let Err(e) = self.inner.automations.refresh().await {
+            tracing::error!("cannot load automations: {e}");
+        }
+    }
+
+    /// Starts the automations reacting to a new run.
+    pub fn run_created(&self, run: &RunRecord) {
+        self.inner.run_changed(run, true);
     }
 
     /// Tells idle workers a run was queued.
@@ -194,6 +255,7 @@ impl Inner {
     /// Sends the notifications for `run`'s status, when its action has any (the action is only
     /// read from the payload then: most runs pay nothing).
     fn announce(&self, run: &RunRecord) {
+        self.run_changed(run, false);
         let wants = |key: &str| {
             run.payload
                 .pointer(&format!("/action/{key}"))
@@ -210,9 +272,25 @@ impl Inner {
         }
     }
 
+    /// Starts, in the background, the automations reacting to a run's change.
+    fn run_changed(&self, run: &RunRecord, created: bool) {
+        if !self.automations.watches_runs() {
+            return;
+        }
+        let (automations, run) = (self.automations.clone(), run.clone());
+        tokio::spawn(async move { automations.run_changed(&run, created).await });
+        self.wake.notify_one();
+    }
+
     /// Periodic work, at most once per poll interval: fail or retry runs whose worker died,
-    /// decline runs that waited too long for approval.
+    /// decline runs that waited too long for approval, fire expired timers.
     async fn maintain(&self, horizon: chrono::DateTime<chrono::Utc>) {
+        if let Err(e) = self.automations.refresh().await {
+            tracing::error!("cannot load automations: {e}");
+        }
+        if self.automations.expire_timers().await > 0 {
+            self.wake.notify_one();
+        }
         if let Err(e) = self.recover(horizon).await {
             tracing::error!("cannot recover interrupted runs: {e}");
         }

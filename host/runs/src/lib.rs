@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod approval;
+pub mod automations;
 pub mod bridge;
 pub mod engine;
 pub mod inputs;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use portico_catalog::CatalogError;
 use portico_runs::actions::ActionDefinition;
 use portico_runs::approval::{self, ApprovalError, ApprovalRule};
-use portico_runs::engine::Payload;
+use portico_runs::engine::{Payload, new_run_id};
 use portico_runs::inputs::{self, InputContext, InputLookup};
 use portico_runs::quotas::{self, QuotaError};
 use portico_runtime::{Operation, RunRequest, User};
@@ -52,16 +52,6 @@ pub(crate) fn show(run: &RunRecord) -> Value {
         "updatedAt": run.updated_at,
         "endedAt": run.ended_at,
     })
-}
-
-fn new_run_id() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("the OS random source failed: {e}"));
-    format!(
-        "r_{:012x}{}",
-        portico_store::now().timestamp_millis(),
-        hex::encode(bytes)
-    )
 }
 
 /// Records a refused run request in the audit log.
@@ -114,6 +104,13 @@ pub(crate) async fn create(
     let action: ActionDefinition =
         serde_json::from_value(stored.data).map_err(ApiError::internal)?;
 
+    if action.trigger.kind == "automation" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("action `{id}` is an automation: its trigger.event runs it, not a request"),
+        ));
+    }
     let operation = match action.trigger.operation.as_str() {
         "DAY-2" => Operation::DayTwo,
         "DELETE" => Operation::Delete,
@@ -324,6 +321,7 @@ pub(crate) async fn create(
             .notifier()
             .run_event(&action, &run, "RUN_CREATED");
     }
+    state.engine.run_created(&run);
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({ "ok": true, "run": show(&run) })),

@@ -19,6 +19,9 @@ use std::collections::BTreeMap;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Inputs {
+    /// The steps; when absent, the action's `config.steps` (for automations, whose inputs are
+    /// the event).
+    #[serde(default)]
     steps: Value,
     #[serde(default)]
     fail_on_error: bool,
@@ -91,11 +94,15 @@ impl Action for Probe {
     type Inputs = Inputs;
     fn run(request: Request<Inputs>) -> Result<Outcome, Failure> {
         let mut results = Vec::new();
-        for step in steps(&request.inputs)? {
+        let mut inputs = request.inputs;
+        if inputs.steps.is_null() {
+            inputs.steps = request.config.get("steps").cloned().unwrap_or_default();
+        }
+        for step in steps(&inputs)? {
             let result = run_step(step);
             match result {
                 Ok(value) => results.push(json!({ "ok": value })),
-                Err(failure) if request.inputs.fail_on_error => return Err(failure),
+                Err(failure) if inputs.fail_on_error => return Err(failure),
                 Err(failure) => results.push(json!({ "error": failure.to_string() })),
             }
         }

@@ -1,0 +1,323 @@
+//! Automations: actions whose `trigger.type` is `automation` run when their event happens:
+//! an entity created, updated or deleted (from the catalog's committed changes), a timer
+//! property expired (found by a periodic search), a run created or changed. The plugin gets the
+//! event (`{event, diff: {before, after}, entity}`) as its inputs; runs are `source: AUTOMATION`.
+//!
+//! Loops are refused: a run started by an automation carries the chain of automations that led
+//! to it, and an automation already in the chain does not fire again (the refusal is audited).
+//! A timer fires once per (automation, entity, timer value), even across restarts and replicas:
+//! its run id is derived from those, so a second attempt is a conflict.
+
+use crate::actions::{ActionDefinition, AutomationEvent};
+use crate::engine::{Payload, new_run_id};
+use crate::jq;
+use portico_catalog::{Catalog, EntityEvent};
+use portico_runtime::{Operation, RunRequest, User};
+use portico_store::{AuditRecord, AuditStatus, RunRecord, Store, StoreError};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Automations in a chain beyond which a run starts no more.
+const MAX_CHAIN: usize = 8;
+/// Expired entities looked at per timer automation and scan.
+const TIMER_BATCH: usize = 500;
+
+/// The automations of this host. Cheap to share.
+pub struct Automations {
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    actions: RwLock<Vec<ActionDefinition>>,
+    /// Timer firings already done (their run exists), to skip the conflict.
+    fired: Mutex<HashSet<String>>,
+}
+
+impl Automations {
+    /// Automations over `store`; call [`Automations::refresh`] to load them.
+    pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>) -> Self {
+        Self {
+            store,
+            catalog,
+            actions: RwLock::default(),
+            fired: Mutex::default(),
+        }
+    }
+
+    /// Reloads the automation actions from the store.
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let mut automations = Vec::new();
+        for stored in self.store.list_actions().await? {
+            if let Ok(action) = serde_json::from_value::<ActionDefinition>(stored.data)
+                && action.trigger.kind == "automation"
+            {
+                automations.push(action);
+            }
+        }
+        *self.actions.write().unwrap_or_else(|e| e.into_inner()) = automations;
+        Ok(())
+    }
+
+    /// Whether any automation reacts to runs (so run changes need looking at).
+    pub fn watches_runs(&self) -> bool {
+        let actions = self.actions.read().unwrap_or_else(|e| e.into_inner());
+        actions.iter().any(|a| {
+            a.trigger
+                .event
+                .as_ref()
+                .is_some_and(|e| e.kind.contains("RUN"))
+        })
+    }
+
+    fn matching(&self, wanted: impl Fn(&AutomationEvent) -> bool) -> Vec<ActionDefinition> {
+        let actions = self.actions.read().unwrap_or_else(|e| e.into_inner());
+        actions
+            .iter()
+            .filter(|a| a.trigger.event.as_ref().is_some_and(&wanted))
+            .cloned()
+            .collect()
+    }
+
+    /// Starts the automations an entity change triggers; answers how many runs were queued.
+    pub async fn entity_changed(&self, event: &EntityEvent) -> usize {
+        let kind = event.kind;
+        let actions = self.matching(|e| {
+            e.blueprint_identifier.as_deref() == Some(&event.blueprint)
+                && (e.kind == kind || e.kind == "ANY_ENTITY_CHANGE")
+        });
+        let mut started = 0;
+        for action in actions {
+            let entity = event.after.clone().or(event.before.clone());
+            let body = json!({
+                "event": { "type": kind, "blueprintIdentifier": event.blueprint },
+                "diff": { "before": event.before, "after": event.after },
+                "entity": entity,
+            });
+            let id = new_run_id();
+            if self
+                .start(&action, body, entity, event.run_id.as_deref(), id)
+                .await
+            {
+                started += 1;
+            }
+        }
+        started
+    }
+
+    /// Starts the automations a run's creation or change triggers.
+    pub async fn run_changed(&self, run: &RunRecord, created: bool) -> usize {
+        let kind = if created {
+            "RUN_CREATED"
+        } else {
+            "RUN_UPDATED"
+        };
+        let actions = self.matching(|e| {
+            e.action_identifier.as_deref() == Some(&run.action)
+                && (e.kind == kind || e.kind == "ANY_RUN_CHANGE")
+        });
+        let mut started = 0;
+        for action in actions {
+            let shown = serde_json::to_value(run).unwrap_or_default();
+            let body = json!({
+                "event": { "type": kind, "actionIdentifier": run.action },
+                "diff": { "before": Value::Null, "after": shown },
+                "run": shown,
+            });
+            if self
+                .start(&action, body, None, Some(&run.id), new_run_id())
+                .await
+            {
+                started += 1;
+            }
+        }
+        started
+    }
+
+    /// Fires the timer automations of entities whose timer has passed; answers how many runs
+    /// were queued.
+    pub async fn expire_timers(&self) -> usize {
+        let timers = self.matching(|e| e.kind == "TIMER_PROPERTY_EXPIRED");
+        let mut started = 0;
+        for action in timers {
+            let Some(event) = &action.trigger.event else {
+                continue;
+            };
+            let (Some(bp), Some(property)) =
+                (&event.blueprint_identifier, &event.property_identifier)
+            else {
+                continue;
+            };
+            let query = json!({ "combinator": "and", "rules": [
+                { "property": "$blueprint", "operator": "=", "value": bp },
+                { "property": property, "operator": "isExpired" } ] });
+            let expired = match self.catalog.search(&query, TIMER_BATCH, None).await {
+                Ok((entities, _)) => entities,
+                Err(e) => {
+                    tracing::error!(action = %action.identifier, "cannot search expired timers: {e}");
+                    continue;
+                }
+            };
+            for entity in expired {
+                let value = entity.properties.get(property).cloned().unwrap_or_default();
+                let key = format!(
+                    "{}|{bp}|{}|{property}|{value}",
+                    action.identifier, entity.identifier
+                );
+                if self.lock_fired().contains(&key) {
+                    continue;
+                }
+                let id = format!("r_t_{}", &hex::encode(Sha256::digest(key.as_bytes()))[..24]);
+                let entity = serde_json::to_value(&entity).unwrap_or_default();
+                let body = json!({
+                    "event": { "type": "TIMER_PROPERTY_EXPIRED", "blueprintIdentifier": bp,
+                               "propertyIdentifier": property },
+                    "diff": { "before": entity, "after": entity },
+                    "entity": entity,
+                });
+                if self.start(&action, body, Some(entity), None, id).await {
+                    started += 1;
+                }
+                self.lock_fired().insert(key);
+            }
+        }
+        started
+    }
+
+    fn lock_fired(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.fired.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues one run of `action` for `body`, unless its condition does not hold or it would
+    /// close a loop. `cause` is the run whose change this reacts to.
+    async fn start(
+        &self,
+        action: &ActionDefinition,
+        body: Value,
+        entity: Option<Value>,
+        cause: Option<&str>,
+        run_id: String,
+    ) -> bool {
+        if !condition_holds(action, &body) {
+            return false;
+        }
+        let mut chain = Vec::new();
+        if let Some(cause) = cause
+            && let Ok(Some(parent)) = self.store.get_run(cause).await
+            && parent.source == "AUTOMATION"
+        {
+            chain = serde_json::from_value::<Payload>(parent.payload)
+                .map(|p| p.chain)
+                .unwrap_or_default();
+            chain.push(parent.action.clone());
+        }
+        let actor = format!("automation:{}", action.identifier);
+        if chain.contains(&action.identifier) || chain.len() >= MAX_CHAIN {
+            chain.push(action.identifier.clone());
+            let reason = format!("loop refused: {}", chain.join(" -> "));
+            tracing::warn!(action = %action.identifier, "{reason}");
+            let mut record =
+                AuditRecord::success(&actor, "automation", "RUN", "action", &action.identifier);
+            record.status = AuditStatus::Failure;
+            record.reason = Some(reason);
+            record.run_id = cause.map(str::to_owned);
+            if let Err(e) = self.store.record(record).await {
+                tracing::error!("cannot record a refused automation: {e}");
+            }
+            return false;
+        }
+
+        let entity_ref = entity.as_ref().and_then(|e| {
+            Some(portico_runtime::Entity {
+                identifier: e.get("identifier")?.as_str()?.to_owned(),
+                blueprint: e.get("blueprint")?.as_str()?.to_owned(),
+                title: e.get("title").and_then(Value::as_str).map(str::to_owned),
+                team: serde_json::from_value(e.get("team").cloned().unwrap_or_default())
+                    .unwrap_or_default(),
+                properties: e.get("properties").cloned().unwrap_or_default(),
+                relations: e.get("relations").cloned().unwrap_or_default(),
+            })
+        });
+        let request = RunRequest {
+            run_id: run_id.clone(),
+            action: action.identifier.clone(),
+            operation: if entity_ref.is_some() {
+                Operation::DayTwo
+            } else {
+                Operation::Create
+            },
+            inputs: body.clone(),
+            entity: entity_ref.clone(),
+            triggered_by: User {
+                identifier: actor.clone(),
+                email: None,
+                roles: vec!["admin".into()],
+                teams: Vec::new(),
+            },
+            config: action.invocation_method.config.clone(),
+        };
+        let now = portico_store::now();
+        let payload = Payload {
+            action: action.clone(),
+            request,
+            sealed: None,
+            chain,
+        };
+        let run = RunRecord {
+            id: run_id.clone(),
+            action: action.identifier.clone(),
+            blueprint: entity_ref.as_ref().map(|e| e.blueprint.clone()),
+            entity: entity_ref.map(|e| e.identifier),
+            properties: body.clone(),
+            status: "PENDING".into(),
+            status_label: None,
+            link: Vec::new(),
+            summary: None,
+            progress: None,
+            error: None,
+            affected_entities: json!([]),
+            output: None,
+            source: "AUTOMATION".into(),
+            created_by: actor.clone(),
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+            attempts: 0,
+            external: false,
+            payload: serde_json::to_value(payload).unwrap_or_default(),
+        };
+        let mut audit = AuditRecord::success(&actor, "automation", "RUN", "run", &run_id);
+        audit.run_id = Some(run_id.clone());
+        audit.blueprint = run.blueprint.clone();
+        audit.after = Some(json!({ "action": action.identifier, "event": body["event"] }));
+        match self.store.create_run(run, audit).await {
+            Ok(()) => true,
+            Err(StoreError::Conflict(_)) => false,
+            Err(e) => {
+                tracing::error!(action = %action.identifier, "cannot start an automation: {e}");
+                false
+            }
+        }
+    }
+}
+
+/// Whether the automation's `condition` holds for the event (no condition: it does). An
+/// expression that fails counts as false: the automation does not fire.
+fn condition_holds(action: &ActionDefinition, body: &Value) -> bool {
+    let Some(condition) = &action.trigger.condition else {
+        return true;
+    };
+    let expressions: Vec<&str> = condition
+        .get("expressions")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let any = condition.get("combinator").and_then(Value::as_str) == Some("or");
+    let mut results = expressions
+        .iter()
+        .map(|code| matches!(jq::first(code, body), Ok(Value::Bool(true))));
+    if any {
+        results.any(|r| r)
+    } else {
+        results.all(|r| r)
+    }
+}
