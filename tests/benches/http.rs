@@ -17,6 +17,10 @@
 //! 10,000 runs/s at most 0.2 ms), and runs that did not end in SUCCESS (there must be none).
 //! The budget is >= 10,000 runs/s end to end on SQLite.
 
+/// The allocator the `portico` binary uses, so the figures are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chrono::{DateTime, Utc};
 use portico_runs::engine::EngineConfig;
 use portico_store::{RunFilter, Store};

@@ -90,10 +90,16 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
-        let user = state
-            .store
-            .user_by_token(&hash_token(token))
-            .await?
+        let hash = hash_token(token);
+        let user = match state.lookups.users.get(&hash) {
+            Some(user) => user,
+            None => {
+                let user = state.store.user_by_token(&hash).await?;
+                state.lookups.users.put(hash, user.clone());
+                user
+            }
+        };
+        let user = user
             .ok_or_else(|| ApiError::unauthorized("unknown token: ask an admin for a valid one"))?;
         Ok(Self { user })
     }

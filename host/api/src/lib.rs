@@ -29,6 +29,32 @@ pub struct AppState {
     pub runtime: Runtime,
     /// Executes runs; start its workers with [`Engine::start`].
     pub engine: Engine,
+    /// Lookups every run request makes, kept briefly (see [`Lookups`]).
+    pub lookups: Arc<Lookups>,
+}
+
+/// What a run request looks up that rarely changes, cached for a moment: a token's user, an
+/// action's definition, how many runs are queued. This replica clears them when it changes
+/// users or actions; other replicas' changes show within the ttl.
+pub struct Lookups {
+    /// Users by token hash (`None`: unknown token).
+    pub users: portico_runs::cache::TtlCache<String, Option<portico_store::User>>,
+    /// Actions by identifier, parsed.
+    pub actions:
+        portico_runs::cache::TtlCache<String, Option<portico_runs::actions::ActionDefinition>>,
+    /// The number of PENDING runs (the queue bound is a soft limit).
+    pub pending: portico_runs::cache::TtlCache<(), u64>,
+}
+
+impl Default for Lookups {
+    fn default() -> Self {
+        use std::time::Duration;
+        Self {
+            users: portico_runs::cache::TtlCache::new(Duration::from_secs(2)),
+            actions: portico_runs::cache::TtlCache::new(Duration::from_secs(1)),
+            pending: portico_runs::cache::TtlCache::new(Duration::from_millis(100)),
+        }
+    }
 }
 
 impl AppState {
@@ -46,6 +72,7 @@ impl AppState {
             store,
             runtime,
             engine,
+            lookups: Arc::default(),
         }
     }
 }

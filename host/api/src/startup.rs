@@ -53,6 +53,7 @@ pub async fn load_plugins_dir(state: &AppState, dir: &Path) -> Result<Vec<Loaded
             .put_plugin(version, bytes, audit)
             .await
             .map_err(|e| e.to_string())?;
+        state.engine.plugins_changed();
         loaded.push(LoadedPlugin {
             name,
             digest: plugin.digest().to_owned(),

@@ -4,6 +4,11 @@ mod demo;
 mod serve;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: the allocator was a seventh of a run's CPU with the system one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 #[derive(Parser)]

@@ -51,7 +51,7 @@ pub struct ServeArgs {
     /// Creates the example blueprints and actions (those missing) at start.
     #[arg(long, env = "PORTICO_EXAMPLES")]
     examples: Option<bool>,
-    /// Runs executed at once by this process [default: 64].
+    /// Runs executed at once by this process [default: 256].
     #[arg(long, env = "PORTICO_WORKERS")]
     workers: Option<usize>,
     /// The address clients reach this API at; external systems that runs are handed to
@@ -104,7 +104,7 @@ impl ServeArgs {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:7678".into());
-        let workers = self.workers.or(file.workers).unwrap_or(64);
+        let workers = self.workers.or(file.workers).unwrap_or(256);
         if workers == 0 {
             return Err("workers must be at least 1".into());
         }

@@ -48,7 +48,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            workers: 64,
+            workers: 256,
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),
             max_queue: 10_000,
@@ -128,6 +128,8 @@ struct Inner {
     worker: String,
     notifier: Notifier,
     automations: Arc<Automations>,
+    /// Plugin versions by name (all of them, newest first), to resolve a run's plugin.
+    plugins: crate::cache::TtlCache<(), Arc<Vec<portico_store::PluginVersion>>>,
     wake: Notify,
     running: Mutex<HashMap<String, CancellationToken>>,
 }
@@ -150,6 +152,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 notifier,
                 automations: Arc::new(Automations::new(store.clone(), catalog.clone())),
+                plugins: crate::cache::TtlCache::new(Duration::from_secs(1)),
                 store,
                 catalog,
                 runtime,
@@ -211,6 +214,11 @@ impl Engine {
             inner.work(stop).await;
             automations.abort();
         })
+    }
+
+    /// Forgets which plugin versions exist (after an upload or delete on this replica).
+    pub fn plugins_changed(&self) {
+        self.inner.plugins.clear();
     }
 
     /// Reloads automations after an action changed.
@@ -429,9 +437,13 @@ impl Inner {
     async fn execute(&self, mut run: RunRecord, cancel: CancellationToken) {
         self.announce(&run);
         let started = self.execute_inner(&mut run, cancel).await;
-        let mut hand_off = None;
+        let (mut hand_off, mut lines, mut events) = (None, Vec::new(), None);
         match started {
-            Ok(deadline) => hand_off = deadline,
+            Ok((deadline, ran)) => {
+                hand_off = deadline;
+                lines = ran.take_pending();
+                events = Some(ran);
+            }
             Err(message) => {
                 tracing::error!(run_id = %run.id, "run could not start: {message}");
                 let now = portico_store::now();
@@ -441,7 +453,16 @@ impl Inner {
                 run.ended_at = Some(now);
             }
         }
-        match self.store.update_run(&run, None).await {
+        // The last log lines and the end in one commit; if an external system took some of
+        // the lines' numbers meanwhile, the lines are renumbered and written on their own.
+        let mut ended = self.store.finish_run(&run, lines.clone()).await;
+        if let (Err(portico_store::StoreError::Conflict(_)), Some(events)) = (&ended, &events) {
+            if let Err(e) = events.append(self.store.as_ref(), lines).await {
+                tracing::error!(run_id = %run.id, "cannot write run logs: {e}");
+            }
+            ended = self.store.update_run(&run, None).await;
+        }
+        match ended {
             Ok(true) if hand_off.is_none() => self.announce(&run),
             Ok(_) => {}
             Err(e) => tracing::error!(run_id = %run.id, "cannot record the run's end: {e}"),
@@ -462,7 +483,7 @@ impl Inner {
         &self,
         run: &mut RunRecord,
         cancel: CancellationToken,
-    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    ) -> Result<(Option<chrono::DateTime<chrono::Utc>>, Arc<StoreEvents>), String> {
         let mut payload: Payload = serde_json::from_value(run.payload.clone())
             .map_err(|e| format!("the run's stored request is unreadable: {e}"))?;
         let secrets = self.open_secrets(&mut payload, &run.id)?;
@@ -476,26 +497,9 @@ impl Inner {
         let events = Arc::new(StoreEvents {
             run_id: run.id.clone(),
             secrets,
-            hand_off: HandOff {
-                url: format!(
-                    "{}/v1/actions/runs/{}",
-                    self.config.public_url.trim_end_matches('/'),
-                    run.id
-                ),
-                token: self.config.key.run_token(&run.id),
-            },
+            engine: self.config.clone(),
             state: Mutex::default(),
         });
-        let flusher = {
-            let (events, store) = (events.clone(), self.store.clone());
-            let mut progress_run = run.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    events.flush(store.as_ref(), &mut progress_run).await;
-                }
-            })
-        };
         let job = RunJob {
             request: payload.request,
             grants: Arc::new(grants),
@@ -503,9 +507,18 @@ impl Inner {
             events: events.clone(),
             cancel,
         };
-        let report = self.runtime.run(&plugin, job).await;
-        flusher.abort();
-        events.flush(self.store.as_ref(), &mut run.clone()).await;
+        // Events are written every 200 ms while the plugin runs (most runs end before).
+        let mut progress_run = run.clone();
+        let running = self.runtime.run(&plugin, job);
+        tokio::pin!(running);
+        let report = loop {
+            tokio::select! {
+                report = &mut running => break report,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {
+                    events.flush(self.store.as_ref(), &mut progress_run).await;
+                }
+            }
+        };
 
         let now = portico_store::now();
         run.updated_at = now;
@@ -546,7 +559,7 @@ impl Inner {
                 run.error = Some(json!({ "kind": failure.kind, "message": message }));
             }
         }
-        Ok(hand_off)
+        Ok((hand_off, events))
     }
 
     /// Puts the run's secret inputs back into its request; answers their values, to redact.
@@ -586,7 +599,15 @@ impl Inner {
             .plugin
             .split_once('@')
             .map(|(_, d)| d.to_owned());
-        let versions = self.store.list_plugins().await.map_err(|e| e.to_string())?;
+        let versions = match self.plugins.get(&()) {
+            Some(versions) => versions,
+            None => {
+                let listed = self.store.list_plugins().await.map_err(|e| e.to_string())?;
+                let listed = Arc::new(listed);
+                self.plugins.put((), listed.clone());
+                listed
+            }
+        };
         let version = versions
             .iter()
             .find(|v| v.name == name && wanted.as_deref().is_none_or(|d| d == v.digest))
@@ -626,8 +647,8 @@ struct StoreEvents {
     run_id: String,
     /// Secret input values, replaced by `[REDACTED]` wherever the plugin writes them.
     secrets: Vec<String>,
-    /// What the plugin gets if it hands the run off.
-    hand_off: HandOff,
+    /// The public URL and key a hand-off is made with.
+    engine: EngineConfig,
     state: Mutex<EventState>,
 }
 
@@ -650,6 +671,11 @@ impl StoreEvents {
             }
         }
         text
+    }
+
+    /// The log lines not written yet, taken out of the queue.
+    fn take_pending(&self) -> Vec<RunLogLine> {
+        std::mem::take(&mut self.lock().pending)
     }
 
     fn handed_off(&self) -> bool {
@@ -749,6 +775,13 @@ impl RunEvents for StoreEvents {
 
     fn hand_off(&self) -> Result<HandOff, String> {
         self.lock().handed_off = true;
-        Ok(self.hand_off.clone())
+        Ok(HandOff {
+            url: format!(
+                "{}/v1/actions/runs/{}",
+                self.engine.public_url.trim_end_matches('/'),
+                self.run_id
+            ),
+            token: self.engine.key.run_token(&self.run_id),
+        })
     }
 }

@@ -10,6 +10,7 @@ pub mod actions;
 pub mod approval;
 pub mod automations;
 pub mod bridge;
+pub mod cache;
 pub mod engine;
 pub mod inputs;
 mod jq;

@@ -203,6 +203,14 @@ pub trait Store: Send + Sync {
     /// repeated in `lines`) fails the whole call with [`StoreError::Conflict`] and stores none
     /// of the lines.
     async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()>;
+    /// Appends a run's last log lines and writes its end ([`Store::update_run`] without an
+    /// audit record) together: one commit instead of two on every run's path.
+    async fn finish_run(&self, run: &RunRecord, lines: Vec<RunLogLine>) -> Result<bool> {
+        if !lines.is_empty() {
+            self.append_run_logs(lines).await?;
+        }
+        self.update_run(run, None).await
+    }
     /// The highest `seq` of a run's log lines; 0 when it has none.
     async fn last_log_seq(&self, run_id: &str) -> Result<i64>;
     /// The log lines of a run with `seq > after`, by seq, at most `limit`.

@@ -70,6 +70,8 @@ impl SqliteStore {
             )
             .map_err(db)?;
         migrate(&writer)?;
+        // More distinct statements than rusqlite's default 16 run on each connection.
+        writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
 
         let mut readers = Vec::new();
         for _ in 0..READERS {
@@ -83,6 +85,7 @@ impl SqliteStore {
             reader
                 .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
                 .map_err(db)?;
+            reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             readers.push(reader);
         }
 
@@ -161,6 +164,67 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Writes a run's mutable fields (see [`Store::update_run`]) in the writer's transaction.
+fn update_run_row(c: &Connection, r: &RunRecord, audit: Option<&AuditRecord>) -> Result<bool> {
+    let updated = c
+        .prepare_cached(&format!(
+            "UPDATE runs SET status = ?2, status_label = ?3, link = ?4, summary = ?5, \
+             progress = ?6, error = ?7, affected_entities = ?8, output = ?9, \
+             updated_at = ?10, ended_at = ?11, \
+             lease_owner = CASE WHEN ?12 THEN NULL ELSE lease_owner END, \
+             lease_until = CASE WHEN ?12 THEN NULL ELSE lease_until END, \
+             payload = CASE WHEN ?12 THEN json_remove(payload, '$.sealed') ELSE payload END \
+             WHERE id = ?1 AND status NOT IN {}",
+            final_statuses()
+        ))
+        .map_err(db)?
+        .execute(params![
+            r.id,
+            r.status,
+            r.status_label,
+            serde_json::to_string(&r.link).map_err(db)?,
+            r.summary,
+            r.progress.as_ref().map(Value::to_string),
+            r.error.as_ref().map(Value::to_string),
+            r.affected_entities.to_string(),
+            r.output.as_ref().map(Value::to_string),
+            ms(r.updated_at),
+            r.ended_at.map(ms),
+            RunRecord::is_final(&r.status),
+        ])
+        .map_err(db)?;
+    if updated > 0
+        && let Some(audit) = audit
+    {
+        insert_audit(c, audit)?;
+    }
+    Ok(updated > 0)
+}
+
+/// Inserts log lines (see [`Store::append_run_logs`]) in the writer's transaction.
+fn insert_logs(c: &Connection, lines: &[RunLogLine]) -> Result<()> {
+    let mut insert = c
+        .prepare_cached(
+            "INSERT INTO run_logs (run_id, seq, at, level, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(db)?;
+    for l in lines {
+        insert
+            .execute(params![l.run_id, l.seq, ms(l.at), l.level, l.message])
+            .map_err(|e| conflict_or(e, || format!("log line {} of run `{}`", l.seq, l.run_id)))?;
+    }
+    Ok(())
+}
+
+/// Runs a statement kept prepared (these run several times per batch: parsing them each time
+/// shows in the writer thread's profile).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+
 fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
@@ -171,29 +235,26 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Job>) {
             }
         }
         let mut finishes = Vec::with_capacity(batch.len());
-        let begun = conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| e.to_string());
+        let begun = run_cached(&conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string());
         for job in batch {
             if begun.is_err() {
                 let (_, finish) = job(&conn);
                 finishes.push(finish);
                 continue;
             }
-            let savepoint = conn.execute_batch("SAVEPOINT job");
+            let savepoint = run_cached(&conn, "SAVEPOINT job");
             let (ok, finish) = job(&conn);
-            let end = if ok && savepoint.is_ok() {
-                "RELEASE job"
+            let ended = if ok && savepoint.is_ok() {
+                run_cached(&conn, "RELEASE job")
             } else {
-                "ROLLBACK TO job; RELEASE job"
+                run_cached(&conn, "ROLLBACK TO job").and_then(|()| run_cached(&conn, "RELEASE job"))
             };
-            if let Err(e) = conn.execute_batch(end) {
+            if let Err(e) = ended {
                 tracing::error!("SQLite savepoint: {e}");
             }
             finishes.push(finish);
         }
-        let committed =
-            begun.and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+        let committed = begun.and_then(|()| run_cached(&conn, "COMMIT").map_err(|e| e.to_string()));
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -1001,40 +1062,15 @@ impl Store for SqliteStore {
 
     async fn update_run(&self, r: &RunRecord, audit: Option<AuditRecord>) -> Result<bool> {
         let r = r.clone();
+        self.write(move |c| update_run_row(c, &r, audit.as_ref()))
+            .await
+    }
+
+    async fn finish_run(&self, r: &RunRecord, lines: Vec<RunLogLine>) -> Result<bool> {
+        let r = r.clone();
         self.write(move |c| {
-            let updated = c
-                .prepare_cached(&format!(
-                    "UPDATE runs SET status = ?2, status_label = ?3, link = ?4, summary = ?5, \
-                     progress = ?6, error = ?7, affected_entities = ?8, output = ?9, \
-                     updated_at = ?10, ended_at = ?11, \
-                     lease_owner = CASE WHEN ?12 THEN NULL ELSE lease_owner END, \
-                     lease_until = CASE WHEN ?12 THEN NULL ELSE lease_until END, \
-                     payload = CASE WHEN ?12 THEN json_remove(payload, '$.sealed') ELSE payload END \
-                     WHERE id = ?1 AND status NOT IN {}",
-                    final_statuses()
-                ))
-                .map_err(db)?
-                .execute(params![
-                    r.id,
-                    r.status,
-                    r.status_label,
-                    serde_json::to_string(&r.link).map_err(db)?,
-                    r.summary,
-                    r.progress.as_ref().map(Value::to_string),
-                    r.error.as_ref().map(Value::to_string),
-                    r.affected_entities.to_string(),
-                    r.output.as_ref().map(Value::to_string),
-                    ms(r.updated_at),
-                    r.ended_at.map(ms),
-                    RunRecord::is_final(&r.status),
-                ])
-                .map_err(db)?;
-            if updated > 0
-                && let Some(audit) = &audit
-            {
-                insert_audit(c, audit)?;
-            }
-            Ok(updated > 0)
+            insert_logs(c, &lines)?;
+            update_run_row(c, &r, None)
         })
         .await
     }
@@ -1143,23 +1179,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()> {
-        self.write(move |c| {
-            let mut insert = c
-                .prepare_cached(
-                    "INSERT INTO run_logs (run_id, seq, at, level, message) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(db)?;
-            for l in &lines {
-                insert
-                    .execute(params![l.run_id, l.seq, ms(l.at), l.level, l.message])
-                    .map_err(|e| {
-                        conflict_or(e, || format!("log line {} of run `{}`", l.seq, l.run_id))
-                    })?;
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |c| insert_logs(c, &lines)).await
     }
 
     async fn last_log_seq(&self, run_id: &str) -> Result<i64> {

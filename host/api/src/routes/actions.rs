@@ -72,6 +72,7 @@ async fn write(
         Some(stored.data.clone()),
     );
     state.store.put_action(stored.clone(), write, audit).await?;
+    state.lookups.actions.clear();
     state.engine.refresh_automations().await;
     Ok(stored)
 }
@@ -180,6 +181,7 @@ pub(crate) async fn delete(
         .store
         .delete_action(&id, record(&caller, "DELETE", &id, Some(before.data), None))
         .await?;
+    state.lookups.actions.clear();
     state.engine.refresh_automations().await;
     Ok(axum::Json(json!({ "ok": true })))
 }

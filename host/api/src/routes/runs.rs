@@ -96,13 +96,19 @@ pub(crate) async fn create(
     Path(id): Path<String>,
     Json(body): Json<NewRun>,
 ) -> ApiResult<Response> {
-    let stored = state
-        .store
-        .get_action(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("action `{id}` not found")))?;
-    let action: ActionDefinition =
-        serde_json::from_value(stored.data).map_err(ApiError::internal)?;
+    let action = match state.lookups.actions.get(&id) {
+        Some(action) => action,
+        None => {
+            let stored = state.store.get_action(&id).await?;
+            let action = stored
+                .map(|s| serde_json::from_value::<ActionDefinition>(s.data))
+                .transpose()
+                .map_err(ApiError::internal)?;
+            state.lookups.actions.put(id.clone(), action.clone());
+            action
+        }
+    };
+    let action = action.ok_or_else(|| ApiError::not_found(format!("action `{id}` not found")))?;
 
     if action.trigger.kind == "automation" {
         return Err(ApiError::new(
@@ -159,7 +165,14 @@ pub(crate) async fn create(
         )));
     }
 
-    let pending = state.store.count_runs("PENDING").await?;
+    let pending = match state.lookups.pending.get(&()) {
+        Some(n) => n,
+        None => {
+            let n = state.store.count_runs("PENDING").await?;
+            state.lookups.pending.put((), n);
+            n
+        }
+    };
     if pending >= state.engine.config().max_queue {
         let mut response = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -310,6 +323,9 @@ pub(crate) async fn create(
         origin: "api".into(),
     };
     state.store.create_run(run.clone(), audit).await?;
+    if !waits && let Some(n) = state.lookups.pending.get(&()) {
+        state.lookups.pending.put((), n + 1);
+    }
     if waits {
         state.engine.announce(&run);
     } else {

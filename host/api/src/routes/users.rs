@@ -63,6 +63,7 @@ pub(crate) async fn create_user(
     caller: Caller,
     Json(input): Json<NewUser>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    state.lookups.users.clear();
     caller
         .require_admin(
             state.store.as_ref(),
@@ -177,6 +178,7 @@ pub(crate) async fn create_team(
     caller: Caller,
     Json(input): Json<NewTeam>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    state.lookups.users.clear();
     caller
         .require_admin(state.store.as_ref(), "creating teams", "team", &input.name)
         .await?;
