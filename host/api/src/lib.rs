@@ -41,7 +41,7 @@ pub struct Lookups {
     pub users: portico_runs::cache::TtlCache<String, Option<portico_store::User>>,
     /// Actions by identifier, parsed.
     pub actions:
-        portico_runs::cache::TtlCache<String, Option<portico_runs::actions::ActionDefinition>>,
+        portico_runs::cache::TtlCache<String, Option<Arc<portico_runs::actions::ActionDefinition>>>,
     /// The number of PENDING runs (the queue bound is a soft limit).
     pub pending: portico_runs::cache::TtlCache<(), u64>,
 }

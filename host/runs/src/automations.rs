@@ -257,7 +257,7 @@ impl Automations {
         };
         let now = portico_store::now();
         let payload = Payload {
-            action: action.clone(),
+            action: Arc::new(action.clone()),
             request,
             sealed: None,
             chain,

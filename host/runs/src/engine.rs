@@ -63,7 +63,7 @@ impl Default for EngineConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Payload {
     /// The action as it was when the run was accepted.
-    pub action: ActionDefinition,
+    pub action: Arc<ActionDefinition>,
     /// The request the plugin receives, without its secret inputs.
     pub request: RunRequest,
     /// The secret inputs (`encryption`), an object sealed with the host key for this run
@@ -90,7 +90,7 @@ impl Payload {
     /// A payload whose `secrets` (names of inputs in `request.inputs`) are moved out of the
     /// request and sealed for `request.run_id`.
     pub fn seal(
-        action: ActionDefinition,
+        action: Arc<ActionDefinition>,
         mut request: RunRequest,
         secrets: &[String],
         key: &HostKey,
@@ -228,6 +228,11 @@ impl Engine {
         }
     }
 
+    /// Whether an automation reacts to run events.
+    pub fn watches_runs(&self) -> bool {
+        self.inner.automations.watches_runs()
+    }
+
     /// Starts the automations reacting to a new run.
     pub fn run_created(&self, run: &RunRecord) {
         self.inner.run_changed(run, true);
@@ -266,8 +271,9 @@ impl Inner {
         self.run_changed(run, false);
         let wants = |key: &str| {
             run.payload
-                .pointer(&format!("/action/{key}"))
-                .is_some_and(|v| !v.is_null() && v != &json!([]))
+                .get("action")
+                .and_then(|a| a.get(key))
+                .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|l| !l.is_empty()))
         };
         if !(wants("notifications") || wants("approvalNotification")) {
             return;
@@ -275,7 +281,7 @@ impl Inner {
         let Some(event) = crate::notify::event_of(&run.status) else {
             return;
         };
-        if let Ok(payload) = serde_json::from_value::<Payload>(run.payload.clone()) {
+        if let Ok(payload) = Payload::deserialize(&run.payload) {
             self.notifier.run_event(&payload.action, run, event);
         }
     }
@@ -455,6 +461,8 @@ impl Inner {
         }
         // The last log lines and the end in one commit; if an external system took some of
         // the lines' numbers meanwhile, the lines are renumbered and written on their own.
+        // The store does not write the payload back: do not copy it there.
+        let payload = std::mem::take(&mut run.payload);
         let mut ended = self.store.finish_run(&run, lines.clone()).await;
         if let (Err(portico_store::StoreError::Conflict(_)), Some(events)) = (&ended, &events) {
             if let Err(e) = events.append(self.store.as_ref(), lines).await {
@@ -462,6 +470,7 @@ impl Inner {
             }
             ended = self.store.update_run(&run, None).await;
         }
+        run.payload = payload;
         match ended {
             Ok(true) if hand_off.is_none() => self.announce(&run),
             Ok(_) => {}
@@ -484,7 +493,7 @@ impl Inner {
         run: &mut RunRecord,
         cancel: CancellationToken,
     ) -> Result<(Option<chrono::DateTime<chrono::Utc>>, Arc<StoreEvents>), String> {
-        let mut payload: Payload = serde_json::from_value(run.payload.clone())
+        let mut payload = Payload::deserialize(&run.payload)
             .map_err(|e| format!("the run's stored request is unreadable: {e}"))?;
         let secrets = self.open_secrets(&mut payload, &run.id)?;
         let plugin = self.plugin(&payload.action).await?;
@@ -508,14 +517,18 @@ impl Inner {
             cancel,
         };
         // Events are written every 200 ms while the plugin runs (most runs end before).
-        let mut progress_run = run.clone();
+        let mut progress_run: Option<RunRecord> = None;
         let running = self.runtime.run(&plugin, job);
         tokio::pin!(running);
         let report = loop {
             tokio::select! {
                 report = &mut running => break report,
                 () = tokio::time::sleep(Duration::from_millis(200)) => {
-                    events.flush(self.store.as_ref(), &mut progress_run).await;
+                    let progress = progress_run.get_or_insert_with(|| RunRecord {
+                        payload: Value::Null,
+                        ..run.clone()
+                    });
+                    events.flush(self.store.as_ref(), progress).await;
                 }
             }
         };

@@ -225,11 +225,29 @@ fn value_schema(def: &Map<String, Value>) -> Value {
     Value::Object(schema)
 }
 
-fn validator(schema: &Value) -> Result<jsonschema::Validator, String> {
-    jsonschema::options()
+/// The compiled validator of an input's schema. Compiling costs far more than validating, and
+/// the same few schemas come back on every run, so they are kept (by their text).
+fn validator(schema: &Value) -> Result<std::sync::Arc<jsonschema::Validator>, String> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static COMPILED: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = OnceLock::new();
+    const MAX_KEPT: usize = 4096;
+    let key = schema.to_string();
+    let cache = COMPILED.get_or_init(Mutex::default);
+    if let Some(v) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(v.clone());
+    }
+    let compiled = jsonschema::options()
         .should_validate_formats(true)
         .build(schema)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    let compiled = Arc::new(compiled);
+    let mut kept = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() >= MAX_KEPT {
+        kept.clear();
+    }
+    kept.insert(key, compiled.clone());
+    Ok(compiled)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ use portico_runtime::{Operation, RunRequest, User};
 use portico_store::{AuditRecord, AuditStatus, Role, RunFilter, RunRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// What a client sends to start a run.
 #[derive(Debug, Deserialize)]
@@ -101,7 +102,7 @@ pub(crate) async fn create(
         None => {
             let stored = state.store.get_action(&id).await?;
             let action = stored
-                .map(|s| serde_json::from_value::<ActionDefinition>(s.data))
+                .map(|s| serde_json::from_value::<ActionDefinition>(s.data).map(Arc::new))
                 .transpose()
                 .map_err(ApiError::internal)?;
             state.lookups.actions.put(id.clone(), action.clone());
@@ -322,27 +323,28 @@ pub(crate) async fn create(
         reason: None,
         origin: "api".into(),
     };
-    state.store.create_run(run.clone(), audit).await?;
+    let answer = axum::Json(json!({ "ok": true, "run": show(&run) }));
+    // Only runs someone listens to are kept past the write (their payload is large).
+    let listened = waits || !action.notifications.is_empty() || state.engine.watches_runs();
+    let kept = listened.then(|| run.clone());
+    state.store.create_run(run, audit).await?;
     if !waits && let Some(n) = state.lookups.pending.get(&()) {
         state.lookups.pending.put((), n + 1);
     }
-    if waits {
-        state.engine.announce(&run);
-    } else {
+    if !waits {
         state.engine.wake();
     }
-    if !action.notifications.is_empty() {
-        state
-            .engine
-            .notifier()
-            .run_event(&action, &run, "RUN_CREATED");
+    if let Some(run) = kept {
+        if waits {
+            state.engine.announce(&run);
+        }
+        if !action.notifications.is_empty() {
+            let notifier = state.engine.notifier();
+            notifier.run_event(&action, &run, "RUN_CREATED");
+        }
+        state.engine.run_created(&run);
     }
-    state.engine.run_created(&run);
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({ "ok": true, "run": show(&run) })),
-    )
-        .into_response())
+    Ok((StatusCode::ACCEPTED, answer).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -811,7 +813,7 @@ pub(crate) struct Decision {
 }
 
 /// The action a run was started with (as it was then).
-fn action_of(run: &RunRecord) -> ApiResult<ActionDefinition> {
+fn action_of(run: &RunRecord) -> ApiResult<Arc<ActionDefinition>> {
     serde_json::from_value::<Payload>(run.payload.clone())
         .map(|p| p.action)
         .map_err(ApiError::internal)
