@@ -402,6 +402,15 @@ pub(crate) async fn list(
     ))
 }
 
+/// A run, whoever asked for it; 404 when there is none.
+async fn any_run(state: &AppState, id: &str) -> ApiResult<RunRecord> {
+    state
+        .store
+        .get_run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))
+}
+
 async fn visible_run(state: &AppState, caller: &Caller, id: &str) -> ApiResult<RunRecord> {
     let run = state.store.get_run(id).await?;
     match run {
@@ -614,11 +623,7 @@ async fn reportable(state: &AppState, reporter: &Reporter, id: &str) -> ApiResul
         }
         _ => {}
     }
-    let run = state
-        .store
-        .get_run(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?;
+    let run = any_run(state, id).await?;
     if RunRecord::is_final(&run.status) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -842,11 +847,7 @@ pub(crate) async fn approve(
     Path(id): Path<String>,
     Json(body): Json<Decision>,
 ) -> ApiResult<axum::Json<Value>> {
-    let run = state
-        .store
-        .get_run(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?;
+    let run = any_run(&state, &id).await?;
     let action = action_of(&run)?;
     let decided = approval::decide(
         state.store.as_ref(),
@@ -889,11 +890,7 @@ pub(crate) async fn approvers(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     // Any user may read who decides (approvers must, on runs they did not request).
-    let run = state
-        .store
-        .get_run(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?;
+    let run = any_run(&state, &id).await?;
     let action = action_of(&run)?;
     let Some(rule) = ApprovalRule::parse(&action.required_approval).map_err(ApiError::internal)?
     else {
