@@ -7,7 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use portico_catalog::Actor;
-use portico_store::{AuditRecord, AuditStatus, Role, Store, User};
+use portico_store::{AuditRecord, Role, Store, User};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -47,21 +47,14 @@ impl Caller {
             return Ok(());
         }
         let message = format!("{what} needs the admin role; you are a member");
-        let record = AuditRecord {
-            id: 0,
-            at: portico_store::now(),
-            actor: self.user.identifier.clone(),
-            operation: what.to_owned(),
-            resource_type: resource_type.into(),
-            resource_id: resource_id.into(),
-            blueprint: None,
-            run_id: None,
-            before: None,
-            after: None,
-            status: AuditStatus::Failure,
-            reason: Some(message.clone()),
-            origin: "api".into(),
-        };
+        let record = AuditRecord::failure(
+            &self.user.identifier,
+            "api",
+            what,
+            resource_type,
+            resource_id,
+            message.clone(),
+        );
         if let Err(e) = store.record(record).await {
             tracing::error!("cannot record a denied attempt: {e}");
         }
@@ -205,21 +198,8 @@ pub async fn bootstrap_admin(
         teams: Vec::new(),
         created_at: portico_store::now(),
     };
-    let record = AuditRecord {
-        id: 0,
-        at: portico_store::now(),
-        actor: "portico".into(),
-        operation: "CREATE".into(),
-        resource_type: "user".into(),
-        resource_id: "admin".into(),
-        blueprint: None,
-        run_id: None,
-        before: None,
-        after: Some(serde_json::to_value(&admin).unwrap_or_default()),
-        status: AuditStatus::Success,
-        reason: None,
-        origin: "bootstrap".into(),
-    };
+    let mut record = AuditRecord::success("portico", "bootstrap", "CREATE", "user", "admin");
+    record.after = Some(serde_json::to_value(&admin).unwrap_or_default());
     store
         .create_user(admin, hash_token(&token), record)
         .await

@@ -134,6 +134,10 @@ pub enum ApprovalError {
     /// The decision is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// The run's action snapshot cannot be used (it was checked when written, so this is the
+    /// host's fault, not the caller's).
+    #[error("the run's action has an unusable requiredApproval: {0}")]
+    Broken(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -218,7 +222,7 @@ pub async fn decide(
     description: Option<String>,
 ) -> Result<RunRecord, ApprovalError> {
     let rule = ApprovalRule::parse(&action.required_approval)
-        .map_err(ApprovalError::Invalid)?
+        .map_err(ApprovalError::Broken)?
         .unwrap_or(ApprovalRule {
             quorum: Quorum::Any,
             when: None,

@@ -13,7 +13,7 @@ use crate::engine::{Payload, new_run_id};
 use crate::jq;
 use portico_catalog::{Catalog, EntityEvent};
 use portico_runtime::{Operation, RunRequest, User};
-use portico_store::{AuditRecord, AuditStatus, RunRecord, Store, StoreError};
+use portico_store::{AuditRecord, RunRecord, Store, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -215,10 +215,14 @@ impl Automations {
             chain.push(action.identifier.clone());
             let reason = format!("loop refused: {}", chain.join(" -> "));
             tracing::warn!(action = %action.identifier, "{reason}");
-            let mut record =
-                AuditRecord::success(&actor, "automation", "RUN", "action", &action.identifier);
-            record.status = AuditStatus::Failure;
-            record.reason = Some(reason);
+            let mut record = AuditRecord::failure(
+                &actor,
+                "automation",
+                "RUN",
+                "action",
+                &action.identifier,
+                reason,
+            );
             record.run_id = cause.map(str::to_owned);
             if let Err(e) = self.store.record(record).await {
                 tracing::error!("cannot record a refused automation: {e}");
@@ -226,17 +230,9 @@ impl Automations {
             return false;
         }
 
-        let entity_ref = entity.as_ref().and_then(|e| {
-            Some(portico_runtime::Entity {
-                identifier: e.get("identifier")?.as_str()?.to_owned(),
-                blueprint: e.get("blueprint")?.as_str()?.to_owned(),
-                title: e.get("title").and_then(Value::as_str).map(str::to_owned),
-                team: serde_json::from_value(e.get("team").cloned().unwrap_or_default())
-                    .unwrap_or_default(),
-                properties: e.get("properties").cloned().unwrap_or_default(),
-                relations: e.get("relations").cloned().unwrap_or_default(),
-            })
-        });
+        let entity_ref = entity
+            .and_then(|e| serde_json::from_value::<portico_store::Entity>(e).ok())
+            .map(crate::bridge::to_runtime);
         let request = RunRequest {
             run_id: run_id.clone(),
             action: action.identifier.clone(),

@@ -33,7 +33,8 @@ fn actor(by: &Attribution) -> Actor {
     }
 }
 
-fn to_runtime(e: portico_store::Entity) -> Entity {
+/// A catalog entity as a plugin sees it.
+pub fn to_runtime(e: portico_store::Entity) -> Entity {
     Entity {
         identifier: e.identifier,
         blueprint: e.blueprint,

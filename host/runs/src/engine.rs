@@ -124,7 +124,7 @@ struct Inner {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
     runtime: Runtime,
-    config: EngineConfig,
+    config: Arc<EngineConfig>,
     worker: String,
     notifier: Notifier,
     automations: Arc<Automations>,
@@ -156,7 +156,7 @@ impl Engine {
                 store,
                 catalog,
                 runtime,
-                config,
+                config: Arc::new(config),
                 worker,
                 wake: Notify::new(),
                 running: Mutex::default(),
@@ -661,7 +661,7 @@ struct StoreEvents {
     /// Secret input values, replaced by `[REDACTED]` wherever the plugin writes them.
     secrets: Vec<String>,
     /// The public URL and key a hand-off is made with.
-    engine: EngineConfig,
+    engine: Arc<EngineConfig>,
     state: Mutex<EventState>,
 }
 

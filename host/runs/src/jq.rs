@@ -30,7 +30,7 @@ pub(crate) fn check(code: &str) -> Result<(), String> {
 
 /// Runs `code` on `input` and returns its first output (`null` if it has none).
 pub(crate) fn first(code: &str, input: &Value) -> Result<Value, String> {
-    let filter = compile(code)?;
+    let filter = compiled(code)?;
     let input = to_val(input);
     catch_unwind(AssertUnwindSafe(|| {
         let ctx = Ctx::<Data>::new(&filter.lut, Vars::new([]));
@@ -47,6 +47,33 @@ pub(crate) fn first(code: &str, input: &Value) -> Result<Value, String> {
         }
     }))
     .unwrap_or_else(|_| Err("jq error: the expression crashed the interpreter".to_owned()))
+}
+
+/// Expressions kept compiled per thread, at most.
+const MAX_KEPT: usize = 1024;
+
+/// `code` compiled, once per thread: the same few expressions (input defaults, approval and
+/// policy conditions, automation conditions) run on every request, and compiling costs far more
+/// than running. Per thread because jaq's filters are not `Send`.
+fn compiled(code: &str) -> Result<std::rc::Rc<Filter>, String> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+    thread_local! {
+        static KEPT: RefCell<HashMap<String, Rc<Filter>>> = RefCell::default();
+    }
+    if let Some(filter) = KEPT.with(|k| k.borrow().get(code).cloned()) {
+        return Ok(filter);
+    }
+    let filter = Rc::new(compile(code)?);
+    KEPT.with(|k| {
+        let mut kept = k.borrow_mut();
+        if kept.len() >= MAX_KEPT {
+            kept.clear();
+        }
+        kept.insert(code.to_owned(), filter.clone());
+    });
+    Ok(filter)
 }
 
 fn compile(code: &str) -> Result<Filter, String> {

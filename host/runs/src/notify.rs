@@ -7,7 +7,7 @@
 use crate::actions::{ActionDefinition, Notification};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use portico_store::{AuditRecord, AuditStatus, RunRecord, Store};
+use portico_store::{AuditRecord, RunRecord, Store};
 use serde_json::json;
 use sha2::Sha256;
 use std::sync::Arc;
@@ -148,18 +148,18 @@ impl Notifier {
                 wait *= 2;
             }
         }
-        let mut audit = AuditRecord::success("portico", "host", "NOTIFY", "run", run_id);
-        audit.run_id = Some(run_id.to_owned());
-        audit.after = Some(json!({ "url": url, "event": event, "attempts": attempt }));
-        if delivered {
+        let mut audit = if delivered {
+            let mut audit = AuditRecord::success("portico", "host", "NOTIFY", "run", run_id);
             audit.reason = Some(format!("{event} delivered to {url}: {outcome}"));
+            audit
         } else {
             tracing::warn!(%url, %event, run_id, "notification not delivered: {outcome}");
-            audit.status = AuditStatus::Failure;
-            audit.reason = Some(format!(
-                "{event} not delivered to {url} after {attempt} attempts: {outcome}"
-            ));
-        }
+            let reason =
+                format!("{event} not delivered to {url} after {attempt} attempts: {outcome}");
+            AuditRecord::failure("portico", "host", "NOTIFY", "run", run_id, reason)
+        };
+        audit.run_id = Some(run_id.to_owned());
+        audit.after = Some(json!({ "url": url, "event": event, "attempts": attempt }));
         if let Err(e) = self.store.record(audit).await {
             tracing::error!("cannot record a notification: {e}");
         }

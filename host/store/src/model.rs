@@ -215,6 +215,23 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// A refused or failed attempt made now by `actor`, with the reason shown to whoever reads
+    /// the audit log.
+    pub fn failure(
+        actor: &str,
+        origin: &str,
+        operation: &str,
+        resource_type: &str,
+        resource_id: &str,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            status: AuditStatus::Failure,
+            reason: Some(reason.into()),
+            ..Self::success(actor, origin, operation, resource_type, resource_id)
+        }
+    }
+
     /// A successful change made now by `actor` through `origin`; set `before`, `after`,
     /// `blueprint` or `run_id` on the result as the change needs.
     pub fn success(

@@ -15,7 +15,7 @@ use portico_runs::engine::{Payload, new_run_id};
 use portico_runs::inputs::{self, InputContext, InputLookup};
 use portico_runs::quotas::{self, QuotaError};
 use portico_runtime::{Operation, RunRequest, User};
-use portico_store::{AuditRecord, AuditStatus, Role, RunFilter, RunRecord};
+use portico_store::{AuditRecord, Role, RunFilter, RunRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -57,9 +57,14 @@ pub(crate) fn show(run: &RunRecord) -> Value {
 
 /// Records a refused run request in the audit log.
 async fn refused(state: &AppState, caller: &Caller, action: &str, reason: &str) {
-    let mut record = AuditRecord::success(&caller.user.identifier, "api", "RUN", "action", action);
-    record.status = AuditStatus::Failure;
-    record.reason = Some(reason.to_owned());
+    let record = AuditRecord::failure(
+        &caller.user.identifier,
+        "api",
+        "RUN",
+        "action",
+        action,
+        reason,
+    );
     if let Err(e) = state.store.record(record).await {
         tracing::error!("cannot record a refused run: {e}");
     }
@@ -262,14 +267,7 @@ pub(crate) async fn create(
         action: action.identifier.clone(),
         operation,
         inputs: validated.properties,
-        entity: entity.as_ref().map(|e| portico_runtime::Entity {
-            identifier: e.identifier.clone(),
-            blueprint: e.blueprint.clone(),
-            title: e.title.clone(),
-            team: e.team.clone(),
-            properties: e.properties.clone(),
-            relations: e.relations.clone(),
-        }),
+        entity: entity.clone().map(portico_runs::bridge::to_runtime),
         triggered_by: user,
         config: action.invocation_method.config.clone(),
     };
@@ -308,21 +306,10 @@ pub(crate) async fn create(
         ))
         .map_err(ApiError::internal)?,
     };
-    let audit = AuditRecord {
-        id: 0,
-        at: now,
-        actor: caller.user.identifier.clone(),
-        operation: "RUN".into(),
-        resource_type: "run".into(),
-        resource_id: run_id.clone(),
-        blueprint: run.blueprint.clone(),
-        run_id: Some(run_id),
-        before: None,
-        after: Some(json!({ "action": run.action, "properties": shown })),
-        status: AuditStatus::Success,
-        reason: None,
-        origin: "api".into(),
-    };
+    let mut audit = AuditRecord::success(&caller.user.identifier, "api", "RUN", "run", &run_id);
+    audit.blueprint = run.blueprint.clone();
+    audit.run_id = Some(run_id);
+    audit.after = Some(json!({ "action": run.action, "properties": shown }));
     let answer = axum::Json(json!({ "ok": true, "run": show(&run) }));
     // Only runs someone listens to are kept past the write (their payload is large).
     let listened = waits || !action.notifications.is_empty() || state.engine.watches_runs();
@@ -830,6 +817,7 @@ impl From<ApprovalError> for ApiError {
             ApprovalError::Forbidden(m) => ApiError::forbidden(m),
             ApprovalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             ApprovalError::Invalid(m) => CatalogError::field("status", m).into(),
+            e @ ApprovalError::Broken(_) => ApiError::internal(e),
             ApprovalError::Store(e) => e.into(),
         }
     }
@@ -861,11 +849,15 @@ pub(crate) async fn approve(
     let run = match decided {
         Ok(run) => run,
         Err(e @ ApprovalError::Forbidden(_)) => {
-            let mut record =
-                AuditRecord::success(&caller.user.identifier, "api", &body.status, "run", &id);
-            record.status = AuditStatus::Failure;
+            let mut record = AuditRecord::failure(
+                &caller.user.identifier,
+                "api",
+                &body.status,
+                "run",
+                &id,
+                e.to_string(),
+            );
             record.run_id = Some(id.clone());
-            record.reason = Some(e.to_string());
             if let Err(e) = state.store.record(record).await {
                 tracing::error!("cannot record a refused decision: {e}");
             }
