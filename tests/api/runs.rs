@@ -54,7 +54,10 @@ async fn a_create_run_is_accepted_at_once_then_succeeds_and_changes_the_catalog(
             )
             .await;
         let run = accepted.expect(202)["run"].clone();
-        assert_eq!(run["status"], "PENDING");
+        assert_eq!(
+            run["status"], "IN_PROGRESS",
+            "a free worker took it at once"
+        );
         assert_eq!(
             run["properties"],
             json!({ "name": "payments-api", "language": "rust" }),

@@ -7,7 +7,7 @@
 //!         cargo bench -p portico-tests --bench http
 //!
 //! SQLite always; Postgres too when PORTICO_TEST_POSTGRES_URL is set. For each backend and each
-//! concurrency (1, 16, 256 clients sharing one keep-alive `reqwest::Client`), a fresh server on a
+//! concurrency (1, 16, 256 clients, each a keep-alive HTTP/1.1 connection), a fresh server on a
 //! fresh database takes POSTs for PORTICO_BENCH_SECONDS (default 5) seconds; then the bench waits
 //! until every accepted run has ended and reads them back from the store. Prints runs accepted,
 //! runs/s end to end (accepted runs / time from the first POST to the last run's `endedAt`), the
@@ -21,7 +21,10 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use portico_runs::engine::EngineConfig;
 use portico_store::{RunFilter, Store};
 use portico_tests::api::{ADMIN_TOKEN, Backend, Portico, backends};
@@ -85,26 +88,43 @@ struct Report {
 }
 
 /// `clients` tasks POST runs of `action` until `deadline`; answers each one's accept latencies.
+/// Each client is one keep-alive HTTP/1.1 connection driven by hyper's bare client, as a load
+/// generator such as wrk would be: it shares the 2 cores with the server, so a lean client
+/// leaves the figure to the server.
 async fn drive(p: &Portico, action: &str, clients: usize, deadline: Instant) -> Vec<Vec<f64>> {
-    let http = portico_tests::http_client();
-    let url: Arc<str> = format!("{}/v1/actions/{action}/runs", p.url).into();
+    let address = p.url.trim_start_matches("http://").to_owned();
+    let path: Arc<str> = format!("/v1/actions/{action}/runs").into();
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let (http, url) = (http.clone(), url.clone());
+            let (address, path) = (address.clone(), path.clone());
             tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(&address)
+                    .await
+                    .expect("server accepts");
+                stream.set_nodelay(true).expect("TCP_NODELAY");
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .expect("HTTP/1.1 handshake");
+                tokio::spawn(connection);
                 let mut millis = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let response = http
-                        .post(&*url)
-                        .bearer_auth(ADMIN_TOKEN)
+                    let request = hyper::Request::post(&*path)
+                        .header("host", &address)
+                        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
                         .header("content-type", "application/json")
-                        .body("{}")
-                        .send()
-                        .await
-                        .expect("server answers");
+                        .body(Full::new(Bytes::from_static(b"{}")))
+                        .expect("a request");
+                    sender.ready().await.expect("connection ready");
+                    let response = sender.send_request(request).await.expect("server answers");
                     let status = response.status();
-                    let body = response.bytes().await.expect("body");
+                    let body = response
+                        .into_body()
+                        .collect()
+                        .await
+                        .expect("body")
+                        .to_bytes();
                     millis.push(t.elapsed().as_secs_f64() * 1e3);
                     assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
                 }

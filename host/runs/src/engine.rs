@@ -20,6 +20,7 @@ use portico_store::{RunLogLine, RunRecord, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -130,8 +131,41 @@ struct Inner {
     automations: Arc<Automations>,
     /// Plugin versions by name (all of them, newest first), to resolve a run's plugin.
     plugins: crate::cache::TtlCache<(), Arc<Vec<portico_store::PluginVersion>>>,
-    wake: Notify,
     running: Mutex<HashMap<String, CancellationToken>>,
+    /// Workers promised to runs being accepted in this process ([`Engine::reserve`]).
+    reserved: AtomicUsize,
+    /// Workers executing a plugin. A run's worker is free again once its plugin returned,
+    /// while its end is being written: `workers` bounds plugins running at once.
+    busy: AtomicUsize,
+    queue: Arc<QueueSignal>,
+}
+
+/// Tells the worker loop when runs may be waiting in the queue.
+#[derive(Default)]
+struct QueueSignal {
+    /// Set when a run is queued here (or may have been), cleared by a claim that left workers
+    /// free. Idle workers poll for runs queued elsewhere.
+    queued: AtomicBool,
+    wake: Notify,
+}
+
+impl QueueSignal {
+    fn nudge(&self) {
+        self.queued.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+}
+
+/// A worker kept for a run this process is accepting ([`Engine::reserve`]); given back when
+/// dropped unused.
+pub struct Reservation {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.inner.reserved.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Engine {
@@ -158,8 +192,13 @@ impl Engine {
                 runtime,
                 config: Arc::new(config),
                 worker,
-                wake: Notify::new(),
                 running: Mutex::default(),
+                reserved: AtomicUsize::new(0),
+                busy: AtomicUsize::new(0),
+                queue: Arc::new(QueueSignal {
+                    queued: AtomicBool::new(true),
+                    wake: Notify::new(),
+                }),
             }),
         }
     }
@@ -195,7 +234,7 @@ impl Engine {
                     match event {
                         Ok(event) => {
                             if inner.automations.entity_changed(&event).await > 0 {
-                                inner.wake.notify_one();
+                                inner.nudge();
                             }
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
@@ -240,7 +279,41 @@ impl Engine {
 
     /// Tells idle workers a run was queued.
     pub fn wake(&self) {
-        self.inner.wake.notify_one();
+        self.inner.nudge();
+    }
+
+    /// A worker for a run about to be accepted here, when one is free. The run is then stored
+    /// already claimed ([`Engine::claim`] with [`portico_store::Store::create_claimed_run`])
+    /// and handed over with [`Engine::dispatch`]: one write less than queueing it and claiming
+    /// it back, and no wait for a worker to poll.
+    pub fn reserve(&self) -> Option<Reservation> {
+        // Runs waiting in the queue go first: a new run queues behind them.
+        if self.inner.queue.queued.load(Ordering::Acquire) {
+            return None;
+        }
+        let _running = self.inner.lock_running();
+        if self.inner.occupied() >= self.inner.config.workers {
+            return None;
+        }
+        self.inner.reserved.fetch_add(1, Ordering::AcqRel);
+        Some(Reservation {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// The claim a reserved run is stored with: this process's worker id and the lease's end.
+    pub fn claim(&self) -> (&str, chrono::DateTime<chrono::Utc>) {
+        (
+            &self.inner.worker,
+            portico_store::now() + self.inner.lease(),
+        )
+    }
+
+    /// Executes a run stored with [`Engine::claim`], using the worker `reservation` kept.
+    /// `run.payload` may be left out (`null`): `payload` is what the worker reads.
+    pub fn dispatch(&self, reservation: Reservation, run: RunRecord, payload: Payload) {
+        self.inner.clone().spawn(run, Some(payload));
+        drop(reservation);
     }
 
     /// Whether a run is executing in this process.
@@ -261,6 +334,16 @@ impl Engine {
 }
 
 impl Inner {
+    /// Tells the worker loop runs may be queued.
+    fn nudge(&self) {
+        self.queue.nudge();
+    }
+
+    /// Workers executing a plugin or promised to a run being accepted.
+    fn occupied(&self) -> usize {
+        self.busy.load(Ordering::Acquire) + self.reserved.load(Ordering::Acquire)
+    }
+
     fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -286,14 +369,33 @@ impl Inner {
         }
     }
 
+    /// [`Inner::announce`] with the run's action at hand, when the caller has it (a dispatched
+    /// run's record carries no payload to read it from).
+    fn announce_as(&self, run: &RunRecord, action: Option<&ActionDefinition>) {
+        let Some(action) = action else {
+            return self.announce(run);
+        };
+        self.run_changed(run, false);
+        if action.notifications.is_empty() && action.approval_notification.is_none() {
+            return;
+        }
+        if let Some(event) = crate::notify::event_of(&run.status) {
+            self.notifier.run_event(action, run, event);
+        }
+    }
+
     /// Starts, in the background, the automations reacting to a run's change.
     fn run_changed(&self, run: &RunRecord, created: bool) {
         if !self.automations.watches_runs() {
             return;
         }
         let (automations, run) = (self.automations.clone(), run.clone());
-        tokio::spawn(async move { automations.run_changed(&run, created).await });
-        self.wake.notify_one();
+        let queue = self.queue.clone();
+        tokio::spawn(async move {
+            if automations.run_changed(&run, created).await > 0 {
+                queue.nudge();
+            }
+        });
     }
 
     /// Periodic work, at most once per poll interval: fail or retry runs whose worker died,
@@ -303,7 +405,7 @@ impl Inner {
             tracing::error!("cannot load automations: {e}");
         }
         if self.automations.expire_timers().await > 0 {
-            self.wake.notify_one();
+            self.nudge();
         }
         if let Err(e) = self.recover(horizon).await {
             tracing::error!("cannot recover interrupted runs: {e}");
@@ -319,6 +421,7 @@ impl Inner {
         let orphans_now = self.store.backend() == "sqlite";
         let mut first = true;
         let mut maintained = std::time::Instant::now();
+        let mut claimed = std::time::Instant::now();
         // The heartbeat also notices runs ended elsewhere (cancelled through another replica).
         let mut heartbeat = tokio::time::interval((self.config.lease / 3).min(HEARTBEAT));
         loop {
@@ -332,36 +435,50 @@ impl Inner {
                 maintained = std::time::Instant::now();
             }
             first = false;
-            let free = self
-                .config
-                .workers
-                .saturating_sub(self.lock_running().len());
-            if free > 0 {
-                let until = portico_store::now() + self.lease();
-                match self.store.claim_runs(&self.worker, free, until).await {
-                    Ok(runs) => {
-                        for run in runs {
-                            let me = self.clone();
-                            let token = CancellationToken::new();
-                            self.lock_running().insert(run.id.clone(), token.clone());
-                            tokio::spawn(async move {
-                                let id = run.id.clone();
-                                me.execute(run, token).await;
-                                me.lock_running().remove(&id);
-                                me.wake.notify_one();
-                            });
+            // Claim when runs were queued here, and every poll for those queued elsewhere.
+            if self.queue.queued.swap(false, Ordering::AcqRel)
+                || claimed.elapsed() >= self.config.poll
+            {
+                let free = self.config.workers.saturating_sub(self.occupied());
+                let mut taken = 0;
+                if free > 0 {
+                    claimed = std::time::Instant::now();
+                    let until = portico_store::now() + self.lease();
+                    match self.store.claim_runs(&self.worker, free, until).await {
+                        Ok(runs) => {
+                            taken = runs.len();
+                            for run in runs {
+                                self.clone().spawn(run, None);
+                            }
                         }
+                        Err(e) => tracing::error!("cannot claim runs: {e}"),
                     }
-                    Err(e) => tracing::error!("cannot claim runs: {e}"),
+                }
+                if taken == free {
+                    // Every worker is busy now: more may wait, for the next one freed.
+                    self.queue.queued.store(true, Ordering::Release);
                 }
             }
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = self.wake.notified() => {}
+                () = self.queue.wake.notified() => {}
                 _ = heartbeat.tick() => self.renew().await,
                 () = tokio::time::sleep(self.config.poll) => {}
             }
         }
+    }
+
+    /// Executes a claimed run in a task of its own; `payload` when the caller has it already
+    /// (else it is read from `run.payload`).
+    fn spawn(self: Arc<Self>, run: RunRecord, payload: Option<Payload>) {
+        let token = CancellationToken::new();
+        self.lock_running().insert(run.id.clone(), token.clone());
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(async move {
+            let id = run.id.clone();
+            self.execute(run, payload, token).await;
+            self.lock_running().remove(&id);
+        });
     }
 
     fn lease(&self) -> chrono::Duration {
@@ -414,7 +531,7 @@ impl Inner {
             } else if retry.on_interrupt && run.attempts < Retry::MAX_ATTEMPTS {
                 tracing::warn!(run_id = %run.id, attempt = run.attempts, "run interrupted: queued again");
                 self.store.requeue_run(&run.id).await?;
-                self.wake.notify_one();
+                self.nudge();
                 continue;
             } else {
                 tracing::warn!(run_id = %run.id, "run interrupted: its worker stopped");
@@ -440,9 +557,29 @@ impl Inner {
         Ok(())
     }
 
-    async fn execute(&self, mut run: RunRecord, cancel: CancellationToken) {
-        self.announce(&run);
-        let started = self.execute_inner(&mut run, cancel).await;
+    async fn execute(
+        &self,
+        mut run: RunRecord,
+        payload: Option<Payload>,
+        cancel: CancellationToken,
+    ) {
+        let payload = match payload {
+            Some(payload) => Ok(payload),
+            None => Payload::deserialize(&run.payload)
+                .map_err(|e| format!("the run's stored request is unreadable: {e}")),
+        };
+        let action = payload.as_ref().ok().map(|p| p.action.clone());
+        self.announce_as(&run, action.as_deref());
+        let started = match payload {
+            Ok(payload) => self.execute_inner(&mut run, payload, cancel).await,
+            Err(message) => Err(message),
+        };
+        // The plugin has returned: its worker may take the next run while the end is written
+        // (worth a claim only if runs wait for one).
+        self.busy.fetch_sub(1, Ordering::AcqRel);
+        if self.queue.queued.load(Ordering::Acquire) {
+            self.queue.wake.notify_one();
+        }
         let (mut hand_off, mut lines, mut events) = (None, Vec::new(), None);
         match started {
             Ok((deadline, ran)) => {
@@ -472,7 +609,7 @@ impl Inner {
         }
         run.payload = payload;
         match ended {
-            Ok(true) if hand_off.is_none() => self.announce(&run),
+            Ok(true) if hand_off.is_none() => self.announce_as(&run, action.as_deref()),
             Ok(_) => {}
             Err(e) => tracing::error!(run_id = %run.id, "cannot record the run's end: {e}"),
         }
@@ -491,10 +628,9 @@ impl Inner {
     async fn execute_inner(
         &self,
         run: &mut RunRecord,
+        mut payload: Payload,
         cancel: CancellationToken,
     ) -> Result<(Option<chrono::DateTime<chrono::Utc>>, Arc<StoreEvents>), String> {
-        let mut payload = Payload::deserialize(&run.payload)
-            .map_err(|e| format!("the run's stored request is unreadable: {e}"))?;
         let secrets = self.open_secrets(&mut payload, &run.id)?;
         let plugin = self.plugin(&payload.action).await?;
         let method = &payload.action.invocation_method;

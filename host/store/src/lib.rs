@@ -152,6 +152,17 @@ pub trait Store: Send + Sync {
     /// Stores a new run with its audit record; [`StoreError::Conflict`] (`run \`<id>\``) when
     /// the id is taken.
     async fn create_run(&self, run: RunRecord, audit: AuditRecord) -> Result<()>;
+    /// Stores a new run already claimed: owned by `worker` until `lease_until`, as
+    /// [`Store::claim_runs`] leaves a run. The caller sets `status` (IN_PROGRESS) and
+    /// `attempts` (1). The process that accepts a run and has a worker free executes it at once,
+    /// without a second write to claim it.
+    async fn create_claimed_run(
+        &self,
+        run: RunRecord,
+        audit: AuditRecord,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<()>;
     /// One run.
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>>;
     /// Runs matching `filter`, newest first (`created_at DESC, id DESC`).

@@ -308,6 +308,57 @@ impl PostgresStore {
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_error)
     }
+
+    /// Inserts a run and its audit record, leased to `lease` (worker, until in ms) when given.
+    async fn insert_run(
+        &self,
+        r: RunRecord,
+        audit: AuditRecord,
+        lease: Option<(&str, i64)>,
+    ) -> Result<()> {
+        let (owner, until) = lease.unzip();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let stmt = tx
+            .prepare_cached(&format!(
+                "INSERT INTO runs ({RUN_COLUMNS}, lease_owner, lease_until) VALUES ($1, $2, $3, \
+                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+                 $21, $22)"
+            ))
+            .await
+            .map_err(pg)?;
+        tx.execute(
+            &stmt,
+            &[
+                &r.id,
+                &r.action,
+                &r.blueprint,
+                &r.entity,
+                &r.properties,
+                &r.status,
+                &r.status_label,
+                &Json(&r.link),
+                &r.summary,
+                &r.progress,
+                &r.error,
+                &r.affected_entities,
+                &r.output,
+                &r.source,
+                &r.created_by,
+                &ms(r.created_at),
+                &ms(r.updated_at),
+                &r.ended_at.map(ms),
+                &r.attempts,
+                &r.payload,
+                &owner,
+                &until,
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or(e, || format!("run `{}`", r.id)))?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
 }
 
 #[async_trait::async_trait]
@@ -889,44 +940,18 @@ impl Store for PostgresStore {
     }
 
     async fn create_run(&self, r: RunRecord, audit: AuditRecord) -> Result<()> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg)?;
-        let stmt = tx
-            .prepare_cached(&format!(
-                "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-            ))
+        self.insert_run(r, audit, None).await
+    }
+
+    async fn create_claimed_run(
+        &self,
+        r: RunRecord,
+        audit: AuditRecord,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<()> {
+        self.insert_run(r, audit, Some((worker, ms(lease_until))))
             .await
-            .map_err(pg)?;
-        tx.execute(
-            &stmt,
-            &[
-                &r.id,
-                &r.action,
-                &r.blueprint,
-                &r.entity,
-                &r.properties,
-                &r.status,
-                &r.status_label,
-                &Json(&r.link),
-                &r.summary,
-                &r.progress,
-                &r.error,
-                &r.affected_entities,
-                &r.output,
-                &r.source,
-                &r.created_by,
-                &ms(r.created_at),
-                &ms(r.updated_at),
-                &r.ended_at.map(ms),
-                &r.attempts,
-                &r.payload,
-            ],
-        )
-        .await
-        .map_err(|e| conflict_or(e, || format!("run `{}`", r.id)))?;
-        insert_audit(&tx, &audit).await?;
-        tx.commit().await.map_err(pg)
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {

@@ -1,8 +1,10 @@
 //! The embedded default: SQLite through rusqlite, in WAL mode. One writer thread owns the only
-//! writable connection and commits whatever writes are queued in one transaction (group commit),
-//! each write in its own savepoint so a failing one rolls back alone; callers hear back only
-//! after the commit, so an answered write survives a crash. Reads use a small pool of read-only
-//! connections on blocking threads.
+//! writable connection and commits whatever writes are queued in one transaction (group commit);
+//! when one of them fails, the batch is rolled back and each write is run again in a transaction
+//! of its own, so a failing write never takes the others with it (cheaper than a savepoint per
+//! write, which journals every page it touches). Callers hear back only after the commit, so an
+//! answered write survives a crash. Reads use a small pool of read-only connections on blocking
+//! threads.
 
 use crate::model::*;
 use crate::query::{self, Dialect, Param, Query};
@@ -25,11 +27,44 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const MAX_BATCH: usize = 512;
 const READERS: usize = 4;
 
-type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+/// A queued write: run (again, after a rolled-back batch) until committed, then answered.
+trait Job: Send {
+    /// Runs the write in the open transaction; `false` when it failed.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the transaction ended (`Err`: the commit failed).
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
+}
+
+struct Queued<F, R> {
+    write: F,
+    result: Option<Result<R>>,
+    reply: oneshot::Sender<Result<R>>,
+}
+
+impl<F, R> Job for Queued<F, R>
+where
+    F: FnMut(&Connection) -> Result<R> + Send,
+    R: Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = (self.write)(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+        let result = match (commit, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Err(e), _) => Err(StoreError::Database(e)),
+            (Ok(()), None) => Err(db("the write never ran")),
+        };
+        let _ = self.reply.send(result);
+    }
+}
 
 pub(crate) struct SqliteStore {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
 }
@@ -89,7 +124,7 @@ impl SqliteStore {
             readers.push(reader);
         }
 
-        let (jobs, queue) = mpsc::channel::<Job>(4096);
+        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>(4096);
         std::thread::Builder::new()
             .name("portico-sqlite-writer".into())
             .spawn(move || write_loop(writer, queue))
@@ -101,22 +136,18 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` in the writer's next batch; resolves after the batch commits.
+    /// Runs `f` in the writer's next batch; resolves after the batch commits. `f` may run twice
+    /// (after a batch rolled back because another write failed), so it must not consume what it
+    /// writes. Prepare parameters before calling: the writer thread is the bottleneck.
     async fn write<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+        f: impl FnMut(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (reply, answer) = oneshot::channel::<Result<R>>();
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let finish: Finish = Box::new(move |commit| {
-                let _ = reply.send(match commit {
-                    Ok(()) => result,
-                    Err(e) => Err(StoreError::Database(e)),
-                });
-            });
-            (ok, finish)
+        let job = Box::new(Queued {
+            write: f,
+            result: None,
+            reply,
         });
         self.jobs
             .send(job)
@@ -125,6 +156,55 @@ impl SqliteStore {
         answer
             .await
             .map_err(|_| db("the SQLite writer thread stopped"))?
+    }
+
+    /// Inserts a run and its audit record, leased to `lease` (worker, until in ms) when given.
+    async fn insert_run(
+        &self,
+        r: RunRecord,
+        audit: AuditRecord,
+        lease: Option<(String, i64)>,
+    ) -> Result<()> {
+        use rusqlite::types::Value as V;
+        let text = |v: Option<String>| v.map_or(V::Null, V::Text);
+        let (owner, until) = lease.map_or((None, None), |(w, u)| (Some(w), Some(u)));
+        let row: [V; 22] = [
+            V::Text(r.id.clone()),
+            V::Text(r.action),
+            text(r.blueprint),
+            text(r.entity),
+            V::Text(r.properties.to_string()),
+            V::Text(r.status),
+            text(r.status_label),
+            V::Text(serde_json::to_string(&r.link).map_err(db)?),
+            text(r.summary),
+            text(r.progress.as_ref().map(Value::to_string)),
+            text(r.error.as_ref().map(Value::to_string)),
+            V::Text(r.affected_entities.to_string()),
+            text(r.output.as_ref().map(Value::to_string)),
+            V::Text(r.source),
+            V::Text(r.created_by),
+            V::Integer(ms(r.created_at)),
+            V::Integer(ms(r.updated_at)),
+            r.ended_at.map_or(V::Null, |t| V::Integer(ms(t))),
+            V::Integer(r.attempts.into()),
+            V::Text(r.payload.to_string()),
+            text(owner),
+            until.map_or(V::Null, V::Integer),
+        ];
+        let id = r.id;
+        self.write(move |c| {
+            c.prepare_cached(&format!(
+                "INSERT INTO runs ({RUN_COLUMNS}, lease_owner, lease_until) VALUES (?1, ?2, ?3, \
+                 ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+                 ?21, ?22)"
+            ))
+            .map_err(db)?
+            .execute(params_from_iter(row.iter()))
+            .map_err(|e| conflict_or(e, || format!("run `{id}`")))?;
+            insert_audit(c, &audit)
+        })
+        .await
     }
 
     /// Runs `f` on a read-only connection on a blocking thread.
@@ -164,8 +244,46 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Writes a run's mutable fields (see [`Store::update_run`]) in the writer's transaction.
-fn update_run_row(c: &Connection, r: &RunRecord, audit: Option<&AuditRecord>) -> Result<bool> {
+/// A run's mutable fields (see [`Store::update_run`]) as SQLite columns, serialized by the
+/// caller so the writer thread only writes.
+struct RunUpdate {
+    id: String,
+    status: String,
+    status_label: Option<String>,
+    link: String,
+    summary: Option<String>,
+    progress: Option<String>,
+    error: Option<String>,
+    affected_entities: String,
+    output: Option<String>,
+    updated_at: i64,
+    ended_at: Option<i64>,
+    is_final: bool,
+}
+
+impl RunUpdate {
+    fn of(r: &RunRecord) -> Result<Self> {
+        Ok(Self {
+            id: r.id.clone(),
+            status: r.status.clone(),
+            status_label: r.status_label.clone(),
+            link: serde_json::to_string(&r.link).map_err(db)?,
+            summary: r.summary.clone(),
+            progress: r.progress.as_ref().map(Value::to_string),
+            error: r.error.as_ref().map(Value::to_string),
+            affected_entities: r.affected_entities.to_string(),
+            output: r.output.as_ref().map(Value::to_string),
+            updated_at: ms(r.updated_at),
+            ended_at: r.ended_at.map(ms),
+            is_final: RunRecord::is_final(&r.status),
+        })
+    }
+}
+
+/// Writes a run's mutable fields (see [`Store::update_run`]) in the writer's transaction. A
+/// final status drops the lease and the payload's sealed secrets (the payload is only
+/// rewritten when it holds some).
+fn update_run_row(c: &Connection, r: &RunUpdate, audit: Option<&AuditRecord>) -> Result<bool> {
     let updated = c
         .prepare_cached(&format!(
             "UPDATE runs SET status = ?2, status_label = ?3, link = ?4, summary = ?5, \
@@ -173,7 +291,8 @@ fn update_run_row(c: &Connection, r: &RunRecord, audit: Option<&AuditRecord>) ->
              updated_at = ?10, ended_at = ?11, \
              lease_owner = CASE WHEN ?12 THEN NULL ELSE lease_owner END, \
              lease_until = CASE WHEN ?12 THEN NULL ELSE lease_until END, \
-             payload = CASE WHEN ?12 THEN json_remove(payload, '$.sealed') ELSE payload END \
+             payload = CASE WHEN ?12 AND instr(payload, '\"sealed\"') > 0 \
+                 THEN json_remove(payload, '$.sealed') ELSE payload END \
              WHERE id = ?1 AND status NOT IN {}",
             final_statuses()
         ))
@@ -182,15 +301,15 @@ fn update_run_row(c: &Connection, r: &RunRecord, audit: Option<&AuditRecord>) ->
             r.id,
             r.status,
             r.status_label,
-            serde_json::to_string(&r.link).map_err(db)?,
+            r.link,
             r.summary,
-            r.progress.as_ref().map(Value::to_string),
-            r.error.as_ref().map(Value::to_string),
-            r.affected_entities.to_string(),
-            r.output.as_ref().map(Value::to_string),
-            ms(r.updated_at),
-            r.ended_at.map(ms),
-            RunRecord::is_final(&r.status),
+            r.progress,
+            r.error,
+            r.affected_entities,
+            r.output,
+            r.updated_at,
+            r.ended_at,
+            r.is_final,
         ])
         .map_err(db)?;
     if updated > 0
@@ -225,7 +344,7 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
 
-fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Job>) {
+fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -234,34 +353,51 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut finishes = Vec::with_capacity(batch.len());
-        let begun = run_cached(&conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string());
+        // Together first; if a write fails, each on its own.
+        let together = transaction(&conn, &mut batch);
+        if together.is_err() {
+            for mut job in batch {
+                let alone = transaction(&conn, std::slice::from_mut(&mut job));
+                let commit = match alone {
+                    Err(Failed::Commit(e)) => Err(e),
+                    _ => Ok(()),
+                };
+                job.finish(commit);
+            }
+            continue;
+        }
         for job in batch {
-            if begun.is_err() {
-                let (_, finish) = job(&conn);
-                finishes.push(finish);
-                continue;
-            }
-            let savepoint = run_cached(&conn, "SAVEPOINT job");
-            let (ok, finish) = job(&conn);
-            let ended = if ok && savepoint.is_ok() {
-                run_cached(&conn, "RELEASE job")
-            } else {
-                run_cached(&conn, "ROLLBACK TO job").and_then(|()| run_cached(&conn, "RELEASE job"))
-            };
-            if let Err(e) = ended {
-                tracing::error!("SQLite savepoint: {e}");
-            }
-            finishes.push(finish);
-        }
-        let committed = begun.and_then(|()| run_cached(&conn, "COMMIT").map_err(|e| e.to_string()));
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for finish in finishes {
-            finish(committed.clone());
+            job.finish(Ok(()));
         }
     }
+}
+
+/// Why a transaction was rolled back.
+enum Failed {
+    /// A write failed (its own result says why).
+    Write,
+    /// BEGIN or COMMIT failed.
+    Commit(String),
+}
+
+/// Runs `jobs` in one transaction, committed only if every one succeeds.
+fn transaction(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> std::result::Result<(), Failed> {
+    run_cached(conn, "BEGIN IMMEDIATE").map_err(|e| Failed::Commit(e.to_string()))?;
+    let mut failed = None;
+    for job in jobs.iter_mut() {
+        if !job.run(conn) {
+            failed = Some(Failed::Write);
+            break;
+        }
+    }
+    let outcome = match failed {
+        Some(f) => Err(f),
+        None => run_cached(conn, "COMMIT").map_err(|e| Failed::Commit(e.to_string())),
+    };
+    if outcome.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    outcome
 }
 
 fn bind(param: &Param) -> rusqlite::types::Value {
@@ -359,28 +495,29 @@ fn user(row: &Row) -> rusqlite::Result<User> {
 }
 
 fn insert_audit(conn: &Connection, a: &AuditRecord) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit_log (at, actor, operation, resource_type, resource_id, blueprint, \
          run_id, before, after, status, reason, origin) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            ms(a.at),
-            a.actor,
-            a.operation,
-            a.resource_type,
-            a.resource_id,
-            a.blueprint,
-            a.run_id,
-            a.before.as_ref().map(Value::to_string),
-            a.after.as_ref().map(Value::to_string),
-            match a.status {
-                AuditStatus::Success => "SUCCESS",
-                AuditStatus::Failure => "FAILURE",
-            },
-            a.reason,
-            a.origin,
-        ],
     )
+    .map_err(db)?
+    .execute(params![
+        ms(a.at),
+        a.actor,
+        a.operation,
+        a.resource_type,
+        a.resource_id,
+        a.blueprint,
+        a.run_id,
+        a.before.as_ref().map(Value::to_string),
+        a.after.as_ref().map(Value::to_string),
+        match a.status {
+            AuditStatus::Success => "SUCCESS",
+            AuditStatus::Failure => "FAILURE",
+        },
+        a.reason,
+        a.origin,
+    ])
     .map_err(db)?;
     Ok(())
 }
@@ -909,38 +1046,18 @@ impl Store for SqliteStore {
     }
 
     async fn create_run(&self, r: RunRecord, audit: AuditRecord) -> Result<()> {
-        self.write(move |c| {
-            c.prepare_cached(&format!(
-                "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-                 ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
-            ))
-            .map_err(db)?
-            .execute(params![
-                r.id,
-                r.action,
-                r.blueprint,
-                r.entity,
-                r.properties.to_string(),
-                r.status,
-                r.status_label,
-                serde_json::to_string(&r.link).map_err(db)?,
-                r.summary,
-                r.progress.as_ref().map(Value::to_string),
-                r.error.as_ref().map(Value::to_string),
-                r.affected_entities.to_string(),
-                r.output.as_ref().map(Value::to_string),
-                r.source,
-                r.created_by,
-                ms(r.created_at),
-                ms(r.updated_at),
-                r.ended_at.map(ms),
-                r.attempts,
-                r.payload.to_string(),
-            ])
-            .map_err(|e| conflict_or(e, || format!("run `{}`", r.id)))?;
-            insert_audit(c, &audit)
-        })
-        .await
+        self.insert_run(r, audit, None).await
+    }
+
+    async fn create_claimed_run(
+        &self,
+        r: RunRecord,
+        audit: AuditRecord,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<()> {
+        self.insert_run(r, audit, Some((worker.to_owned(), ms(lease_until))))
+            .await
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
@@ -1061,13 +1178,13 @@ impl Store for SqliteStore {
     }
 
     async fn update_run(&self, r: &RunRecord, audit: Option<AuditRecord>) -> Result<bool> {
-        let r = r.clone();
+        let r = RunUpdate::of(r)?;
         self.write(move |c| update_run_row(c, &r, audit.as_ref()))
             .await
     }
 
     async fn finish_run(&self, r: &RunRecord, lines: Vec<RunLogLine>) -> Result<bool> {
-        let r = r.clone();
+        let r = RunUpdate::of(r)?;
         self.write(move |c| {
             insert_logs(c, &lines)?;
             update_run_row(c, &r, None)
@@ -1096,7 +1213,7 @@ impl Store for SqliteStore {
                 .execute(
                     "UPDATE runs SET status = 'PENDING', lease_owner = NULL, lease_until = NULL \
                      WHERE id = ?1 AND status = 'IN_PROGRESS'",
-                    [id],
+                    [&id],
                 )
                 .map_err(db)?;
             Ok(n > 0)

@@ -2248,6 +2248,94 @@ async fn runs_are_created_once_with_their_audit_record_and_read_back_whole() {
 }
 
 #[tokio::test]
+async fn a_failing_write_among_concurrent_ones_fails_alone() {
+    on_each_backend(|store| async move {
+        create_run(&*store, run("r_taken", "deploy", 1_000)).await;
+        // Writes sent together (SQLite commits them in one batch): one of them conflicts.
+        let writes: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let id = if i == 7 {
+                        "r_taken".to_owned()
+                    } else {
+                        format!("r_{i:02}")
+                    };
+                    let record = audit("bob", "RUN", "run", &id);
+                    store
+                        .create_run(run(&id, "deploy", 2_000 + i), record)
+                        .await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for write in writes {
+            results.push(write.await.unwrap());
+        }
+        for (i, result) in results.iter().enumerate() {
+            if i == 7 {
+                assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+            } else {
+                assert!(result.is_ok(), "write {i}: {result:?}");
+            }
+        }
+        assert_eq!(
+            listed(&*store, all_runs()).await.len(),
+            20,
+            "19 new and r_taken"
+        );
+        let by_bob = audit_lines(
+            &*store,
+            AuditFilter {
+                actor: Some("bob".into()),
+                limit: 100,
+                ..AuditFilter::default()
+            },
+        )
+        .await;
+        assert_eq!(by_bob.len(), 19, "no audit record of the failed write");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_created_claimed_is_in_progress_and_leased_to_its_worker() {
+    on_each_backend(|store| async move {
+        let mut started = run("r_now", "deploy", 1_000);
+        started.status = "IN_PROGRESS".into();
+        started.attempts = 1;
+        store
+            .create_claimed_run(
+                started.clone(),
+                audit("alice", "RUN", "run", "r_now"),
+                "w1",
+                t(10_000),
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.get_run("r_now").await.unwrap(), Some(started));
+        // No other worker claims it; only its worker renews it; it expires with its lease.
+        assert!(
+            store
+                .claim_runs("w2", 10, t(10_000))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let mine = ["r_now".to_owned()];
+        assert_eq!(store.renew_leases("w2", &mine, t(50_000)).await.unwrap(), 0);
+        assert!(store.expired_runs(t(10_000)).await.unwrap().is_empty());
+        assert_eq!(store.renew_leases("w1", &mine, t(50_000)).await.unwrap(), 1);
+        assert!(store.expired_runs(t(40_000)).await.unwrap().is_empty());
+        assert_eq!(
+            ids(&store.expired_runs(t(50_001)).await.unwrap()),
+            ["r_now"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn runs_are_listed_newest_first_by_every_filter_and_paged_with_a_cursor() {
     on_each_backend(|store| async move {
         // r_a and r_b share a creation time: the id breaks the tie.

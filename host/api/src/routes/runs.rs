@@ -219,13 +219,18 @@ pub(crate) async fn create(
     .await
     .map_err(|details| ApiError::from(CatalogError::invalid(details)))?;
 
-    let context = json!({
-        "inputs": validated.properties.clone(),
-        "user": context.user,
-        "entity": context.entity,
-        "action": action.identifier,
-        "blueprint": action.trigger.blueprint_identifier,
+    let rule = ApprovalRule::parse(&action.required_approval).map_err(ApiError::internal)?;
+    // What policies and approval conditions see; most actions have neither.
+    let context = (execute.policy.is_some() || rule.is_some()).then(|| {
+        json!({
+            "inputs": validated.properties.clone(),
+            "user": context.user,
+            "entity": context.entity,
+            "action": action.identifier,
+            "blueprint": action.trigger.blueprint_identifier,
+        })
     });
+    let context = context.unwrap_or_default();
     if let Some(policy) = &execute.policy
         && let Err(why) = policy.allows(&state.catalog, &context).await
     {
@@ -252,8 +257,9 @@ pub(crate) async fn create(
             QuotaError::Count(..) => ApiError::internal(e),
         });
     }
-    let rule = ApprovalRule::parse(&action.required_approval).map_err(ApiError::internal)?;
     let waits = rule.is_some_and(|r| r.applies(&context));
+    // Started at once when this process has a worker free; otherwise queued for one.
+    let reservation = if waits { None } else { state.engine.reserve() };
 
     let mut shown = validated.properties.clone();
     for name in &validated.secrets {
@@ -280,6 +286,8 @@ pub(crate) async fn create(
         properties: shown.clone(),
         status: if waits {
             "WAITING_FOR_APPROVAL"
+        } else if reservation.is_some() {
+            "IN_PROGRESS"
         } else {
             "PENDING"
         }
@@ -296,16 +304,16 @@ pub(crate) async fn create(
         created_at: now,
         updated_at: now,
         ended_at: None,
-        attempts: 0,
+        attempts: i32::from(reservation.is_some()),
         external: false,
-        payload: serde_json::to_value(Payload::seal(
-            action.clone(),
-            request,
-            &validated.secrets,
-            &state.engine.config().key,
-        ))
-        .map_err(ApiError::internal)?,
+        payload: Value::Null,
     };
+    let payload = Payload::seal(
+        action.clone(),
+        request,
+        &validated.secrets,
+        &state.engine.config().key,
+    );
     let mut audit = AuditRecord::success(&caller.user.identifier, "api", "RUN", "run", &run_id);
     audit.blueprint = run.blueprint.clone();
     audit.run_id = Some(run_id);
@@ -313,14 +321,38 @@ pub(crate) async fn create(
     let answer = axum::Json(json!({ "ok": true, "run": show(&run) }));
     // Only runs someone listens to are kept past the write (their payload is large).
     let listened = waits || !action.notifications.is_empty() || state.engine.watches_runs();
-    let kept = listened.then(|| run.clone());
-    state.store.create_run(run, audit).await?;
-    if !waits && let Some(n) = state.lookups.pending.get(&()) {
-        state.lookups.pending.put((), n + 1);
-    }
-    if !waits {
-        state.engine.wake();
-    }
+    let mut stored = run;
+    stored.payload = serde_json::to_value(&payload).map_err(ApiError::internal)?;
+    let kept = listened.then(|| stored.clone());
+    let start = match reservation {
+        Some(reservation) => {
+            // The worker reads `payload`; automations read the record's (loop refusal).
+            let run = RunRecord {
+                payload: if listened {
+                    stored.payload.clone()
+                } else {
+                    Value::Null
+                },
+                ..stored.clone()
+            };
+            let (worker, lease_until) = state.engine.claim();
+            state
+                .store
+                .create_claimed_run(stored, audit, worker, lease_until)
+                .await?;
+            Some((reservation, run))
+        }
+        None => {
+            state.store.create_run(stored, audit).await?;
+            if !waits {
+                if let Some(n) = state.lookups.pending.get(&()) {
+                    state.lookups.pending.put((), n + 1);
+                }
+                state.engine.wake();
+            }
+            None
+        }
+    };
     if let Some(run) = kept {
         if waits {
             state.engine.announce(&run);
@@ -330,6 +362,9 @@ pub(crate) async fn create(
             notifier.run_event(&action, &run, "RUN_CREATED");
         }
         state.engine.run_created(&run);
+    }
+    if let Some((reservation, run)) = start {
+        state.engine.dispatch(reservation, run, payload);
     }
     Ok((StatusCode::ACCEPTED, answer).into_response())
 }
