@@ -391,7 +391,7 @@ async fn a_run_left_in_progress_by_a_dead_worker_ends_as_interrupted() {
             ended_at: None,
             attempts: 0,
             external: false,
-            payload: json!({}),
+            payload: json!({}).into(),
         };
         let audit = AuditRecord {
             id: 0,

@@ -67,8 +67,9 @@ async fn a_secret_input_reaches_only_the_plugin_and_is_gone_when_the_run_ends() 
         // At rest it was sealed, and it is deleted now that the run ended.
         let store = portico_store::open(&p.database_url()).await.unwrap();
         let stored = store.get_run(&id).await.unwrap().unwrap();
-        assert!(stored.payload.get("sealed").is_none(), "{}", stored.payload);
-        assert!(!stored.payload.to_string().contains(SECRET));
+        let payload = stored.payload.value();
+        assert!(payload.get("sealed").is_none(), "{payload}");
+        assert!(!stored.payload.as_str().contains(SECRET));
         if let Some(path) = p.database_url().strip_prefix("sqlite://") {
             drop(store);
             for file in [path.to_owned(), format!("{path}-wal")] {

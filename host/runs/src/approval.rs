@@ -319,6 +319,7 @@ pub async fn expire(store: &dyn Store) -> Result<Vec<RunRecord>, StoreError> {
     for mut run in waiting {
         let Some(timeout) = run
             .payload
+            .value()
             .pointer("/action/approvalTimeout")
             .and_then(Value::as_str)
             .and_then(|t| parse_duration(t).ok())

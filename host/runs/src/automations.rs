@@ -13,7 +13,7 @@ use crate::engine::{Payload, new_run_id};
 use crate::jq;
 use portico_catalog::{Catalog, EntityEvent};
 use portico_runtime::{Operation, RunRequest, User};
-use portico_store::{AuditRecord, RunRecord, Store, StoreError};
+use portico_store::{AuditRecord, JsonText, RunRecord, Store, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -205,7 +205,9 @@ impl Automations {
             && let Ok(Some(parent)) = self.store.get_run(cause).await
             && parent.source == "AUTOMATION"
         {
-            chain = serde_json::from_value::<Payload>(parent.payload)
+            chain = parent
+                .payload
+                .parse::<Payload>()
                 .map(|p| p.chain)
                 .unwrap_or_default();
             chain.push(parent.action.clone());
@@ -279,7 +281,7 @@ impl Automations {
             ended_at: None,
             attempts: 0,
             external: false,
-            payload: serde_json::to_value(payload).unwrap_or_default(),
+            payload: JsonText::of(&payload).unwrap_or_default(),
         };
         let mut audit = AuditRecord::success(&actor, "automation", "RUN", "run", &run_id);
         audit.run_id = Some(run_id.clone());

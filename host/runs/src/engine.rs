@@ -16,7 +16,7 @@ use crate::keys::HostKey;
 use crate::notify::{Notifier, NotifyConfig};
 use portico_catalog::Catalog;
 use portico_runtime::{HandOff, Link, LogLevel, RunEvents, RunJob, RunRequest, Runtime};
-use portico_store::{RunLogLine, RunRecord, Store};
+use portico_store::{JsonText, RunLogLine, RunRecord, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -351,21 +351,9 @@ impl Inner {
     /// Sends the notifications for `run`'s status, when its action has any (the action is only
     /// read from the payload then: most runs pay nothing).
     fn announce(&self, run: &RunRecord) {
-        self.run_changed(run, false);
-        let wants = |key: &str| {
-            run.payload
-                .get("action")
-                .and_then(|a| a.get(key))
-                .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|l| !l.is_empty()))
-        };
-        if !(wants("notifications") || wants("approvalNotification")) {
-            return;
-        }
-        let Some(event) = crate::notify::event_of(&run.status) else {
-            return;
-        };
-        if let Ok(payload) = Payload::deserialize(&run.payload) {
-            self.notifier.run_event(&payload.action, run, event);
+        match run.payload.parse::<Payload>() {
+            Ok(payload) => self.announce_as(run, Some(&payload.action)),
+            Err(_) => self.run_changed(run, false),
         }
     }
 
@@ -517,7 +505,9 @@ impl Inner {
             if self.lock_running().contains_key(&run.id) {
                 continue;
             }
-            let retry = serde_json::from_value::<Payload>(run.payload.clone())
+            let retry = run
+                .payload
+                .parse::<Payload>()
                 .ok()
                 .and_then(|p| p.action.retry)
                 .unwrap_or_default();
@@ -565,7 +555,9 @@ impl Inner {
     ) {
         let payload = match payload {
             Some(payload) => Ok(payload),
-            None => Payload::deserialize(&run.payload)
+            None => run
+                .payload
+                .parse::<Payload>()
                 .map_err(|e| format!("the run's stored request is unreadable: {e}")),
         };
         let action = payload.as_ref().ok().map(|p| p.action.clone());
@@ -661,7 +653,7 @@ impl Inner {
                 report = &mut running => break report,
                 () = tokio::time::sleep(Duration::from_millis(200)) => {
                     let progress = progress_run.get_or_insert_with(|| RunRecord {
-                        payload: Value::Null,
+                        payload: JsonText::default(),
                         ..run.clone()
                     });
                     events.flush(self.store.as_ref(), progress).await;

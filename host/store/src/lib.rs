@@ -13,7 +13,7 @@ mod sqlite;
 
 pub use model::{
     ActionRecord, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Entity, EntityRef,
-    PluginVersion, Relation, Role, RunFilter, RunLogLine, RunRecord, Team, User,
+    JsonText, PluginVersion, Relation, Role, RunFilter, RunLogLine, RunRecord, Team, User,
 };
 pub use query::{Combinator, Direction, Field, Op, Query, QueryError, Rule};
 

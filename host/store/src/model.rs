@@ -364,8 +364,8 @@ pub struct RunRecord {
     pub attempts: i32,
     /// What the worker needs to execute it; opaque to the store. It may hold what `properties`
     /// redacts, so it is never serialized (an API answer built from a run cannot leak it).
-    #[serde(default, skip_serializing)]
-    pub payload: Value,
+    #[serde(skip)]
+    pub payload: JsonText,
     /// Whether an external system holds the run ([`crate::Store::hand_off_run`]); its lease is
     /// then the deadline for that system's report. Read-only: set by the store.
     #[serde(default, skip_serializing)]
@@ -379,6 +379,58 @@ impl RunRecord {
     /// Whether `status` is final: `SUCCESS`, `FAILURE`, `CANCELLED` or `DECLINED`.
     pub fn is_final(status: &str) -> bool {
         Self::FINAL.contains(&status)
+    }
+}
+
+/// JSON kept as text. A run's payload is written once when the run is accepted and read back
+/// only by the worker that claims it (the accepting process hands it over in memory), so it is
+/// never built into a tree on the way to the database.
+#[derive(Clone, Debug)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// `value` serialized.
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Self> {
+        serde_json::to_string(value).map(Self)
+    }
+
+    /// Text read back from the database (written by [`JsonText::of`]).
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The text read as `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(&self.0)
+    }
+
+    /// The text read as a JSON value (`null` if it is not JSON).
+    pub fn value(&self) -> Value {
+        self.parse().unwrap_or(Value::Null)
+    }
+}
+
+impl Default for JsonText {
+    fn default() -> Self {
+        Self("null".into())
+    }
+}
+
+impl From<Value> for JsonText {
+    fn from(value: Value) -> Self {
+        Self(value.to_string())
+    }
+}
+
+/// Equal when the JSON is (Postgres stores `jsonb`, which does not keep the text as written).
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0 || self.value() == other.value()
     }
 }
 

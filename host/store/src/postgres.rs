@@ -176,7 +176,7 @@ const RUN_COLUMNS: &str = "id, action, blueprint, entity, properties, status, st
 /// [`RUN_COLUMNS`] and whether an external system holds the run (`RunRecord::external`).
 const RUN_SELECT: &str = "id, action, blueprint, entity, properties, status, status_label, link, \
     summary, progress, error, affected_entities, output, source, created_by, created_at, \
-    updated_at, ended_at, attempts, payload, COALESCE(lease_owner = 'external', false)";
+    updated_at, ended_at, attempts, payload::text, COALESCE(lease_owner = 'external', false)";
 
 fn run(r: &Row) -> Result<RunRecord> {
     Ok(RunRecord {
@@ -199,7 +199,7 @@ fn run(r: &Row) -> Result<RunRecord> {
         updated_at: at(r.try_get(16).map_err(pg)?),
         ended_at: r.try_get::<_, Option<i64>>(17).map_err(pg)?.map(at),
         attempts: r.try_get(18).map_err(pg)?,
-        payload: r.try_get(19).map_err(pg)?,
+        payload: JsonText::from_stored(r.try_get(19).map_err(pg)?),
         external: r.try_get(20).map_err(pg)?,
     })
 }
@@ -322,8 +322,8 @@ impl PostgresStore {
         let stmt = tx
             .prepare_cached(&format!(
                 "INSERT INTO runs ({RUN_COLUMNS}, lease_owner, lease_until) VALUES ($1, $2, $3, \
-                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-                 $21, $22)"
+                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+                 $20::text::jsonb, $21, $22)"
             ))
             .await
             .map_err(pg)?;
@@ -349,7 +349,7 @@ impl PostgresStore {
                 &ms(r.updated_at),
                 &r.ended_at.map(ms),
                 &r.attempts,
-                &r.payload,
+                &r.payload.as_str(),
                 &owner,
                 &until,
             ],

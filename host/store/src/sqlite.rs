@@ -188,7 +188,7 @@ impl SqliteStore {
             V::Integer(ms(r.updated_at)),
             r.ended_at.map_or(V::Null, |t| V::Integer(ms(t))),
             V::Integer(r.attempts.into()),
-            V::Text(r.payload.to_string()),
+            V::Text(r.payload.as_str().to_owned()),
             text(owner),
             until.map_or(V::Null, V::Integer),
         ];
@@ -468,7 +468,7 @@ fn run(row: &Row) -> rusqlite::Result<RunRecord> {
         updated_at: at(row.get(16)?),
         ended_at: row.get::<_, Option<i64>>(17)?.map(at),
         attempts: row.get(18)?,
-        payload: json(row.get(19)?),
+        payload: JsonText::from_stored(row.get(19)?),
         external: row.get(20)?,
     })
 }

@@ -2159,7 +2159,7 @@ fn run(id: &str, action: &str, created: i64) -> RunRecord {
         ended_at: None,
         attempts: 0,
         external: false,
-        payload: json!({ "inputs": { "name": "checkout", "token": "s3cret" } }),
+        payload: json!({ "inputs": { "name": "checkout", "token": "s3cret" } }).into(),
     }
 }
 
@@ -2445,7 +2445,7 @@ async fn claiming_takes_the_oldest_pending_runs_up_to_the_limit() {
         for r in &first {
             assert_eq!(r.status, "IN_PROGRESS");
             assert_eq!(r.attempts, 1);
-            assert_eq!(r.payload["inputs"]["token"], "s3cret");
+            assert_eq!(r.payload.value()["inputs"]["token"], "s3cret");
         }
         assert_eq!(store.get_run("r001").await.unwrap().unwrap(), first[0]);
 
@@ -2560,7 +2560,7 @@ async fn updates_write_the_mutable_fields_until_the_status_is_final() {
         let mut meddling = r.clone();
         meddling.action = "other".into();
         meddling.properties = json!({});
-        meddling.payload = json!(null);
+        meddling.payload = json!(null).into();
         meddling.attempts = 9;
         meddling.created_by = "mallory".into();
         assert!(store.update_run(&meddling, None).await.unwrap());
@@ -2739,21 +2739,25 @@ async fn a_handed_off_run_waits_for_its_deadline_and_no_worker_renews_it() {
 async fn sealed_secrets_in_the_payload_are_deleted_when_the_run_ends() {
     on_each_backend(|store| async move {
         let mut r = run("r_s", "deploy", 1);
-        r.payload = json!({"request": {"inputs": {}}, "sealed": "c2VhbGVk"});
+        r.payload = json!({"request": {"inputs": {}}, "sealed": "c2VhbGVk"}).into();
         create_run(&*store, r).await;
         let mut live = store.get_run("r_s").await.unwrap().unwrap();
-        assert_eq!(live.payload["sealed"], "c2VhbGVk");
+        assert_eq!(live.payload.value()["sealed"], "c2VhbGVk");
         live.progress = Some(json!({"percent": 50}));
         store.update_run(&live, None).await.unwrap();
         let live = store.get_run("r_s").await.unwrap().unwrap();
-        assert_eq!(live.payload["sealed"], "c2VhbGVk", "kept while it runs");
+        assert_eq!(
+            live.payload.value()["sealed"],
+            "c2VhbGVk",
+            "kept while it runs"
+        );
 
         let mut ended = live;
         ended.status = "SUCCESS".into();
         ended.ended_at = Some(t(5_000));
         store.update_run(&ended, None).await.unwrap();
         let ended = store.get_run("r_s").await.unwrap().unwrap();
-        assert_eq!(ended.payload, json!({"request": {"inputs": {}}}));
+        assert_eq!(ended.payload.value(), json!({"request": {"inputs": {}}}));
     })
     .await;
 }

@@ -15,7 +15,7 @@ use portico_runs::engine::{Payload, new_run_id};
 use portico_runs::inputs::{self, InputContext, InputLookup};
 use portico_runs::quotas::{self, QuotaError};
 use portico_runtime::{Operation, RunRequest, User};
-use portico_store::{AuditRecord, Role, RunFilter, RunRecord};
+use portico_store::{AuditRecord, JsonText, Role, RunFilter, RunRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -306,7 +306,7 @@ pub(crate) async fn create(
         ended_at: None,
         attempts: i32::from(reservation.is_some()),
         external: false,
-        payload: Value::Null,
+        payload: JsonText::default(),
     };
     let payload = Payload::seal(
         action.clone(),
@@ -322,19 +322,14 @@ pub(crate) async fn create(
     // Only runs someone listens to are kept past the write (their payload is large).
     let listened = waits || !action.notifications.is_empty() || state.engine.watches_runs();
     let mut stored = run;
-    stored.payload = serde_json::to_value(&payload).map_err(ApiError::internal)?;
+    stored.payload = JsonText::of(&payload).map_err(ApiError::internal)?;
     let kept = listened.then(|| stored.clone());
     let start = match reservation {
         Some(reservation) => {
-            // The worker reads `payload`; automations read the record's (loop refusal).
-            let run = RunRecord {
-                payload: if listened {
-                    stored.payload.clone()
-                } else {
-                    Value::Null
-                },
-                ..stored.clone()
-            };
+            // The worker reads `payload`: the record's copy stays with the store.
+            let text = std::mem::take(&mut stored.payload);
+            let run = stored.clone();
+            stored.payload = text;
             let (worker, lease_until) = state.engine.claim();
             state
                 .store
@@ -841,7 +836,8 @@ pub(crate) struct Decision {
 
 /// The action a run was started with (as it was then).
 fn action_of(run: &RunRecord) -> ApiResult<Arc<ActionDefinition>> {
-    serde_json::from_value::<Payload>(run.payload.clone())
+    run.payload
+        .parse::<Payload>()
         .map(|p| p.action)
         .map_err(ApiError::internal)
 }
