@@ -1027,7 +1027,11 @@ impl Store for PostgresStore {
                  RETURNING {}, false",
                 RUN_COLUMNS
                     .split(", ")
-                    .map(|column| format!("runs.{}", column.trim()))
+                    .map(|column| match column.trim() {
+                        // Read as text, as RUN_SELECT reads it (`JsonText`).
+                        "payload" => "runs.payload::text".to_owned(),
+                        column => format!("runs.{column}"),
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ))
