@@ -16,7 +16,7 @@ use portico_runs::inputs::{self, InputContext, InputLookup};
 use portico_runs::quotas::{self, QuotaError};
 use portico_runtime::{Operation, RunRequest, User};
 use portico_store::{AuditRecord, JsonText, Role, RunFilter, RunRecord};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -33,26 +33,72 @@ pub(crate) struct NewRun {
 
 /// A run as the API shows it (Port's run fields plus progress, error and affected entities).
 pub(crate) fn show(run: &RunRecord) -> Value {
-    json!({
-        "id": run.id,
-        "action": { "identifier": run.action },
-        "blueprint": run.blueprint.as_ref().map(|b| json!({ "identifier": b })),
-        "entity": run.entity.as_ref().map(|e| json!({ "identifier": e })),
-        "properties": run.properties,
-        "status": run.status,
-        "statusLabel": run.status_label,
-        "link": run.link,
-        "summary": run.summary,
-        "progress": run.progress,
-        "error": run.error,
-        "affectedEntities": run.affected_entities,
-        "output": run.output,
-        "source": run.source,
-        "createdBy": run.created_by,
-        "createdAt": run.created_at,
-        "updatedAt": run.updated_at,
-        "endedAt": run.ended_at,
-    })
+    serde_json::to_value(Shown::of(run)).unwrap_or_default()
+}
+
+/// [`show`], serialized straight from the record (no `Value` tree on the hot path).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Shown<'a> {
+    id: &'a str,
+    action: Identifier<'a>,
+    blueprint: Option<Identifier<'a>>,
+    entity: Option<Identifier<'a>>,
+    properties: &'a Value,
+    status: &'a str,
+    status_label: &'a Option<String>,
+    link: &'a [Value],
+    summary: &'a Option<String>,
+    progress: &'a Option<Value>,
+    error: &'a Option<Value>,
+    affected_entities: &'a Value,
+    output: &'a Option<Value>,
+    source: &'a str,
+    created_by: &'a str,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    ended_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Serialize)]
+struct Identifier<'a> {
+    identifier: &'a str,
+}
+
+impl<'a> Shown<'a> {
+    fn of(run: &'a RunRecord) -> Self {
+        let identifier =
+            |id: &'a Option<String>| id.as_deref().map(|identifier| Identifier { identifier });
+        Self {
+            id: &run.id,
+            action: Identifier {
+                identifier: &run.action,
+            },
+            blueprint: identifier(&run.blueprint),
+            entity: identifier(&run.entity),
+            properties: &run.properties,
+            status: &run.status,
+            status_label: &run.status_label,
+            link: &run.link,
+            summary: &run.summary,
+            progress: &run.progress,
+            error: &run.error,
+            affected_entities: &run.affected_entities,
+            output: &run.output,
+            source: &run.source,
+            created_by: &run.created_by,
+            created_at: run.created_at,
+            updated_at: run.updated_at,
+            ended_at: run.ended_at,
+        }
+    }
+}
+
+/// The 202 answer: `{ok, run}`.
+#[derive(Serialize)]
+struct Accepted<'a> {
+    ok: bool,
+    run: Shown<'a>,
 }
 
 /// Records a refused run request in the audit log.
@@ -318,7 +364,11 @@ pub(crate) async fn create(
     audit.blueprint = run.blueprint.clone();
     audit.run_id = Some(run_id);
     audit.after = Some(json!({ "action": run.action, "properties": shown }));
-    let answer = axum::Json(json!({ "ok": true, "run": show(&run) }));
+    let answer = serde_json::to_vec(&Accepted {
+        ok: true,
+        run: Shown::of(&run),
+    })
+    .map_err(ApiError::internal)?;
     // Only runs someone listens to are kept past the write (their payload is large).
     let listened = waits || !action.notifications.is_empty() || state.engine.watches_runs();
     let mut stored = run;
@@ -361,7 +411,11 @@ pub(crate) async fn create(
     if let Some((reservation, run)) = start {
         state.engine.dispatch(reservation, run, payload);
     }
-    Ok((StatusCode::ACCEPTED, answer).into_response())
+    let json = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
+    Ok((StatusCode::ACCEPTED, json, answer).into_response())
 }
 
 #[derive(Debug, Deserialize)]
