@@ -20,10 +20,10 @@ use portico_store::{JsonText, RunLogLine, RunRecord, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// How the engine runs.
@@ -132,11 +132,9 @@ struct Inner {
     /// Plugin versions by name (all of them, newest first), to resolve a run's plugin.
     plugins: crate::cache::TtlCache<(), Arc<Vec<portico_store::PluginVersion>>>,
     running: Mutex<HashMap<String, CancellationToken>>,
-    /// Workers promised to runs being accepted in this process ([`Engine::reserve`]).
-    reserved: AtomicUsize,
-    /// Workers executing a plugin. A run's worker is free again once its plugin returned,
-    /// while its end is being written: `workers` bounds plugins running at once.
-    busy: AtomicUsize,
+    /// One permit per worker, held from a run's reservation or claim until its plugin returned
+    /// (the end is written after): `workers` bounds plugins running at once.
+    workers: Arc<Semaphore>,
     queue: Arc<QueueSignal>,
 }
 
@@ -159,13 +157,7 @@ impl QueueSignal {
 /// A worker kept for a run this process is accepting ([`Engine::reserve`]); given back when
 /// dropped unused.
 pub struct Reservation {
-    inner: Arc<Inner>,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        self.inner.reserved.fetch_sub(1, Ordering::AcqRel);
-    }
+    worker: OwnedSemaphorePermit,
 }
 
 impl Engine {
@@ -190,11 +182,10 @@ impl Engine {
                 store,
                 catalog,
                 runtime,
+                workers: Arc::new(Semaphore::new(config.workers)),
                 config: Arc::new(config),
                 worker,
                 running: Mutex::default(),
-                reserved: AtomicUsize::new(0),
-                busy: AtomicUsize::new(0),
                 queue: Arc::new(QueueSignal {
                     queued: AtomicBool::new(true),
                     wake: Notify::new(),
@@ -286,19 +277,23 @@ impl Engine {
     /// already claimed ([`Engine::claim`] with [`portico_store::Store::create_claimed_run`])
     /// and handed over with [`Engine::dispatch`]: one write less than queueing it and claiming
     /// it back, and no wait for a worker to poll.
-    pub fn reserve(&self) -> Option<Reservation> {
-        // Runs waiting in the queue go first: a new run queues behind them.
+    ///
+    /// When all are busy it waits up to `patience` for one (in turn with other callers): a
+    /// short wait keeps runs on this path under load, and slows clients to the pace the
+    /// workers keep. Runs already queued go first: then a new run queues behind them.
+    pub async fn reserve(&self, patience: Duration) -> Option<Reservation> {
         if self.inner.queue.queued.load(Ordering::Acquire) {
             return None;
         }
-        let _running = self.inner.lock_running();
-        if self.inner.occupied() >= self.inner.config.workers {
-            return None;
-        }
-        self.inner.reserved.fetch_add(1, Ordering::AcqRel);
-        Some(Reservation {
-            inner: self.inner.clone(),
-        })
+        let workers = self.inner.workers.clone();
+        let worker = match workers.clone().try_acquire_owned() {
+            Ok(worker) => worker,
+            Err(_) => tokio::time::timeout(patience, workers.acquire_owned())
+                .await
+                .ok()?
+                .ok()?,
+        };
+        Some(Reservation { worker })
     }
 
     /// The claim a reserved run is stored with: this process's worker id and the lease's end.
@@ -312,8 +307,9 @@ impl Engine {
     /// Executes a run stored with [`Engine::claim`], using the worker `reservation` kept.
     /// `run.payload` may be left out (`null`): `payload` is what the worker reads.
     pub fn dispatch(&self, reservation: Reservation, run: RunRecord, payload: Payload) {
-        self.inner.clone().spawn(run, Some(payload));
-        drop(reservation);
+        self.inner
+            .clone()
+            .spawn(run, Some(payload), Some(reservation.worker));
     }
 
     /// Whether a run is executing in this process.
@@ -337,11 +333,6 @@ impl Inner {
     /// Tells the worker loop runs may be queued.
     fn nudge(&self) {
         self.queue.nudge();
-    }
-
-    /// Workers executing a plugin or promised to a run being accepted.
-    fn occupied(&self) -> usize {
-        self.busy.load(Ordering::Acquire) + self.reserved.load(Ordering::Acquire)
     }
 
     fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
@@ -427,7 +418,7 @@ impl Inner {
             if self.queue.queued.swap(false, Ordering::AcqRel)
                 || claimed.elapsed() >= self.config.poll
             {
-                let free = self.config.workers.saturating_sub(self.occupied());
+                let free = self.workers.available_permits();
                 let mut taken = 0;
                 if free > 0 {
                     claimed = std::time::Instant::now();
@@ -436,7 +427,10 @@ impl Inner {
                         Ok(runs) => {
                             taken = runs.len();
                             for run in runs {
-                                self.clone().spawn(run, None);
+                                // A permit taken meanwhile by a request makes this run wait
+                                // for the next free worker.
+                                let worker = self.workers.clone().try_acquire_owned().ok();
+                                self.clone().spawn(run, None, worker);
                             }
                         }
                         Err(e) => tracing::error!("cannot claim runs: {e}"),
@@ -456,15 +450,23 @@ impl Inner {
         }
     }
 
-    /// Executes a claimed run in a task of its own; `payload` when the caller has it already
-    /// (else it is read from `run.payload`).
-    fn spawn(self: Arc<Self>, run: RunRecord, payload: Option<Payload>) {
+    /// Executes a claimed run in a task of its own, with its `worker` permit (waited for when
+    /// none); `payload` when the caller has it already (else it is read from `run.payload`).
+    fn spawn(
+        self: Arc<Self>,
+        run: RunRecord,
+        payload: Option<Payload>,
+        worker: Option<OwnedSemaphorePermit>,
+    ) {
         let token = CancellationToken::new();
         self.lock_running().insert(run.id.clone(), token.clone());
-        self.busy.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(async move {
+            let worker = match worker {
+                Some(worker) => Some(worker),
+                None => self.workers.clone().acquire_owned().await.ok(),
+            };
             let id = run.id.clone();
-            self.execute(run, payload, token).await;
+            self.execute(run, payload, worker, token).await;
             self.lock_running().remove(&id);
         });
     }
@@ -551,6 +553,7 @@ impl Inner {
         &self,
         mut run: RunRecord,
         payload: Option<Payload>,
+        worker: Option<OwnedSemaphorePermit>,
         cancel: CancellationToken,
     ) {
         let payload = match payload {
@@ -568,7 +571,7 @@ impl Inner {
         };
         // The plugin has returned: its worker may take the next run while the end is written
         // (worth a claim only if runs wait for one).
-        self.busy.fetch_sub(1, Ordering::AcqRel);
+        drop(worker);
         if self.queue.queued.load(Ordering::Acquire) {
             self.queue.wake.notify_one();
         }

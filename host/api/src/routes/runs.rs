@@ -116,6 +116,9 @@ async fn refused(state: &AppState, caller: &Caller, action: &str, reason: &str) 
     }
 }
 
+/// How long a request waits for a worker before its run is queued instead.
+const WORKER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
+
 struct Lookup<'a>(&'a AppState);
 
 #[async_trait::async_trait]
@@ -304,8 +307,12 @@ pub(crate) async fn create(
         });
     }
     let waits = rule.is_some_and(|r| r.applies(&context));
-    // Started at once when this process has a worker free; otherwise queued for one.
-    let reservation = if waits { None } else { state.engine.reserve() };
+    // Started at once when this process has a worker free (soon); otherwise queued for one.
+    let reservation = if waits {
+        None
+    } else {
+        state.engine.reserve(WORKER_PATIENCE).await
+    };
 
     let mut shown = validated.properties.clone();
     for name in &validated.secrets {
