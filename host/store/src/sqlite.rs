@@ -28,7 +28,7 @@ const MAX_BATCH: usize = 512;
 /// A batch this large means writers are queueing: the next batch waits [`COMMIT_DELAY`].
 const BUSY_BATCH: usize = 8;
 /// How long a batch waits for more writes under load (PostgreSQL's `commit_delay`, in effect).
-const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(250);
+const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(500);
 const READERS: usize = 4;
 
 /// A queued write: run (again, after a rolled-back batch) until committed, then answered.
