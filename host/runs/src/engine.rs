@@ -29,7 +29,8 @@ use tokio_util::sync::CancellationToken;
 /// How the engine runs.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// Runs executing at once in this process.
+    /// Plugins running at once in this process (a run's worker is free once its plugin
+    /// returned, while its end is written).
     pub workers: usize,
     /// How long a claim holds without renewal.
     pub lease: Duration,
