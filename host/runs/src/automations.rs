@@ -253,7 +253,6 @@ impl Automations {
             },
             config: action.invocation_method.config.clone(),
         };
-        let now = portico_store::now();
         let payload = Payload {
             action: Arc::new(action.clone()),
             request,
@@ -261,27 +260,11 @@ impl Automations {
             chain,
         };
         let run = RunRecord {
-            id: run_id.clone(),
-            action: action.identifier.clone(),
             blueprint: entity_ref.as_ref().map(|e| e.blueprint.clone()),
             entity: entity_ref.map(|e| e.identifier),
             properties: body.clone(),
-            status: "PENDING".into(),
-            status_label: None,
-            link: Vec::new(),
-            summary: None,
-            progress: None,
-            error: None,
-            affected_entities: json!([]),
-            output: None,
-            source: "AUTOMATION".into(),
-            created_by: actor.clone(),
-            created_at: now,
-            updated_at: now,
-            ended_at: None,
-            attempts: 0,
-            external: false,
             payload: JsonText::of(&payload).unwrap_or_default(),
+            ..RunRecord::accepted(&run_id, &action.identifier, "AUTOMATION", &actor)
         };
         let mut audit = AuditRecord::success(&actor, "automation", "RUN", "run", &run_id);
         audit.run_id = Some(run_id.clone());

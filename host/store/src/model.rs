@@ -376,6 +376,35 @@ impl RunRecord {
     /// The statuses a run never leaves.
     pub const FINAL: &'static [&'static str] = &["SUCCESS", "FAILURE", "CANCELLED", "DECLINED"];
 
+    /// A run just accepted: `PENDING`, no outcome yet, created and updated now, never claimed.
+    /// Callers fill in its blueprint, entity, inputs and payload.
+    pub fn accepted(id: &str, action: &str, source: &str, created_by: &str) -> Self {
+        let now = crate::now();
+        Self {
+            id: id.into(),
+            action: action.into(),
+            blueprint: None,
+            entity: None,
+            properties: Value::Object(Default::default()),
+            status: "PENDING".into(),
+            status_label: None,
+            link: Vec::new(),
+            summary: None,
+            progress: None,
+            error: None,
+            affected_entities: Value::Array(Vec::new()),
+            output: None,
+            source: source.into(),
+            created_by: created_by.into(),
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+            attempts: 0,
+            external: false,
+            payload: JsonText::default(),
+        }
+    }
+
     /// Whether `status` is final: `SUCCESS`, `FAILURE`, `CANCELLED` or `DECLINED`.
     pub fn is_final(status: &str) -> bool {
         Self::FINAL.contains(&status)

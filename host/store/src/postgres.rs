@@ -13,6 +13,7 @@ use crate::{Result, Store, StoreError, Write};
 use chrono::{DateTime, TimeZone, Utc};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
+use std::sync::LazyLock;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Json, ToSql, Type};
@@ -177,6 +178,27 @@ const RUN_COLUMNS: &str = "id, action, blueprint, entity, properties, status, st
 const RUN_SELECT: &str = "id, action, blueprint, entity, properties, status, status_label, link, \
     summary, progress, error, affected_entities, output, source, created_by, created_at, \
     updated_at, ended_at, attempts, payload::text, COALESCE(lease_owner = 'external', false)";
+
+/// [`Store::claim_runs`]'s statement, built once.
+static CLAIM_RUNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH picked AS (SELECT id FROM runs WHERE status = 'PENDING' \
+         ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         UPDATE runs SET status = 'IN_PROGRESS', lease_owner = $2, lease_until = $3, \
+         attempts = runs.attempts + 1 FROM picked \
+         WHERE runs.id = picked.id AND runs.status = 'PENDING' \
+         RETURNING {}, false",
+        RUN_COLUMNS
+            .split(", ")
+            .map(|column| match column.trim() {
+                // Read as text, as RUN_SELECT reads it (`JsonText`).
+                "payload" => "runs.payload::text".to_owned(),
+                column => format!("runs.{column}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+});
 
 fn run(r: &Row) -> Result<RunRecord> {
     Ok(RunRecord {
@@ -1017,26 +1039,7 @@ impl Store for PostgresStore {
         // One statement: rows another claimer has locked are skipped, and a row it took
         // meanwhile is re-checked against `status = 'PENDING'` once its lock is released.
         let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(&format!(
-                "WITH picked AS (SELECT id FROM runs WHERE status = 'PENDING' \
-                 ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-                 UPDATE runs SET status = 'IN_PROGRESS', lease_owner = $2, lease_until = $3, \
-                 attempts = runs.attempts + 1 FROM picked \
-                 WHERE runs.id = picked.id AND runs.status = 'PENDING' \
-                 RETURNING {}, false",
-                RUN_COLUMNS
-                    .split(", ")
-                    .map(|column| match column.trim() {
-                        // Read as text, as RUN_SELECT reads it (`JsonText`).
-                        "payload" => "runs.payload::text".to_owned(),
-                        column => format!("runs.{column}"),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .await
-            .map_err(pg)?;
+        let stmt = c.prepare_cached(&CLAIM_RUNS).await.map_err(pg)?;
         let mut claimed = c
             .query(&stmt, &[&sql_limit(limit), &worker, &ms(lease_until)])
             .await

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -198,14 +198,10 @@ impl SqliteStore {
         ];
         let id = r.id;
         self.write(move |c| {
-            c.prepare_cached(&format!(
-                "INSERT INTO runs ({RUN_COLUMNS}, lease_owner, lease_until) VALUES (?1, ?2, ?3, \
-                 ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-                 ?21, ?22)"
-            ))
-            .map_err(db)?
-            .execute(params_from_iter(row.iter()))
-            .map_err(|e| conflict_or(e, || format!("run `{id}`")))?;
+            c.prepare_cached(&INSERT_RUN)
+                .map_err(db)?
+                .execute(params_from_iter(row.iter()))
+                .map_err(|e| conflict_or(e, || format!("run `{id}`")))?;
             insert_audit(c, &audit)
         })
         .await
@@ -284,22 +280,27 @@ impl RunUpdate {
     }
 }
 
+/// [`update_run_row`]'s statement, built once: it runs for every run, in the writer thread.
+static UPDATE_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE runs SET status = ?2, status_label = ?3, link = ?4, summary = ?5, \
+         progress = ?6, error = ?7, affected_entities = ?8, output = ?9, \
+         updated_at = ?10, ended_at = ?11, \
+         lease_owner = CASE WHEN ?12 THEN NULL ELSE lease_owner END, \
+         lease_until = CASE WHEN ?12 THEN NULL ELSE lease_until END, \
+         payload = CASE WHEN ?12 AND instr(payload, '\"sealed\"') > 0 \
+             THEN json_remove(payload, '$.sealed') ELSE payload END \
+         WHERE id = ?1 AND status NOT IN {}",
+        final_statuses()
+    )
+});
+
 /// Writes a run's mutable fields (see [`Store::update_run`]) in the writer's transaction. A
 /// final status drops the lease and the payload's sealed secrets (the payload is only
 /// rewritten when it holds some).
 fn update_run_row(c: &Connection, r: &RunUpdate, audit: Option<&AuditRecord>) -> Result<bool> {
     let updated = c
-        .prepare_cached(&format!(
-            "UPDATE runs SET status = ?2, status_label = ?3, link = ?4, summary = ?5, \
-             progress = ?6, error = ?7, affected_entities = ?8, output = ?9, \
-             updated_at = ?10, ended_at = ?11, \
-             lease_owner = CASE WHEN ?12 THEN NULL ELSE lease_owner END, \
-             lease_until = CASE WHEN ?12 THEN NULL ELSE lease_until END, \
-             payload = CASE WHEN ?12 AND instr(payload, '\"sealed\"') > 0 \
-                 THEN json_remove(payload, '$.sealed') ELSE payload END \
-             WHERE id = ?1 AND status NOT IN {}",
-            final_statuses()
-        ))
+        .prepare_cached(&UPDATE_RUN)
         .map_err(db)?
         .execute(params![
             r.id,
@@ -453,6 +454,14 @@ fn action(row: &Row) -> rusqlite::Result<ActionRecord> {
         updated_at: at(row.get(4)?),
     })
 }
+
+/// [`SqliteStore::insert_run`]'s statement, built once.
+static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO runs ({RUN_COLUMNS}, lease_owner, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, \
+         ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+    )
+});
 
 const RUN_COLUMNS: &str = "id, action, blueprint, entity, properties, status, status_label, link, \
     summary, progress, error, affected_entities, output, source, created_by, created_at, \

@@ -330,10 +330,7 @@ pub(crate) async fn create(
         triggered_by: user,
         config: action.invocation_method.config.clone(),
     };
-    let now = portico_store::now();
     let run = RunRecord {
-        id: run_id.clone(),
-        action: action.identifier.clone(),
         blueprint: action.trigger.blueprint_identifier.clone(),
         entity: entity.map(|e| e.identifier),
         properties: shown.clone(),
@@ -345,21 +342,8 @@ pub(crate) async fn create(
             "PENDING"
         }
         .into(),
-        status_label: None,
-        link: Vec::new(),
-        summary: None,
-        progress: None,
-        error: None,
-        affected_entities: json!([]),
-        output: None,
-        source: "API".into(),
-        created_by: caller.user.identifier.clone(),
-        created_at: now,
-        updated_at: now,
-        ended_at: None,
         attempts: i32::from(reservation.is_some()),
-        external: false,
-        payload: JsonText::default(),
+        ..RunRecord::accepted(&run_id, &action.identifier, "API", &caller.user.identifier)
     };
     let payload = Payload::seal(
         action.clone(),
