@@ -7,14 +7,15 @@
 //!         cargo bench -p portico-tests --bench http
 //!
 //! SQLite always; Postgres too when PORTICO_TEST_POSTGRES_URL is set. For each backend and each
-//! concurrency (1, 16, 256 clients, each a keep-alive HTTP/1.1 connection), a fresh server on a
-//! fresh database takes POSTs for PORTICO_BENCH_SECONDS (default 5) seconds; then the bench waits
-//! until every accepted run has ended and reads them back from the store. Prints runs accepted,
-//! runs/s end to end (accepted runs / time from the first POST to the last run's `endedAt`), the
-//! intake rate (accepted runs / POST time), accept latency (POST to 202) and trigger-to-SUCCESS
-//! latency (`endedAt - createdAt`, server clock) p50/p99 in milliseconds, the process's CPU time
-//! per run from the first POST to the last run's end (clients and server together: 2 cores give
-//! 10,000 runs/s at most 0.2 ms), and runs that did not end in SUCCESS (there must be none).
+//! concurrency (1, 16, 256 clients, or the list in PORTICO_BENCH_CLIENTS; each client a keep-alive
+//! HTTP/1.1 connection), a fresh server on a fresh database takes POSTs for PORTICO_BENCH_SECONDS
+//! (default 5) seconds; then the bench waits until every accepted run has ended and reads them
+//! back from the store. Prints runs accepted, runs/s end to end (accepted runs / time from the
+//! first POST to the last run's `endedAt`), the intake rate (accepted runs / POST time), accept
+//! latency (POST to 202) and trigger-to-SUCCESS latency (`endedAt - createdAt`, server clock)
+//! p50/p99 in milliseconds, the process's CPU time per run from the first POST to the last run's
+//! end (clients and server together: 2 cores give 10,000 runs/s at most 0.2 ms), and runs that
+//! did not end in SUCCESS (there must be none).
 //! The budget is >= 10,000 runs/s end to end on SQLite.
 
 /// The allocator the `portico` binary uses, so the figures are the service's.
@@ -33,6 +34,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The concurrency levels measured unless PORTICO_BENCH_CLIENTS names others.
 const CONCURRENCY: [usize; 3] = [1, 16, 256];
 /// The design's budget, on SQLite.
 const BUDGET_RUNS_PER_S: f64 = 10_000.0;
@@ -48,6 +50,22 @@ fn post_for() -> Duration {
         .map(|s| s.parse::<f64>().expect("PORTICO_BENCH_SECONDS is a number"))
         .unwrap_or(5.0);
     Duration::from_secs_f64(seconds)
+}
+
+/// The concurrency levels to measure: PORTICO_BENCH_CLIENTS (comma-separated, such as `256` to
+/// compare two builds on the budget's level alone), default 1, 16 and 256.
+fn levels() -> Vec<usize> {
+    match std::env::var("PORTICO_BENCH_CLIENTS") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("PORTICO_BENCH_CLIENTS is a comma-separated list of client counts")
+            })
+            .collect(),
+        Err(_) => CONCURRENCY.to_vec(),
+    }
 }
 
 /// CPU time this process has used (all threads, clients and server alike), from /proc/self/stat
@@ -252,7 +270,7 @@ fn main() {
         .expect("tokio runtime");
     let mut reports = Vec::new();
     for backend in backends() {
-        for clients in CONCURRENCY {
+        for clients in levels() {
             reports.push(tokio.block_on(bench(backend, clients)));
         }
     }
