@@ -365,49 +365,16 @@ async fn a_running_plugin_is_cancelled_long_before_its_timeout() {
 
 #[tokio::test]
 async fn a_run_left_in_progress_by_a_dead_worker_ends_as_interrupted() {
-    use portico_store::{AuditRecord, AuditStatus, RunRecord};
+    use portico_store::{AuditRecord, RunRecord};
     for backend in portico_tests::api::backends() {
         let db = portico_tests::api::Database::fresh(backend).await;
         let store = portico_store::open(&db.url).await.unwrap();
         let now = portico_store::now();
         let run = RunRecord {
-            id: "r_orphan".into(),
-            action: "scaffold_service".into(),
-            blueprint: None,
-            entity: None,
-            properties: json!({}),
-            status: "PENDING".into(),
-            status_label: None,
-            link: vec![],
-            summary: None,
-            progress: None,
-            error: None,
-            affected_entities: json!([]),
-            output: None,
-            source: "API".into(),
-            created_by: "admin".into(),
-            created_at: now,
-            updated_at: now,
-            ended_at: None,
-            attempts: 0,
-            external: false,
             payload: json!({}).into(),
+            ..RunRecord::accepted("r_orphan", "scaffold_service", "API", "admin")
         };
-        let audit = AuditRecord {
-            id: 0,
-            at: now,
-            actor: "admin".into(),
-            operation: "RUN".into(),
-            resource_type: "run".into(),
-            resource_id: "r_orphan".into(),
-            blueprint: None,
-            run_id: None,
-            before: None,
-            after: None,
-            status: AuditStatus::Success,
-            reason: None,
-            origin: "test".into(),
-        };
+        let audit = AuditRecord::success("admin", "test", "RUN", "run", "r_orphan");
         store.create_run(run, audit).await.unwrap();
         // A worker claimed it and died: its lease is already over.
         let claimed = store

@@ -149,9 +149,17 @@ struct QueueSignal {
 }
 
 impl QueueSignal {
+    /// Runs may be queued: the worker loop claims on its next turn.
     fn nudge(&self) {
         self.queued.store(true, Ordering::Release);
         self.wake.notify_one();
+    }
+
+    /// A worker was freed: worth a claim only if runs wait for one.
+    fn worker_freed(&self) {
+        if self.queued.load(Ordering::Acquire) {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -226,7 +234,7 @@ impl Engine {
                     match event {
                         Ok(event) => {
                             if inner.automations.entity_changed(&event).await > 0 {
-                                inner.nudge();
+                                inner.queue.nudge();
                             }
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
@@ -271,7 +279,7 @@ impl Engine {
 
     /// Tells idle workers a run was queued.
     pub fn wake(&self) {
-        self.inner.nudge();
+        self.inner.queue.nudge();
     }
 
     /// A worker for a run about to be accepted here, when one is free. The run is then stored
@@ -331,31 +339,24 @@ impl Engine {
 }
 
 impl Inner {
-    /// Tells the worker loop runs may be queued.
-    fn nudge(&self) {
-        self.queue.nudge();
-    }
-
     fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sends the notifications for `run`'s status, when its action has any (the action is only
-    /// read from the payload then: most runs pay nothing).
+    /// Tells automations and watchers `run` changed, and sends the notifications for its status
+    /// when its action (read from the payload) has any.
     fn announce(&self, run: &RunRecord) {
-        match run.payload.parse::<Payload>() {
-            Ok(payload) => self.announce_as(run, Some(&payload.action)),
-            Err(_) => self.run_changed(run, false),
-        }
+        let payload = run.payload.parse::<Payload>().ok();
+        self.announce_as(run, payload.as_ref().map(|p| &*p.action));
     }
 
-    /// [`Inner::announce`] with the run's action at hand, when the caller has it (a dispatched
-    /// run's record carries no payload to read it from).
+    /// [`Inner::announce`] with the run's action at hand (a dispatched run's record carries no
+    /// payload to read it from); `None` when the payload is unreadable: no notifications then.
     fn announce_as(&self, run: &RunRecord, action: Option<&ActionDefinition>) {
-        let Some(action) = action else {
-            return self.announce(run);
-        };
         self.run_changed(run, false);
+        let Some(action) = action else {
+            return;
+        };
         if action.notifications.is_empty() && action.approval_notification.is_none() {
             return;
         }
@@ -385,7 +386,7 @@ impl Inner {
             tracing::error!("cannot load automations: {e}");
         }
         if self.automations.expire_timers().await > 0 {
-            self.nudge();
+            self.queue.nudge();
         }
         if let Err(e) = self.recover(horizon).await {
             tracing::error!("cannot recover interrupted runs: {e}");
@@ -524,7 +525,7 @@ impl Inner {
             } else if retry.on_interrupt && run.attempts < Retry::MAX_ATTEMPTS {
                 tracing::warn!(run_id = %run.id, attempt = run.attempts, "run interrupted: queued again");
                 self.store.requeue_run(&run.id).await?;
-                self.nudge();
+                self.queue.nudge();
                 continue;
             } else {
                 tracing::warn!(run_id = %run.id, "run interrupted: its worker stopped");
@@ -573,9 +574,7 @@ impl Inner {
         // The plugin has returned: its worker may take the next run while the end is written
         // (worth a claim only if runs wait for one).
         drop(worker);
-        if self.queue.queued.load(Ordering::Acquire) {
-            self.queue.wake.notify_one();
-        }
+        self.queue.worker_freed();
         let (mut hand_off, mut lines, mut events) = (None, Vec::new(), None);
         match started {
             Ok((deadline, ran)) => {

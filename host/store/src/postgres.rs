@@ -179,6 +179,30 @@ const RUN_SELECT: &str = "id, action, blueprint, entity, properties, status, sta
     summary, progress, error, affected_entities, output, source, created_by, created_at, \
     updated_at, ended_at, attempts, payload::text, COALESCE(lease_owner = 'external', false)";
 
+/// [`PostgresStore::insert_run`]'s statement, built once: it runs for every run.
+static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO runs ({RUN_COLUMNS}, lease_owner, lease_until) VALUES ($1, $2, $3, $4, $5, \
+         $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20::text::jsonb, $21, \
+         $22)"
+    )
+});
+
+/// [`Store::update_run`]'s statement, built once: it runs for every run.
+static UPDATE_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE runs SET status = $2, status_label = $3, link = $4, summary = $5, \
+         progress = $6, error = $7, affected_entities = $8, output = $9, \
+         updated_at = $10, ended_at = $11, \
+         lease_owner = CASE WHEN $12 THEN NULL ELSE lease_owner END, \
+         lease_until = CASE WHEN $12 THEN NULL ELSE lease_until END, \
+         payload = CASE WHEN $12 AND jsonb_typeof(payload) = 'object' \
+             THEN payload - 'sealed' ELSE payload END \
+         WHERE id = $1 AND status NOT IN {}",
+        final_statuses()
+    )
+});
+
 /// [`Store::claim_runs`]'s statement, built once.
 static CLAIM_RUNS: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -341,14 +365,7 @@ impl PostgresStore {
         let (owner, until) = lease.unzip();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let stmt = tx
-            .prepare_cached(&format!(
-                "INSERT INTO runs ({RUN_COLUMNS}, lease_owner, lease_until) VALUES ($1, $2, $3, \
-                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                 $20::text::jsonb, $21, $22)"
-            ))
-            .await
-            .map_err(pg)?;
+        let stmt = tx.prepare_cached(&INSERT_RUN).await.map_err(pg)?;
         tx.execute(
             &stmt,
             &[
@@ -1073,20 +1090,7 @@ impl Store for PostgresStore {
     async fn update_run(&self, r: &RunRecord, audit: Option<AuditRecord>) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let stmt = tx
-            .prepare_cached(&format!(
-                "UPDATE runs SET status = $2, status_label = $3, link = $4, summary = $5, \
-                 progress = $6, error = $7, affected_entities = $8, output = $9, \
-                 updated_at = $10, ended_at = $11, \
-                 lease_owner = CASE WHEN $12 THEN NULL ELSE lease_owner END, \
-                 lease_until = CASE WHEN $12 THEN NULL ELSE lease_until END, \
-                 payload = CASE WHEN $12 AND jsonb_typeof(payload) = 'object' \
-                     THEN payload - 'sealed' ELSE payload END \
-                 WHERE id = $1 AND status NOT IN {}",
-                final_statuses()
-            ))
-            .await
-            .map_err(pg)?;
+        let stmt = tx.prepare_cached(&UPDATE_RUN).await.map_err(pg)?;
         let updated = tx
             .execute(
                 &stmt,

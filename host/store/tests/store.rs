@@ -2139,27 +2139,12 @@ async fn actions_are_stored_whole_and_keep_their_plugin_in_use() {
 /// A PENDING run of `action` asked for by `alice` at `created` (milliseconds).
 fn run(id: &str, action: &str, created: i64) -> RunRecord {
     RunRecord {
-        id: id.into(),
-        action: action.into(),
         blueprint: Some("service".into()),
-        entity: None,
         properties: json!({ "name": "checkout", "token": "[REDACTED]" }),
-        status: "PENDING".into(),
-        status_label: None,
-        link: Vec::new(),
-        summary: None,
-        progress: None,
-        error: None,
-        affected_entities: json!([]),
-        output: None,
-        source: "API".into(),
-        created_by: "alice".into(),
         created_at: t(created),
         updated_at: t(created),
-        ended_at: None,
-        attempts: 0,
-        external: false,
         payload: json!({ "inputs": { "name": "checkout", "token": "s3cret" } }).into(),
+        ..RunRecord::accepted(id, action, "API", "alice")
     }
 }
 

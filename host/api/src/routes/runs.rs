@@ -270,7 +270,7 @@ pub(crate) async fn create(
 
     let rule = ApprovalRule::parse(&action.required_approval).map_err(ApiError::internal)?;
     // What policies and approval conditions see; most actions have neither.
-    let context = (execute.policy.is_some() || rule.is_some()).then(|| {
+    let context = if execute.policy.is_some() || rule.is_some() {
         json!({
             "inputs": validated.properties.clone(),
             "user": context.user,
@@ -278,8 +278,9 @@ pub(crate) async fn create(
             "action": action.identifier,
             "blueprint": action.trigger.blueprint_identifier,
         })
-    });
-    let context = context.unwrap_or_default();
+    } else {
+        Value::Null
+    };
     if let Some(policy) = &execute.policy
         && let Err(why) = policy.allows(&state.catalog, &context).await
     {
@@ -362,15 +363,18 @@ pub(crate) async fn create(
     .map_err(ApiError::internal)?;
     // Only runs someone listens to are kept past the write (their payload is large).
     let listened = waits || !action.notifications.is_empty() || state.engine.watches_runs();
-    let mut stored = run;
-    stored.payload = JsonText::of(&payload).map_err(ApiError::internal)?;
+    let stored = RunRecord {
+        payload: JsonText::of(&payload).map_err(ApiError::internal)?,
+        ..run
+    };
     let kept = listened.then(|| stored.clone());
     let start = match reservation {
         Some(reservation) => {
             // The worker reads `payload`: the record's copy stays with the store.
-            let text = std::mem::take(&mut stored.payload);
-            let run = stored.clone();
-            stored.payload = text;
+            let run = RunRecord {
+                payload: JsonText::default(),
+                ..stored.clone()
+            };
             let (worker, lease_until) = state.engine.claim();
             state
                 .store
