@@ -104,10 +104,10 @@ impl SqliteStore {
         let writer = Connection::open(&path).map_err(db)?;
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-                 PRAGMA busy_timeout = 5000;",
+                "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
             )
             .map_err(db)?;
+        wal_mode(&writer)?;
         migrate(&writer)?;
         // More distinct statements than rusqlite's default 16 run on each connection.
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -229,19 +229,48 @@ impl SqliteStore {
     }
 }
 
-fn migrate(conn: &Connection) -> Result<()> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(db)?;
-    for (number, sql) in MIGRATIONS {
-        if *number > version {
-            conn.execute_batch(&format!(
-                "BEGIN; {sql}; PRAGMA user_version = {number}; COMMIT;"
-            ))
-            .map_err(|e| db(format!("migration {number}: {e}")))?;
+/// Puts the file in WAL mode. A new file is switched exclusively, and SQLite answers "database
+/// is locked" at once, without waiting, while another connection opens it too (a server and a
+/// tool started together): try again for as long as `busy_timeout`.
+fn wal_mode(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let switched = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
+        match switched {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(db(format!("switching to WAL mode: {e}"))),
         }
     }
-    Ok(())
+}
+
+/// Applies the migrations the file lacks, in one IMMEDIATE transaction: a second process
+/// opening the same file at once waits for it (`busy_timeout`), then finds them applied.
+fn migrate(conn: &Connection) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| db(format!("migrating: {e}")))?;
+    let applied = (|| {
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db)?;
+        for (number, sql) in MIGRATIONS.iter().filter(|(n, _)| *n > version) {
+            conn.execute_batch(&format!("{sql}; PRAGMA user_version = {number};"))
+                .map_err(|e| db(format!("migration {number}: {e}")))?;
+        }
+        Ok(())
+    })();
+    match applied {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(db),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 /// A run's mutable fields (see [`Store::update_run`]) as SQLite columns, serialized by the
