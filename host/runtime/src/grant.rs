@@ -70,42 +70,105 @@ pub enum Filesystem {
     Scratch,
 }
 
-/// `invocationMethod.limits`.
+/// `invocationMethod.limits`: what one run may consume. Every field has a host default and a
+/// host maximum ([`Limits::check`]); a plugin that reaches one is told which, by its field name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct Limits {
     /// Wall-clock time for the whole run, host calls included.
-    #[serde(default = "Limits::default_timeout")]
     pub timeout_seconds: u32,
-    /// The plugin's linear memory.
-    #[serde(default = "Limits::default_memory", rename = "memoryMiB")]
+    /// The plugin's linear memories and tables together.
+    #[serde(rename = "memoryMiB")]
     pub memory_mib: u32,
-    /// Log bytes kept (stdout, stderr and `log.emit` together); the rest is dropped.
-    #[serde(default = "Limits::default_log_bytes")]
+    /// Log bytes kept (stdout, stderr and `log.emit` together, each line costing its bytes plus
+    /// [`Limits::LOG_LINE_OVERHEAD`]); the rest is dropped and counted.
     pub log_bytes: u64,
+    /// Log lines kept; the rest is dropped and counted.
+    pub log_lines: u32,
+    /// The size of the `output` JSON the plugin returns; a larger one fails the run.
+    pub output_bytes: u64,
+    /// The run's summary and failure text; longer text is cut with a marker.
+    pub text_bytes: u32,
+    /// Links a run may add (progress links and outcome links together).
+    pub links: u32,
+    /// The bytes of one link (title and URL); a longer one is refused.
+    pub link_bytes: u32,
+    /// Progress and status labels; longer ones are cut with a marker.
+    pub label_bytes: u32,
+    /// Bytes the run may keep in its `/scratch` folder; a write past it fails with no space.
+    #[serde(rename = "scratchMiB")]
+    pub scratch_mib: u32,
+    /// Files and folders the run may create in `/scratch`.
+    pub scratch_files: u32,
+    /// Files the plugin may hold open at once.
+    pub open_files: u32,
+    /// Outgoing HTTP requests in the whole run.
+    pub http_requests: u32,
+    /// Outgoing HTTP requests in flight at once.
+    pub http_concurrency: u32,
 }
 
 impl Limits {
-    const MAX_TIMEOUT_SECONDS: u32 = 24 * 3600;
-    const MAX_LOG_BYTES: u64 = 64 << 20;
+    /// What each log line costs against `logBytes` on top of its text (its row, its framing):
+    /// without it, millions of empty lines would be free.
+    pub const LOG_LINE_OVERHEAD: u64 = 64;
 
-    fn default_timeout() -> u32 {
-        30
-    }
-    fn default_memory() -> u32 {
-        64
-    }
-    fn default_log_bytes() -> u64 {
-        1 << 20
+    /// Checks every limit against its host maximum; `memory_max_mib` is the host's
+    /// `max_memory_mib`.
+    pub fn check(&self, memory_max_mib: u32) -> Result<(), GrantError> {
+        let bounds: [(&str, u64, u64, &str); 14] = [
+            ("timeoutSeconds", self.timeout_seconds.into(), 24 * 3600, ""),
+            (
+                "memoryMiB",
+                self.memory_mib.into(),
+                memory_max_mib.into(),
+                " (the host's max_memory_mib)",
+            ),
+            ("logBytes", self.log_bytes, 64 << 20, ""),
+            ("logLines", self.log_lines.into(), 1_000_000, ""),
+            ("outputBytes", self.output_bytes, 16 << 20, ""),
+            ("textBytes", self.text_bytes.into(), 64 << 10, ""),
+            ("links", self.links.into(), 1_000, ""),
+            ("linkBytes", self.link_bytes.into(), 64 << 10, ""),
+            ("labelBytes", self.label_bytes.into(), 4 << 10, ""),
+            ("scratchMiB", self.scratch_mib.into(), 4 << 10, ""),
+            ("scratchFiles", self.scratch_files.into(), 100_000, ""),
+            ("openFiles", self.open_files.into(), 1_024, ""),
+            ("httpRequests", self.http_requests.into(), 10_000, ""),
+            ("httpConcurrency", self.http_concurrency.into(), 64, ""),
+        ];
+        // Zero means "none" where that makes sense; time, memory and open files need one.
+        let needs_one = ["timeoutSeconds", "memoryMiB", "openFiles"];
+        for (name, value, max, note) in bounds {
+            let min = u64::from(needs_one.contains(&name));
+            if value < min || value > max {
+                return Err(GrantError::new(
+                    format!("limits.{name}"),
+                    format!("must be between {min} and {max}{note}"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            timeout_seconds: Self::default_timeout(),
-            memory_mib: Self::default_memory(),
-            log_bytes: Self::default_log_bytes(),
+            timeout_seconds: 30,
+            memory_mib: 64,
+            log_bytes: 1 << 20,
+            log_lines: 10_000,
+            output_bytes: 1 << 20,
+            text_bytes: 4 << 10,
+            links: 100,
+            link_bytes: 4 << 10,
+            label_bytes: 256,
+            scratch_mib: 64,
+            scratch_files: 1_000,
+            open_files: 64,
+            http_requests: 100,
+            http_concurrency: 8,
         }
     }
 }
@@ -181,27 +244,7 @@ impl Grants {
                 ),
             ));
         }
-        if limits.timeout_seconds == 0 || limits.timeout_seconds > Limits::MAX_TIMEOUT_SECONDS {
-            return Err(GrantError::new(
-                "limits.timeoutSeconds",
-                format!("must be between 1 and {}", Limits::MAX_TIMEOUT_SECONDS),
-            ));
-        }
-        if limits.memory_mib == 0 || limits.memory_mib > config.max_memory_mib {
-            return Err(GrantError::new(
-                "limits.memoryMiB",
-                format!(
-                    "must be between 1 and {} (the host's max_memory_mib)",
-                    config.max_memory_mib
-                ),
-            ));
-        }
-        if limits.log_bytes > Limits::MAX_LOG_BYTES {
-            return Err(GrantError::new(
-                "limits.logBytes",
-                format!("must be at most {}", Limits::MAX_LOG_BYTES),
-            ));
-        }
+        limits.check(config.max_memory_mib)?;
 
         let read = capabilities.catalog.read.iter().cloned();
         let write: BTreeSet<String> = capabilities.catalog.write.iter().cloned().collect();

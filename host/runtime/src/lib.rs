@@ -15,6 +15,7 @@ mod engine;
 mod events;
 mod failure;
 mod grant;
+pub mod net;
 mod plugin;
 mod request;
 mod run;

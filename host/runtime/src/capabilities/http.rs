@@ -12,6 +12,7 @@ use crate::capabilities::log::LogSink;
 use crate::capabilities::secrets::{SecretsProvider, Template};
 use crate::events::LogLevel;
 use crate::grant::{GrantError, Grants, HttpGrantEntry};
+use crate::net::is_public;
 use http::header::{HeaderName, HeaderValue};
 use http::uri::Scheme;
 use http_body_util::BodyExt;
@@ -341,39 +342,6 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
         .clone()
 }
 
-/// Whether an address is on the public internet: not loopback, private, link-local, shared,
-/// multicast, documentation or otherwise reserved.
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 198 && (b == 18 || b == 19))
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,28 +372,6 @@ mod tests {
         ] {
             let err = HttpRule::parse(&entry(bad), "capabilities.http[3]").unwrap_err();
             assert_eq!(err.path, "capabilities.http[3].url", "{bad}");
-        }
-    }
-
-    #[test]
-    fn private_and_loopback_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["140.82.112.3", "1.1.1.1", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }
 }
