@@ -511,7 +511,11 @@ pub fn check(body: &Value, known: &Known<'_>) -> Result<ActionDefinition, Vec<Vi
             }
         }
     }
-    if let Err(e) = known.runtime.grants(caps, im.limits) {
+    let grant_check = known
+        .runtime
+        .grants(caps, im.limits)
+        .and_then(|_| known.runtime.check_secret_access(&def.identifier, caps));
+    if let Err(e) = grant_check {
         let path = if e.path.starts_with("limits.") || e.path.starts_with("capabilities.") {
             format!("invocationMethod.{}", e.path)
         } else {

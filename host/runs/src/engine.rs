@@ -208,6 +208,12 @@ impl Engine {
         &self.inner.notifier
     }
 
+    /// The secret input values of a run still going (a run handed to an external system keeps
+    /// them sealed until it ends), to redact what is reported about it.
+    pub fn secret_values(&self, run: &RunRecord) -> SecretValues {
+        self.inner.secret_values(run)
+    }
+
     /// Sends the notifications an action's run asks for on reaching its current status.
     pub fn announce(&self, run: &RunRecord) {
         self.inner.announce(run);
@@ -688,9 +694,12 @@ impl Inner {
                 run.link = outcome
                     .links
                     .iter()
-                    .map(|l| json!({ "title": l.title, "url": l.url }))
+                    .map(|l| json!({ "title": events.redact(&l.title), "url": events.redact(&l.url) }))
                     .collect();
-                run.output = outcome.output;
+                run.output = outcome.output.map(|mut o| {
+                    events.redact_json(&mut o);
+                    o
+                });
             }
             Err(failure) => {
                 run.status = if failure.kind == portico_runtime::FailureKind::Cancelled {
@@ -706,10 +715,18 @@ impl Inner {
         Ok((hand_off, events))
     }
 
+    fn secret_values(&self, run: &RunRecord) -> SecretValues {
+        run.payload
+            .parse::<Payload>()
+            .ok()
+            .and_then(|mut payload| self.open_secrets(&mut payload, &run.id).ok())
+            .unwrap_or_default()
+    }
+
     /// Puts the run's secret inputs back into its request; answers their values, to redact.
-    fn open_secrets(&self, payload: &mut Payload, run_id: &str) -> Result<Vec<String>, String> {
+    fn open_secrets(&self, payload: &mut Payload, run_id: &str) -> Result<SecretValues, String> {
         let Some(sealed) = payload.sealed.take() else {
-            return Ok(Vec::new());
+            return Ok(SecretValues::default());
         };
         let Some(Value::Object(secrets)) = self.config.key.open(&sealed, run_id) else {
             return Err("the run's secret inputs cannot be decrypted: \
@@ -729,7 +746,7 @@ impl Inner {
                 inputs.insert(name, value);
             }
         }
-        Ok(values)
+        Ok(SecretValues(values))
     }
 
     /// The plugin version the action names: `name@sha256:...`, or the newest of `name`.
@@ -790,26 +807,41 @@ const MIN_REDACTED_LEN: usize = 4;
 struct StoreEvents {
     run_id: String,
     /// Secret input values, replaced by `[REDACTED]` wherever the plugin writes them.
-    secrets: Vec<String>,
+    secrets: SecretValues,
     /// The public URL and key a hand-off is made with.
     engine: Arc<EngineConfig>,
     state: Mutex<EventState>,
 }
 
+/// Log lines waiting for the next write, at most: a plugin that logs faster than the store
+/// writes loses lines (counted, and said in the log) instead of growing the host's memory.
+const MAX_PENDING_LINES: usize = 8_192;
+/// The same bound in bytes of text.
+const MAX_PENDING_BYTES: usize = 4 << 20;
+
 #[derive(Default)]
 struct EventState {
     next_seq: i64,
     pending: Vec<RunLogLine>,
+    pending_bytes: usize,
+    /// Lines dropped because `pending` was full, not yet reported.
+    overflowed: u64,
     progress: Option<Value>,
     progress_dirty: bool,
     links: Vec<Value>,
     handed_off: bool,
 }
 
-impl StoreEvents {
-    fn redact(&self, text: &str) -> String {
+/// The values of a run's secret inputs (`encryption`), replaced by `[REDACTED]` in everything
+/// the run shows: logs, summary, output, failure, links, progress and status labels.
+#[derive(Clone, Debug, Default)]
+pub struct SecretValues(Vec<String>);
+
+impl SecretValues {
+    /// `text` with every secret value replaced.
+    pub fn redact(&self, text: &str) -> String {
         let mut text = text.to_owned();
-        for secret in &self.secrets {
+        for secret in &self.0 {
             if text.contains(secret.as_str()) {
                 text = text.replace(secret.as_str(), "[REDACTED]");
             }
@@ -817,9 +849,57 @@ impl StoreEvents {
         text
     }
 
-    /// The log lines not written yet, taken out of the queue.
+    /// Redacts every string (and object key) in a JSON value.
+    pub fn redact_json(&self, value: &mut Value) {
+        if self.0.is_empty() {
+            return;
+        }
+        match value {
+            Value::String(s) => *s = self.redact(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (key, mut v) in entries {
+                    self.redact_json(&mut v);
+                    map.insert(self.redact(&key), v);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl StoreEvents {
+    fn redact(&self, text: &str) -> String {
+        self.secrets.redact(text)
+    }
+
+    fn redact_json(&self, value: &mut Value) {
+        self.secrets.redact_json(value);
+    }
+
+    /// The log lines not written yet, taken out of the queue (with a line saying how many were
+    /// dropped because the queue was full).
     fn take_pending(&self) -> Vec<RunLogLine> {
-        std::mem::take(&mut self.lock().pending)
+        let mut state = self.lock();
+        if state.overflowed > 0 {
+            let dropped = std::mem::take(&mut state.overflowed);
+            state.next_seq += 1;
+            let line = RunLogLine {
+                run_id: self.run_id.clone(),
+                seq: state.next_seq,
+                at: portico_store::now(),
+                level: "WARN".into(),
+                message: format!(
+                    "{dropped} log lines dropped: the plugin wrote them faster than the host \
+                     could store them (at most {MAX_PENDING_LINES} lines or {MAX_PENDING_BYTES} \
+                     bytes wait at once)"
+                ),
+            };
+            state.pending.push(line);
+        }
+        state.pending_bytes = 0;
+        std::mem::take(&mut state.pending)
     }
 
     fn handed_off(&self) -> bool {
@@ -863,11 +943,10 @@ impl StoreEvents {
 
     /// Writes queued log lines, and the progress if it changed.
     async fn flush(&self, store: &dyn Store, run: &mut RunRecord) {
-        let (lines, progress) = {
+        let lines = self.take_pending();
+        let progress = {
             let mut state = self.lock();
-            let progress =
-                std::mem::take(&mut state.progress_dirty).then(|| state.progress.clone());
-            (std::mem::take(&mut state.pending), progress)
+            std::mem::take(&mut state.progress_dirty).then(|| state.progress.clone())
         };
         if !lines.is_empty()
             && let Err(e) = self.append(store, lines).await
@@ -887,6 +966,13 @@ impl StoreEvents {
 impl RunEvents for StoreEvents {
     fn log(&self, level: LogLevel, message: &str) {
         let mut state = self.lock();
+        if state.pending.len() >= MAX_PENDING_LINES
+            || state.pending_bytes + message.len() > MAX_PENDING_BYTES
+        {
+            state.overflowed += 1;
+            return;
+        }
+        state.pending_bytes += message.len();
         state.next_seq += 1;
         let line = RunLogLine {
             run_id: self.run_id.clone(),
@@ -905,16 +991,15 @@ impl RunEvents for StoreEvents {
             value["percent"] = json!(p);
         }
         if let Some(l) = label {
-            value["label"] = json!(l);
+            value["label"] = json!(self.redact(l));
         }
         state.progress = Some(value);
         state.progress_dirty = true;
     }
 
     fn link(&self, link: &Link) {
-        self.lock()
-            .links
-            .push(json!({ "title": link.title, "url": link.url }));
+        let link = json!({ "title": self.redact(&link.title), "url": self.redact(&link.url) });
+        self.lock().links.push(link);
     }
 
     fn hand_off(&self) -> Result<HandOff, String> {

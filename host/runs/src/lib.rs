@@ -19,4 +19,5 @@ pub mod notify;
 pub mod policy;
 pub mod quotas;
 
+pub use engine::SecretValues;
 pub use inputs::{InputContext, InputLookup, Validated, check_definition, validate};

@@ -15,6 +15,8 @@ pub enum FailureKind {
     Memory,
     /// The plugin crashed: a panic, an abort, a stack overflow, an invalid memory access.
     Trap,
+    /// The plugin handed back more than its action's limits allow (e.g. `limits.outputBytes`).
+    Limit,
     /// The plugin needed something its action does not grant (or said so itself).
     Denied,
     /// The run was cancelled before it finished.
@@ -30,6 +32,7 @@ impl fmt::Display for FailureKind {
             Self::Timeout => "timeout",
             Self::Memory => "memory",
             Self::Trap => "trap",
+            Self::Limit => "limit",
             Self::Denied => "denied",
             Self::Cancelled => "cancelled",
             Self::Internal => "internal",

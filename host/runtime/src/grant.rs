@@ -60,6 +60,17 @@ pub struct HttpGrantEntry {
     /// `{{ .secrets.NAME }}`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// The methods the plugin may use; absent: all but `TRACE` and `CONNECT`, which are always
+    /// refused (they reflect or tunnel what the host injected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    /// Path prefixes the plugin may request (whole segments: `/repos/acme` allows
+    /// `/repos/acme/x`, not `/repos/acme-evil`); absent: every path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    /// Allows secrets over plain `http` to a host name (a named address is always allowed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
 }
 
 /// The filesystem grant.
@@ -150,6 +161,23 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+/// `text` cut to at most `max` bytes (on a character boundary) with a marker naming the limit,
+/// so whoever reads it knows it was cut and which limit to raise.
+pub(crate) fn cut_text(text: String, max: u32, field: &str) -> String {
+    let max = max as usize;
+    if text.len() <= max {
+        return text;
+    }
+    let marker = format!(" [cut: over limits.{field} ({max} bytes)]");
+    let mut end = max.saturating_sub(marker.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = text[..end].to_owned();
+    out.push_str(&marker);
+    out
 }
 
 impl Default for Limits {

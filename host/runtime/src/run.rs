@@ -5,12 +5,13 @@ use crate::bindings::types as wit;
 use crate::capabilities::Denials;
 use crate::capabilities::catalog::{AffectedEntity, Attribution, CatalogAccess, CatalogStore};
 use crate::capabilities::fs;
-use crate::capabilities::http::HttpHooks;
+use crate::capabilities::http::{HttpHooks, RequestBudget};
 use crate::capabilities::log::{LogSink, LogStream, Stdio};
 use crate::engine::{Inner, MAX_TABLE_ELEMENTS};
 use crate::events::{Link, LogLevel, RunEvents};
 use crate::failure::{FailureKind, RunFailure};
-use crate::grant::Grants;
+use crate::capabilities::progress::keep_link;
+use crate::grant::{Grants, Limits, cut_text};
 use crate::plugin::Plugin;
 use crate::request::{Operation, RunOutcome, RunRequest};
 use std::sync::Arc;
@@ -140,7 +141,7 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
     let started = Instant::now();
     let limits = job.grants.limits;
     let deadline = started + Duration::from_secs(limits.timeout_seconds.into());
-    let log = Arc::new(LogSink::new(job.events.clone(), limits.log_bytes));
+    let log = Arc::new(LogSink::new(job.events.clone(), &limits));
     let denials = Arc::new(Denials::default());
 
     let mut wasi = WasiCtxBuilder::new();
@@ -170,6 +171,8 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
         table: ResourceTable::new(),
         http: WasiHttpCtx::new(),
         hooks: HttpHooks {
+            action: job.request.action.as_str().into(),
+            budget: Arc::new(RequestBudget::new(&job.grants)),
             grants: job.grants.clone(),
             secrets: rt.secrets.clone(),
             denials: denials.clone(),
@@ -228,10 +231,15 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
 
     let state = store.data_mut();
     let result = match ended {
-        Ended::Returned(Ok(Ok(outcome))) => {
-            Ok(outcome_from_wit(outcome, std::mem::take(&mut state.links)))
+        Ended::Returned(Ok(Ok(outcome))) => outcome_from_wit(
+            outcome,
+            std::mem::take(&mut state.links),
+            &limits,
+            &state.log,
+        ),
+        Ended::Returned(Ok(Err(failure))) => {
+            Err(plugin_failure(failure, &state.denials, &limits))
         }
-        Ended::Returned(Ok(Err(failure))) => Err(plugin_failure(failure, &state.denials)),
         Ended::Returned(Err(err)) => Err(classify(&err, state, &job.grants)),
         Ended::TimedOut => Err(timeout(&job.grants)),
         Ended::Cancelled => Err(RunFailure::new(
@@ -277,12 +285,13 @@ fn timeout(grants: &Grants) -> RunFailure {
 
 /// The guest returned a `run-failure`. When the host denied it something earlier, the denial
 /// is the likelier cause and names the grant, so the run fails as `denied` with that message.
-fn plugin_failure(failure: wit::RunFailure, denials: &Denials) -> RunFailure {
+fn plugin_failure(failure: wit::RunFailure, denials: &Denials, limits: &Limits) -> RunFailure {
     let (kind, message) = match failure {
         wit::RunFailure::InvalidInput(m) => (FailureKind::Plugin, format!("invalid input: {m}")),
         wit::RunFailure::Failed(m) => (FailureKind::Plugin, m),
         wit::RunFailure::Denied(m) => (FailureKind::Denied, m),
     };
+    let message = cut_text(message, limits.text_bytes, "textBytes");
     match denials.first() {
         Some(denial) => RunFailure::new(
             FailureKind::Denied,
@@ -401,19 +410,47 @@ pub(crate) fn request_to_wit(request: RunRequest) -> wit::RunRequest {
     }
 }
 
-fn outcome_from_wit(outcome: wit::RunOutcome, mut links: Vec<Link>) -> RunOutcome {
-    links.extend(outcome.links.into_iter().map(|l| Link {
-        title: l.title,
-        url: l.url,
-    }));
-    RunOutcome {
-        summary: outcome.summary,
+/// The plugin's outcome within the action's limits: summary cut to `textBytes`, links past
+/// `links`/`linkBytes` dropped (and said so in the log), and an `output` over `outputBytes`
+/// failing the run, since a cut JSON document would mean something else.
+fn outcome_from_wit(
+    outcome: wit::RunOutcome,
+    mut links: Vec<Link>,
+    limits: &Limits,
+    log: &LogSink,
+) -> Result<RunOutcome, RunFailure> {
+    if let Some(output) = &outcome.output
+        && output.len() as u64 > limits.output_bytes
+    {
+        return Err(RunFailure::new(
+            FailureKind::Limit,
+            format!(
+                "the plugin returned an output of {} bytes, over the action's limit of {} \
+                 (limits.outputBytes)",
+                output.len(),
+                limits.output_bytes
+            ),
+        ));
+    }
+    for link in outcome.links {
+        let link = Link {
+            title: link.title,
+            url: link.url,
+        };
+        if keep_link(&links, &link, limits, log) {
+            links.push(link);
+        }
+    }
+    Ok(RunOutcome {
+        summary: outcome
+            .summary
+            .map(|s| cut_text(s, limits.text_bytes, "textBytes")),
         links,
         // Output the plugin declared as JSON but is not: keep it, as a string.
         output: outcome
             .output
             .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))),
-    }
+    })
 }
 
 #[cfg(test)]

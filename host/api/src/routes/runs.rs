@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use portico_catalog::CatalogError;
 use portico_runs::actions::ActionDefinition;
 use portico_runs::approval::{self, ApprovalError, ApprovalRule};
-use portico_runs::engine::{Payload, new_run_id};
+use portico_runs::engine::{Payload, SecretValues, new_run_id};
 use portico_runs::inputs::{self, InputContext, InputLookup};
 use portico_runs::quotas::{self, QuotaError};
 use portico_runtime::{Operation, RunRequest, User};
@@ -729,16 +729,26 @@ fn links(value: Value) -> Result<Vec<Value>, CatalogError> {
 }
 
 /// Applies a report to `run`: labels, summary, links, and a final status with its end time.
-fn apply(run: &mut RunRecord, report: RunReport) -> Result<(), CatalogError> {
+/// The run's secret inputs are redacted from what is reported: the run token may be in the
+/// plugin's hands.
+fn apply(
+    run: &mut RunRecord,
+    report: RunReport,
+    secrets: &SecretValues,
+) -> Result<(), CatalogError> {
     let now = portico_store::now();
     if let Some(link) = report.link {
-        run.link.extend(links(link)?);
+        let mut added = Value::Array(links(link)?);
+        secrets.redact_json(&mut added);
+        if let Value::Array(added) = added {
+            run.link.extend(added);
+        }
     }
     if let Some(label) = report.status_label {
-        run.status_label = Some(label);
+        run.status_label = Some(secrets.redact(&label));
     }
     if let Some(summary) = report.summary {
-        run.summary = Some(summary);
+        run.summary = Some(secrets.redact(&summary));
     }
     match report.status.as_deref() {
         None | Some("IN_PROGRESS") => {}
@@ -780,7 +790,8 @@ pub(crate) async fn report(
 ) -> ApiResult<axum::Json<Value>> {
     let mut run = reportable(&state, &reporter, &id).await?;
     let before = json!({ "status": run.status, "statusLabel": run.status_label });
-    apply(&mut run, body)?;
+    let secrets = state.engine.secret_values(&run);
+    apply(&mut run, body, &secrets)?;
     let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", &id);
     audit.run_id = Some(id.clone());
     audit.before = Some(before);
@@ -836,12 +847,13 @@ pub(crate) async fn append_log(
     if body.message.len() > 64 * 1024 {
         return Err(CatalogError::field("message", "must be at most 65536 bytes").into());
     }
+    let secrets = state.engine.secret_values(&run);
     let mut line = portico_store::RunLogLine {
         run_id: id.clone(),
         seq: 0,
         at: portico_store::now(),
         level,
-        message: body.message,
+        message: secrets.redact(&body.message),
     };
     // A worker may be appending to the same run: take the next free number.
     let mut attempts = 0;
@@ -859,7 +871,7 @@ pub(crate) async fn append_log(
             summary: None,
             link: None,
         };
-        apply(&mut run, report)?;
+        apply(&mut run, report, &secrets)?;
         let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", &id);
         audit.run_id = Some(id.clone());
         audit.after = Some(json!({ "status": run.status, "statusLabel": run.status_label }));

@@ -1,11 +1,15 @@
 //! Outgoing HTTP (`wasi:http/outgoing-handler`), limited to the origins the action grants.
 //!
 //! The guest builds a request; before anything leaves the host, [`HttpHooks::send_request`]
-//! checks its `scheme://host:port` against the grant, adds the grant's headers (secrets filled in
-//! by the host, replacing any header of that name the guest set), resolves the name and refuses
-//! private and loopback addresses unless the grant names the address itself, then connects to the
-//! vetted address (TLS verified against the original host name) with timeouts clamped to what is
-//! left of the run.
+//! checks its `scheme://host:port`, method and path against the grant and the run's request
+//! budget, adds the grant's headers (secrets filled in by the host, if the operator allows this
+//! action to use them, replacing any header of that name the guest set), resolves the name and
+//! refuses private and loopback addresses unless the grant names the address itself, then
+//! connects to the vetted address (TLS verified against the original host name) with timeouts
+//! clamped to what is left of the run. When secrets were injected, the response comes back with
+//! every form of them redacted ([`scrub`]), and compressed responses are refused.
+
+mod scrub;
 
 use crate::capabilities::Denials;
 use crate::capabilities::log::LogSink;
@@ -13,13 +17,18 @@ use crate::capabilities::secrets::{SecretsProvider, Template};
 use crate::events::LogLevel;
 use crate::grant::{GrantError, Grants, HttpGrantEntry};
 use crate::net::is_public;
-use http::header::{HeaderName, HeaderValue};
+use http::Method;
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, HeaderName, HeaderValue};
 use http::uri::Scheme;
 use http_body_util::BodyExt;
+pub(crate) use scrub::Redactor;
+use scrub::ScrubBody;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -32,7 +41,20 @@ pub(crate) struct HttpRule {
     /// Set when the grant names an address: the only case where private addresses are allowed.
     ip: Option<IpAddr>,
     headers: Vec<(HeaderName, Template)>,
+    /// `None`: every method but the refused ones.
+    methods: Option<Vec<Method>>,
+    /// `None`: every path.
+    paths: Option<Vec<String>>,
 }
+
+/// Methods never sent: `TRACE` echoes the request (and the injected headers) back, `CONNECT`
+/// opens a tunnel the host cannot see into.
+const REFUSED_METHODS: [Method; 2] = [Method::TRACE, Method::CONNECT];
+/// Request headers the plugin may send in all, names and values: a proxy's usual bound.
+const MAX_REQUEST_HEADER_BYTES: usize = 64 << 10;
+/// Response headers read from an origin (hyper's buffer and header count).
+const MAX_RESPONSE_HEADER_BYTES: usize = 64 << 10;
+const MAX_RESPONSE_HEADERS: usize = 128;
 
 impl HttpRule {
     pub(crate) fn parse(entry: &HttpGrantEntry, path: &str) -> Result<Self, GrantError> {
@@ -67,19 +89,119 @@ impl HttpRule {
                 Ok((header, Template::parse(value, &field)?))
             })
             .collect::<Result<Vec<_>, GrantError>>()?;
+        let ip: Option<IpAddr> = host.parse().ok();
+        let secret = headers
+            .iter()
+            .find_map(|(_, t)| t.secret_names().next().map(str::to_owned));
+        if let Some(secret) = secret
+            && !tls
+            && ip.is_none()
+            && !entry.insecure
+        {
+            return Err(bad(&format!(
+                "secret `{secret}` would be sent over plain http: use https, name the \
+                 address itself, or set \"insecure\": true"
+            )));
+        }
+        let methods = match &entry.methods {
+            None => None,
+            Some(list) => Some(
+                list.iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let field = format!("{path}.methods[{i}]");
+                        let method = Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                            .map_err(|_| GrantError::new(&field, "not an HTTP method"))?;
+                        if REFUSED_METHODS.contains(&method) {
+                            return Err(GrantError::new(
+                                &field,
+                                format!("{method} is never allowed: it reflects or tunnels the injected headers"),
+                            ));
+                        }
+                        Ok(method)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let paths = match &entry.paths {
+            None => None,
+            Some(list) => Some(
+                list.iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        if !p.starts_with('/') || !is_plain_path(p) {
+                            return Err(GrantError::new(
+                                format!("{path}.paths[{i}]"),
+                                "a path prefix starts with `/` and has no `.`/`..` segments, \
+                                 escaped `.` or `/`, query or fragment",
+                            ));
+                        }
+                        Ok(p.trim_end_matches('/').to_owned())
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         Ok(Self {
             tls,
             port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
-            ip: host.parse().ok(),
+            ip,
             host,
             headers,
+            methods,
+            paths,
         })
+    }
+
+    fn allows_method(&self, method: &Method) -> bool {
+        self.methods.as_ref().is_none_or(|m| m.contains(method))
+    }
+
+    /// Whole-segment prefix match on a path already known to be plain.
+    fn allows_path(&self, path: &str) -> bool {
+        self.paths.as_ref().is_none_or(|prefixes| {
+            prefixes.iter().any(|prefix| {
+                prefix.is_empty()
+                    || path == prefix
+                    || path
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        })
+    }
+
+    /// What the rule allows, for a denial message.
+    fn describe(&self) -> String {
+        let methods = self.methods.as_ref().map_or("any but TRACE/CONNECT".to_owned(), |m| {
+            m.iter().map(Method::as_str).collect::<Vec<_>>().join(", ")
+        });
+        let paths = self
+            .paths
+            .as_ref()
+            .map_or("any".to_owned(), |p| p.join(", "));
+        format!("methods: {methods}; paths: {paths}")
     }
 
     fn origin(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}:{}", self.host, self.port)
     }
+}
+
+/// A path a server cannot read as another one: no `.`/`..` segments, no empty segment inside,
+/// no escaped `.`, `/`, `\\` or `%`, no backslash.
+fn is_plain_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    if path.contains(['\\', '?', '#'])
+        || ["%2e", "%2f", "%5c", "%25"].iter().any(|e| lower.contains(e))
+    {
+        return false;
+    }
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    segments
+        .iter()
+        .enumerate()
+        .all(|(i, s)| *s != "." && *s != ".." && (!s.is_empty() || i == last))
 }
 
 fn normalise_host(host: &str) -> String {
@@ -90,11 +212,31 @@ fn normalise_host(host: &str) -> String {
 
 /// The per-run `WasiHttpHooks`: everything a request needs to be checked and sent.
 pub(crate) struct HttpHooks {
+    pub(crate) action: Arc<str>,
     pub(crate) grants: Arc<Grants>,
     pub(crate) secrets: Arc<dyn SecretsProvider>,
     pub(crate) denials: Arc<Denials>,
     pub(crate) log: Arc<LogSink>,
     pub(crate) deadline: Instant,
+    pub(crate) budget: Arc<RequestBudget>,
+}
+
+/// The run's outgoing requests: `limits.httpRequests` in all, `limits.httpConcurrency` at once
+/// (a request holds its slot until its connection closes).
+pub(crate) struct RequestBudget {
+    sent: AtomicU32,
+    total: u32,
+    in_flight: Arc<Semaphore>,
+}
+
+impl RequestBudget {
+    pub(crate) fn new(grants: &Grants) -> Self {
+        Self {
+            sent: AtomicU32::new(0),
+            total: grants.limits.http_requests,
+            in_flight: Arc::new(Semaphore::new(grants.limits.http_concurrency as usize)),
+        }
+    }
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -107,17 +249,21 @@ impl WasiHttpHooks for HttpHooks {
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send> {
         let outbound = Outbound {
+            action: self.action.clone(),
             grants: self.grants.clone(),
             secrets: self.secrets.clone(),
             denials: self.denials.clone(),
             log: self.log.clone(),
             deadline: self.deadline,
+            budget: self.budget.clone(),
         };
         Box::new(outbound.send(request, options))
     }
 }
 
 struct Outbound {
+    action: Arc<str>,
+    budget: Arc<RequestBudget>,
     grants: Arc<Grants>,
     secrets: Arc<dyn SecretsProvider>,
     denials: Arc<Denials>,
@@ -137,12 +283,21 @@ impl Outbound {
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let origin = format!("{}://{host}:{port}", if tls { "https" } else { "http" });
 
+        let method = request.method().clone();
+        if REFUSED_METHODS.contains(&method) {
+            let reason = format!(
+                "HTTP {method} to {origin} denied: {method} is never sent (it reflects or tunnels \
+                 what the host injects)"
+            );
+            return Err(self.deny(request, reason).await);
+        }
         let grants = self.grants.clone();
-        let Some(rule) = grants
+        let same_origin: Vec<&HttpRule> = grants
             .http
             .iter()
-            .find(|r| r.tls == tls && r.host == host && r.port == port)
-        else {
+            .filter(|r| r.tls == tls && r.host == host && r.port == port)
+            .collect();
+        if same_origin.is_empty() {
             let granted: Vec<String> = grants.http.iter().map(HttpRule::origin).collect();
             let granted = if granted.is_empty() {
                 "none".to_owned()
@@ -154,28 +309,83 @@ impl Outbound {
                  capabilities.http grant (granted: {granted})"
             );
             return Err(self.deny(request, reason).await);
+        }
+        let path = uri.path().to_owned();
+        let plain = is_plain_path(&path);
+        let Some(rule) = same_origin.iter().copied().find(|r| {
+            r.allows_method(&method) && (r.paths.is_none() || (plain && r.allows_path(&path)))
+        }) else {
+            let allowed: Vec<String> = same_origin.iter().map(|r| r.describe()).collect();
+            let reason = format!(
+                "HTTP {method} {path} to {origin} denied: the grant for this origin allows {} \
+                 (capabilities.http[].methods and .paths)",
+                allowed.join(" | ")
+            );
+            return Err(self.deny(request, reason).await);
         };
 
+        let sent = self.budget.sent.fetch_add(1, Ordering::Relaxed);
+        if sent >= self.budget.total {
+            let reason = format!(
+                "HTTP request to {origin} denied: the run already sent {} requests, the action's \
+                 limit (limits.httpRequests)",
+                self.budget.total
+            );
+            return Err(self.deny(request, reason).await);
+        }
+        let header_bytes: usize = request
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len())
+            .sum();
+        if header_bytes > MAX_REQUEST_HEADER_BYTES {
+            let reason = format!(
+                "HTTP request to {origin} denied: its headers are {header_bytes} bytes, over the \
+                 host's limit of {MAX_REQUEST_HEADER_BYTES}"
+            );
+            return Err(self.deny(request, reason).await);
+        }
+
+        let mut injected = Vec::new();
         for (name, template) in &rule.headers {
-            let value = match template.render(&*self.secrets) {
-                Ok(value) => value,
-                Err(missing) => {
+            let (value, secrets) = match template.render(&*self.secrets, &self.action, &origin) {
+                Ok(rendered) => rendered,
+                Err(refused) => {
                     let reason = format!(
-                        "HTTP request to {origin} denied: header `{name}` of the grant uses \
-                         secret `{missing}`, which is not configured on the host"
+                        "HTTP request to {origin} denied: header `{name}` of the grant uses {refused}"
                     );
                     return Err(self.deny(request, reason).await);
                 }
             };
-            let Ok(value) = HeaderValue::from_str(&value) else {
+            let Ok(header) = HeaderValue::from_str(&value) else {
                 let reason = format!(
                     "HTTP request to {origin} denied: header `{name}` of the grant is not a valid \
                      header value once its secrets are filled in"
                 );
                 return Err(self.deny(request, reason).await);
             };
-            request.headers_mut().insert(name.clone(), value);
+            request.headers_mut().insert(name.clone(), header);
+            if !secrets.is_empty() {
+                injected.push(value);
+                injected.extend(secrets);
+            }
         }
+        let redactor = Redactor::new(&injected).map(Arc::new);
+        if redactor.is_some() {
+            // A compressed answer could not be scanned for the secrets.
+            request
+                .headers_mut()
+                .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        }
+
+        // Waits for a slot while the run's other requests are in flight.
+        let slot = tokio::time::timeout(
+            self.remaining(),
+            self.budget.in_flight.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| Error::ConnectionTimeout)?
+        .map_err(|_| Error::InternalError(Some("request slots closed".into())))?;
 
         let addrs = match rule.ip {
             Some(ip) => vec![SocketAddr::new(ip, port)],
@@ -213,9 +423,8 @@ impl Outbound {
             return Err(Error::DestinationIpProhibited);
         }
 
-        let method = request.method().clone();
         let result = self
-            .connect_and_send(request, options, &vetted, tls, &host)
+            .connect_and_send(request, options, &vetted, tls, &host, slot)
             .await;
         let status = match &result {
             Ok((response, _)) => response.status().to_string(),
@@ -223,7 +432,24 @@ impl Outbound {
         };
         self.log
             .emit(LogLevel::Debug, &format!("http {method} {uri} -> {status}"));
-        result
+        let (mut response, io) = result?;
+        if let Some(redactor) = redactor {
+            let encoding = response
+                .headers()
+                .get(CONTENT_ENCODING)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_ascii_lowercase());
+            if let Some(encoding) = encoding.filter(|e| !e.is_empty() && e != "identity") {
+                self.deny_addr(format!(
+                    "HTTP response from {origin} refused: it is compressed ({encoding}) and the \
+                     grant injects secrets, so the host cannot check it does not echo them"
+                ));
+                return Err(Error::HttpResponseContentCoding(Some(encoding)));
+            }
+            redactor.headers(response.headers_mut());
+            let response = response.map(|body| ScrubBody::new(body, redactor).boxed_unsync());
+            return Ok((response, io));
+        }
+        Ok((response, io))
     }
 
     fn remaining(&self) -> Duration {
@@ -251,6 +477,7 @@ impl Outbound {
         addrs: &[SocketAddr],
         tls: bool,
         host: &str,
+        slot: OwnedSemaphorePermit,
     ) -> Result<(http::Response<WasiBody>, IoFuture), Error> {
         let clamp = |guest: Option<Duration>| {
             let left = self.remaining();
@@ -289,13 +516,11 @@ impl Outbound {
                     .connect(name, stream)
                     .await
                     .map_err(Error::Tls)?;
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-                Ok::<_, Error>((sender, spawn_conn(conn)))
+                let (sender, conn) = client().handshake(TokioIo::new(tls)).await?;
+                Ok::<_, Error>((sender, spawn_conn(conn, slot)))
             } else {
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-                Ok((sender, spawn_conn(conn)))
+                let (sender, conn) = client().handshake(TokioIo::new(stream)).await?;
+                Ok((sender, spawn_conn(conn, slot)))
             }
         };
         let (mut sender, io) = tokio::time::timeout(connect_timeout, handshake)
@@ -310,12 +535,26 @@ impl Outbound {
     }
 }
 
-/// Drives the connection in its own task; the returned future reports how it ended.
-fn spawn_conn<F>(conn: F) -> IoFuture
+/// An HTTP/1 client that bounds what it reads of response headers.
+fn client() -> hyper::client::conn::http1::Builder {
+    let mut builder = hyper::client::conn::http1::Builder::new();
+    builder
+        .max_buf_size(MAX_RESPONSE_HEADER_BYTES.max(8192))
+        .max_headers(MAX_RESPONSE_HEADERS);
+    builder
+}
+
+/// Drives the connection in its own task, holding the run's request slot until it closes; the
+/// returned future reports how it ended.
+fn spawn_conn<F>(conn: F, slot: OwnedSemaphorePermit) -> IoFuture
 where
     F: Future<Output = Result<(), hyper::Error>> + Send + 'static,
 {
-    let task = tokio::spawn(conn);
+    let task = tokio::spawn(async move {
+        let ended = conn.await;
+        drop(slot);
+        ended
+    });
     Box::new(async move {
         match task.await {
             Ok(Ok(())) => Ok(()),
@@ -351,7 +590,54 @@ mod tests {
         HttpGrantEntry {
             url: url.into(),
             headers: BTreeMap::new(),
+            methods: None,
+            paths: None,
+            insecure: false,
         }
+    }
+
+    #[test]
+    fn secrets_go_over_https_unless_the_grant_names_the_address_or_says_insecure() {
+        let mut e = entry("http://api.internal");
+        e.headers
+            .insert("Authorization".into(), "Bearer {{ .secrets.t }}".into());
+        let err = HttpRule::parse(&e, "capabilities.http[0]").unwrap_err();
+        assert_eq!(err.path, "capabilities.http[0].url");
+        assert!(err.reason.contains("secret `t` would be sent over plain http"), "{err}");
+        e.insecure = true;
+        assert!(HttpRule::parse(&e, "h").is_ok());
+        e.insecure = false;
+        e.url = "http://127.0.0.1:8080".into();
+        assert!(HttpRule::parse(&e, "h").is_ok(), "a named address");
+        e.url = "https://api.internal".into();
+        assert!(HttpRule::parse(&e, "h").is_ok());
+    }
+
+    #[test]
+    fn methods_and_paths_narrow_a_grant() {
+        let mut e = entry("https://api.github.com");
+        e.methods = Some(vec!["get".into(), "POST".into()]);
+        e.paths = Some(vec!["/repos/acme/".into()]);
+        let rule = HttpRule::parse(&e, "h").unwrap();
+        assert!(rule.allows_method(&Method::GET) && rule.allows_method(&Method::POST));
+        assert!(!rule.allows_method(&Method::DELETE));
+        assert!(rule.allows_path("/repos/acme") && rule.allows_path("/repos/acme/pulls"));
+        assert!(!rule.allows_path("/repos/acme-evil") && !rule.allows_path("/user"));
+        for path in ["/repos/acme/../x", "/repos/acme/%2E%2e/x", "/repos//acme", "/a/./b", "/a%2fb"] {
+            assert!(!is_plain_path(path), "{path}");
+        }
+        assert!(is_plain_path("/repos/acme/pulls/") && is_plain_path("/"));
+        assert!(is_plain_path("/search/a%20b"));
+
+        e.methods = Some(vec!["TRACE".into()]);
+        let err = HttpRule::parse(&e, "capabilities.http[1]").unwrap_err();
+        assert_eq!(err.path, "capabilities.http[1].methods[0]");
+        e.methods = None;
+        e.paths = Some(vec!["repos".into()]);
+        assert_eq!(
+            HttpRule::parse(&e, "h").unwrap_err().path,
+            "h.paths[0]"
+        );
     }
 
     #[test]

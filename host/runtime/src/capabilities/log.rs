@@ -1,9 +1,11 @@
 //! The run's log: `log.emit`, and the plugin's stdout and stderr split into lines. All three share
-//! one `logBytes` budget; once it is spent, the rest is dropped and counted, and the log ends with
-//! one line saying how much was dropped.
+//! one `logBytes` budget (each line costs its bytes plus a fixed overhead, so empty lines are not
+//! free) and one `logLines` budget; once either is spent, the rest is dropped and counted, and the
+//! log ends with one line saying how much was dropped.
 
 use crate::bindings::log;
 use crate::events::{LogLevel, RunEvents};
+use crate::grant::Limits;
 use crate::run::RunState;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -22,13 +24,16 @@ const STDERR_TAIL_LINES: usize = 16;
 pub(crate) struct LogSink {
     events: Arc<dyn RunEvents>,
     limit: u64,
+    max_lines: u64,
     state: Mutex<SinkState>,
 }
 
 #[derive(Default)]
 struct SinkState {
     used: u64,
+    lines: u64,
     dropped: u64,
+    dropped_lines: u64,
     partial: [Vec<u8>; 2],
     stderr_tail: VecDeque<String>,
 }
@@ -40,10 +45,11 @@ pub(crate) enum Stdio {
 }
 
 impl LogSink {
-    pub(crate) fn new(events: Arc<dyn RunEvents>, limit: u64) -> Self {
+    pub(crate) fn new(events: Arc<dyn RunEvents>, limits: &Limits) -> Self {
         Self {
             events,
-            limit,
+            limit: limits.log_bytes,
+            max_lines: limits.log_lines.into(),
             state: Mutex::default(),
         }
     }
@@ -54,13 +60,18 @@ impl LogSink {
     }
 
     fn emit_locked(&self, state: &mut SinkState, level: LogLevel, message: &str) {
-        let size = message.len() as u64;
+        let size = message.len() as u64 + Limits::LOG_LINE_OVERHEAD;
         // Once a line has been dropped, drop everything after it: a log with holes misleads.
-        if state.dropped == 0 && state.used + size <= self.limit {
+        if state.dropped_lines == 0
+            && state.used + size <= self.limit
+            && state.lines < self.max_lines
+        {
             state.used += size;
+            state.lines += 1;
             self.events.log(level, message);
         } else {
-            state.dropped += size;
+            state.dropped += message.len() as u64;
+            state.dropped_lines += 1;
         }
     }
 
@@ -113,10 +124,15 @@ impl LogSink {
                 self.stdio_line(&mut state, stdio, &rest);
             }
         }
-        if state.dropped > 0 {
+        if state.dropped_lines > 0 {
             let line = format!(
-                "log limit reached: {} bytes dropped (the action's limits.logBytes is {})",
-                state.dropped, self.limit
+                "log limit reached: {} lines ({} bytes) dropped (the action's limits.logBytes is \
+                 {} with {} bytes per line, limits.logLines is {})",
+                state.dropped_lines,
+                state.dropped,
+                self.limit,
+                Limits::LOG_LINE_OVERHEAD,
+                self.max_lines
             );
             self.events.log(LogLevel::Warn, &line);
         }
@@ -224,7 +240,11 @@ mod tests {
     #[test]
     fn stdio_is_split_into_lines_and_bounded() {
         let events = Arc::new(RecordedEvents::default());
-        let sink = Arc::new(LogSink::new(events.clone(), 12));
+        let limits = Limits {
+            log_bytes: 10 + 2 * Limits::LOG_LINE_OVERHEAD,
+            ..Limits::default()
+        };
+        let sink = Arc::new(LogSink::new(events.clone(), &limits));
         sink.write_stdio(Stdio::Stdout, b"hello\nwor");
         sink.write_stdio(Stdio::Stdout, b"ld\r\nthis line is too long\nshort\n");
         sink.emit(LogLevel::Info, "x");
@@ -234,15 +254,48 @@ mod tests {
         assert_eq!(lines[..2], ["hello", "world"]);
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(
-            lines[2].contains("log limit reached: 27 bytes dropped"),
+            lines[2].contains("log limit reached: 3 lines (27 bytes) dropped"),
             "{lines:?}"
         );
     }
 
     #[test]
+    fn empty_lines_are_not_free_and_lines_are_counted() {
+        let events = Arc::new(RecordedEvents::default());
+        let limits = Limits {
+            log_lines: 1_000,
+            ..Limits::default()
+        };
+        let sink = LogSink::new(events.clone(), &limits);
+        for _ in 0..100_000 {
+            sink.emit(LogLevel::Info, "");
+        }
+        sink.finish();
+        let logs = events.snapshot().logs;
+        assert_eq!(logs.len(), 1_001, "1,000 kept and the line that says so");
+        assert!(logs[1_000].1.contains("99000 lines"), "{:?}", logs[1_000]);
+
+        let events = Arc::new(RecordedEvents::default());
+        let limits = Limits {
+            log_lines: 1_000_000,
+            ..Limits::default()
+        };
+        let sink = LogSink::new(events.clone(), &limits);
+        for _ in 0..100_000 {
+            sink.emit(LogLevel::Info, "");
+        }
+        let kept = events.snapshot().logs.len() as u64;
+        assert_eq!(kept, (1 << 20) / Limits::LOG_LINE_OVERHEAD, "the byte budget binds");
+    }
+
+    #[test]
     fn stderr_tail_keeps_the_last_lines_even_past_the_budget() {
         let events = Arc::new(RecordedEvents::default());
-        let sink = LogSink::new(events, 0);
+        let limits = Limits {
+            log_bytes: 0,
+            ..Limits::default()
+        };
+        let sink = LogSink::new(events, &limits);
         sink.write_stdio(Stdio::Stderr, b"panicked at src/lib.rs:1:1:\nboom\n");
         assert_eq!(sink.stderr_tail(), ["panicked at src/lib.rs:1:1:", "boom"]);
     }

@@ -2,16 +2,14 @@
 //! describe the run itself. Handing the run to an external system needs `capabilities.handOff`.
 
 use crate::bindings::{progress, types};
-use crate::events::Link;
+use crate::capabilities::log::LogSink;
+use crate::events::{Link, LogLevel};
+use crate::grant::{Limits, cut_text};
 use crate::run::RunState;
-
-/// Links longer than this are refused (logged, not stored): they would only bloat the run.
-const MAX_LINK_BYTES: usize = 4096;
-/// At most this many links per run.
-const MAX_LINKS: usize = 100;
 
 impl progress::Host for RunState {
     async fn report(&mut self, percent: Option<u8>, label: Option<String>) -> wasmtime::Result<()> {
+        let label = label.map(|l| cut_text(l, self.grants.limits.label_bytes, "labelBytes"));
         self.events
             .progress(percent.map(|p| p.min(100)), label.as_deref());
         Ok(())
@@ -22,15 +20,10 @@ impl progress::Host for RunState {
             title: link.title,
             url: link.url,
         };
-        if self.links.len() >= MAX_LINKS || link.title.len() + link.url.len() > MAX_LINK_BYTES {
-            let text = format!(
-                "link ignored: a run keeps at most {MAX_LINKS} links of {MAX_LINK_BYTES} bytes"
-            );
-            self.log.emit(crate::LogLevel::Warn, &text);
-            return Ok(());
+        if keep_link(&self.links, &link, &self.grants.limits, &self.log) {
+            self.events.link(&link);
+            self.links.push(link);
         }
-        self.events.link(&link);
-        self.links.push(link);
         Ok(())
     }
 
@@ -45,4 +38,21 @@ impl progress::Host for RunState {
             token: h.token,
         }))
     }
+}
+
+/// Whether one more link fits the action's `links` and `linkBytes`; says in the log why not.
+pub(crate) fn keep_link(kept: &[Link], link: &Link, limits: &Limits, log: &LogSink) -> bool {
+    let reason = if kept.len() >= limits.links as usize {
+        format!("the run already has {} links (limits.links)", limits.links)
+    } else if link.title.len() + link.url.len() > limits.link_bytes as usize {
+        format!(
+            "it is {} bytes, over limits.linkBytes ({})",
+            link.title.len() + link.url.len(),
+            limits.link_bytes
+        )
+    } else {
+        return true;
+    };
+    log.emit(LogLevel::Warn, &format!("link ignored: {reason}"));
+    false
 }
