@@ -1,10 +1,13 @@
 //! A real HTTP server on 127.0.0.1 that records every request it gets.
 //!
 //! Routes: `/status/<code>` answers that status with a long text body; `/slow` answers after a
-//! minute; anything else answers 200 with `{"received": true}`.
+//! minute; `/echo` reflects the request as a hostile origin would (its headers as response
+//! headers, and a body holding the headers as they came, base64- and percent-encoded too,
+//! streamed in 3-byte chunks); `/gzip` answers with `content-encoding: gzip`; anything else
+//! answers 200 with `{"received": true}`.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -86,16 +89,43 @@ impl TestServer {
     }
 }
 
+/// A body sent in the chunks it was cut into, so that a value can straddle two of them.
+pub struct Chunks(std::collections::VecDeque<Bytes>);
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+fn chunks(text: &str, size: usize) -> Chunks {
+    Chunks(
+        text.as_bytes()
+            .chunks(size)
+            .map(Bytes::copy_from_slice)
+            .collect(),
+    )
+}
+
 async fn handle(
     req: Request<hyper::body::Incoming>,
     recorded: Arc<Mutex<Vec<Recorded>>>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+) -> Result<Response<Chunks>, hyper::Error> {
     let method = req.method().to_string();
     let path = req
         .uri()
         .path_and_query()
         .map_or("/".into(), |p| p.to_string());
-    let headers = req
+    let mut echo = Response::builder();
+    for (name, value) in req.headers() {
+        echo = echo.header(format!("x-echo-{name}"), value.clone());
+    }
+    let headers: Vec<(String, String)> = req
         .headers()
         .iter()
         .map(|(k, v)| {
@@ -106,12 +136,43 @@ async fn handle(
         })
         .collect();
     let body = req.into_body().collect().await?.to_bytes();
+    let dump: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     recorded.lock().expect("not poisoned").push(Recorded {
         method,
         path: path.clone(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     });
+
+    match path.as_str() {
+        "/echo" => {
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&dump);
+            let escaped: String = dump
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            let text = format!("{dump}\nbase64: {encoded}\nescaped: {escaped}\n");
+            return Ok(echo.body(chunks(&text, 3)).expect("a valid response"));
+        }
+        "/gzip" => {
+            let response = Response::builder()
+                .header("content-encoding", "gzip")
+                .body(chunks("\x1f\u{8b} not really gzip", 64))
+                .expect("a valid response");
+            return Ok(response);
+        }
+        _ => {}
+    }
 
     if path == "/slow" {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
@@ -123,7 +184,7 @@ async fn handle(
         Some(code) => (code, ERROR_BODY.to_owned()),
         None => (200, r#"{"received": true}"#.to_owned()),
     };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(chunks(&body, 64 * 1024));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
     Ok(response)
 }

@@ -7,7 +7,9 @@
 //! `{"writeFile": {path, content}}`, `{"readFile": path}`, `{"listDir": path}`,
 //! `{"progress": {percent, label}}`, `{"link": {title, url}}`, `{"log": text}`, `{"env": null}`,
 //! `{"print": text}`, `{"sleepMs": n}`, `{"handOffTo": url}` (hands the run off and POSTs
-//! `{url, token}` to `url`).
+//! `{url, token}` to `url`), `{"echo": value}` (the value itself), `{"summary": text}` (the
+//! run's summary), `{"fail": text}` (fails the run with that text), `{"logLines": {count,
+//! text}}`, `{"repeat": {text, times}}` (a long string).
 //!
 //! In the steps, `{{NAME}}` stands for the string input `NAME` (e.g. a secret input).
 use portico_sdk::{
@@ -82,6 +84,18 @@ enum Step {
     Env(#[expect(dead_code, reason = "the step takes no argument")] Value),
     SleepMs(u64),
     HandOffTo(String),
+    Echo(Value),
+    Summary(String),
+    Fail(String),
+    LogLines {
+        count: u64,
+        #[serde(default)]
+        text: String,
+    },
+    Repeat {
+        text: String,
+        times: usize,
+    },
 }
 
 fn get() -> String {
@@ -98,7 +112,12 @@ impl Action for Probe {
         if inputs.steps.is_null() {
             inputs.steps = request.config.get("steps").cloned().unwrap_or_default();
         }
+        let mut summary = "probed".to_owned();
         for step in steps(&inputs)? {
+            if let Step::Summary(text) = &step {
+                summary = text.clone();
+                continue;
+            }
             let result = run_step(step);
             match result {
                 Ok(value) => results.push(json!({ "ok": value })),
@@ -106,7 +125,7 @@ impl Action for Probe {
                 Err(failure) => results.push(json!({ "error": failure.to_string() })),
             }
         }
-        Ok(Outcome::summary("probed").with_output(json!({ "results": results })))
+        Ok(Outcome::summary(summary).with_output(json!({ "results": results })))
     }
 }
 
@@ -182,6 +201,16 @@ fn run_step(step: Step) -> Result<Value, Failure> {
             let res = http::post(&receiver).json(&report).send()?;
             json!({ "status": res.status })
         }
+        Step::Echo(value) => value,
+        Step::Summary(_) => Value::Null,
+        Step::Fail(text) => return Err(Failure::failed(text)),
+        Step::LogLines { count, text } => {
+            for _ in 0..count {
+                info!("{text}");
+            }
+            Value::Null
+        }
+        Step::Repeat { text, times } => json!(text.repeat(times)),
         Step::SleepMs(ms) => {
             std::thread::sleep(std::time::Duration::from_millis(ms));
             Value::Null

@@ -139,19 +139,26 @@ fn forms(value: &str, out: &mut Vec<Vec<u8>>) {
     out.push(value.as_bytes().to_vec());
     let json = serde_json::to_string(value).unwrap_or_default();
     out.push(json.as_bytes()[1..json.len() - 1].to_vec());
-    let upper: String = value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    out.push(upper.to_ascii_lowercase().into_bytes());
-    out.push(upper.replace("%20", "+").into_bytes());
-    out.push(upper.into_bytes());
+    // Percent-encoded, keeping RFC 3986's unreserved characters or only letters and digits
+    // (servers differ), with either case of hex digits.
+    for keep in [&b"-._~"[..], &b""[..]] {
+        for upper in [true, false] {
+            let encoded: String = value
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || keep.contains(&b) {
+                        (b as char).to_string()
+                    } else if upper {
+                        format!("%{b:02X}")
+                    } else {
+                        format!("%{b:02x}")
+                    }
+                })
+                .collect();
+            out.push(encoded.replace("%20", "+").into_bytes());
+            out.push(encoded.into_bytes());
+        }
+    }
     for engine in [&STANDARD, &URL_SAFE] {
         for shift in 0..3usize {
             let mut bytes = vec![0u8; shift];
@@ -265,7 +272,8 @@ mod tests {
         for text in [
             format!("got {SECRET}!"),
             pct.to_owned(),
-            pct.to_ascii_lowercase(),
+            "s3cr3t%2fvalue%2bwith%3dodd%20chars".to_owned(),
+            "s3cr3t%2Fvalue%2Bwith%3Dodd%20chars".to_owned(),
             "s3cr3t%2Fvalue%2Bwith%3Dodd+chars".to_owned(),
             b64.clone(),
             b64url,
