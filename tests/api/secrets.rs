@@ -30,9 +30,14 @@ async fn a_secret_input_reaches_only_the_plugin_and_is_gone_when_the_run_ends() 
         .await
         .expect(201);
 
+        // The plugin tries every way it has to hand the secret back.
         let steps = json!([
             { "log": "using token {{token}} now" },
             { "http": { "method": "POST", "url": receiver.url("/deploy"), "body": "{{token}}" } },
+            { "progress": { "percent": 50, "label": "label {{token}}" } },
+            { "link": { "title": "title {{token}}", "url": "https://example.com/{{token}}" } },
+            { "echo": { "{{token}}": ["output {{token}}"] } },
+            { "summary": "summary {{token}}" },
         ]);
         let id = p
             .run(
@@ -50,6 +55,14 @@ async fn a_secret_input_reaches_only_the_plugin_and_is_gone_when_the_run_ends() 
 
         // Nobody else sees it.
         assert_eq!(run["properties"]["token"], "[REDACTED]");
+        assert_eq!(run["summary"], "summary [REDACTED]", "{run}");
+        assert_eq!(run["progress"]["label"], "label [REDACTED]", "{run}");
+        assert_eq!(run["link"][0]["title"], "title [REDACTED]", "{run}");
+        assert_eq!(
+            run["output"]["results"][4]["ok"],
+            json!({ "[REDACTED]": ["output [REDACTED]"] }),
+            "{run}"
+        );
         let logs = p
             .admin("GET", &format!("/v1/actions/runs/{id}/logs"), json!(null))
             .await;
@@ -126,5 +139,58 @@ async fn a_secret_sealed_under_another_host_key_fails_its_run_without_showing_it
         let message = run["error"]["message"].as_str().unwrap();
         assert!(message.contains("host key"), "{message}");
         assert!(!run.to_string().contains(SECRET));
+    }
+}
+
+#[tokio::test]
+async fn a_failure_text_holding_a_secret_input_is_redacted() {
+    for p in Portico::each().await {
+        p.upload("probe", PROBE).await;
+        p.admin(
+            "POST",
+            "/v1/actions",
+            json!({
+                "identifier": "fail_with_token",
+                "trigger": { "type": "self-service", "operation": "CREATE",
+                    "userInputs": { "properties": {
+                        "token": { "type": "string", "encryption": "aes256-gcm" },
+                        "steps": { "type": "array" }, "failOnError": { "type": "boolean" } } } },
+                "invocationMethod": { "type": "WASM", "plugin": "probe" }
+            }),
+        )
+        .await
+        .expect(201);
+        let body = json!({ "properties": { "token": SECRET, "failOnError": true,
+            "steps": [{ "fail": "bad token {{token}}" }] } });
+        let id = p.run("fail_with_token", body).await;
+        let run = p.finished(&id).await;
+        assert_eq!(run["status"], "FAILURE");
+        assert_eq!(run["error"]["message"], "bad token [REDACTED]", "{run}");
+    }
+}
+
+#[tokio::test]
+async fn an_action_may_name_only_the_secrets_the_operator_allows_it() {
+    for p in Portico::each().await {
+        p.upload("probe", PROBE).await;
+        let action = |id: &str| {
+            json!({
+                "identifier": id,
+                "trigger": { "type": "self-service", "operation": "CREATE" },
+                "invocationMethod": { "type": "WASM", "plugin": "probe",
+                    "capabilities": { "http": [{ "url": "https://api.example.com",
+                        "headers": { "Authorization": "Bearer {{ .secrets.test_token }}" } }] } }
+            })
+        };
+        // `test_token.actions` lists `use_secret` (see portico_tests::runtime).
+        p.admin("POST", "/v1/actions", action("use_secret"))
+            .await
+            .expect(201);
+        p.admin("POST", "/v1/actions", action("sneaky"))
+            .await
+            .expect_violation(
+                "invocationMethod.capabilities.http[0].headers.Authorization",
+                "secret `test_token` may not be used by action `sneaky`",
+            );
     }
 }
