@@ -10,6 +10,7 @@ mod entities;
 mod envelope;
 mod external;
 mod guardrails;
+mod limits;
 mod plugins;
 mod runs;
 mod search;

@@ -645,6 +645,7 @@ impl Inner {
             secrets,
             engine: self.config.clone(),
             state: Mutex::default(),
+            flush_soon: Notify::new(),
         });
         let job = RunJob {
             request: payload.request,
@@ -653,21 +654,22 @@ impl Inner {
             events: events.clone(),
             cancel,
         };
-        // Events are written every 200 ms while the plugin runs (most runs end before).
+        // Events are written every 200 ms while the plugin runs (most runs end before), or
+        // sooner when many log lines wait; the plugin is paused while they are written.
         let mut progress_run: Option<RunRecord> = None;
         let running = self.runtime.run(&plugin, job);
         tokio::pin!(running);
         let report = loop {
             tokio::select! {
                 report = &mut running => break report,
-                () = tokio::time::sleep(Duration::from_millis(200)) => {
-                    let progress = progress_run.get_or_insert_with(|| RunRecord {
-                        payload: JsonText::default(),
-                        ..run.clone()
-                    });
-                    events.flush(self.store.as_ref(), progress).await;
-                }
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                () = events.flush_soon.notified() => {}
             }
+            let progress = progress_run.get_or_insert_with(|| RunRecord {
+                payload: JsonText::default(),
+                ..run.clone()
+            });
+            events.flush(self.store.as_ref(), progress).await;
         };
 
         let now = portico_store::now();
@@ -811,11 +813,15 @@ struct StoreEvents {
     /// The public URL and key a hand-off is made with.
     engine: Arc<EngineConfig>,
     state: Mutex<EventState>,
+    /// Wakes the writer before its 200 ms tick when many lines wait.
+    flush_soon: Notify,
 }
 
 /// Log lines waiting for the next write, at most: a plugin that logs faster than the store
 /// writes loses lines (counted, and said in the log) instead of growing the host's memory.
-const MAX_PENDING_LINES: usize = 8_192;
+const MAX_PENDING_LINES: usize = 16_384;
+/// Lines waiting at which the writer is woken before its tick.
+const FLUSH_SOON_LINES: usize = 2_048;
 /// The same bound in bytes of text.
 const MAX_PENDING_BYTES: usize = 4 << 20;
 
@@ -973,6 +979,9 @@ impl RunEvents for StoreEvents {
             return;
         }
         state.pending_bytes += message.len();
+        if state.pending.len() + 1 == FLUSH_SOON_LINES {
+            self.flush_soon.notify_one();
+        }
         state.next_seq += 1;
         let line = RunLogLine {
             run_id: self.run_id.clone(),
