@@ -7,6 +7,7 @@ use crate::auth::{Caller, forget_tokens, hash_token, new_token, token_prefix, to
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use portico_store::{ApiToken, AuditRecord, Role, StoreError, Team, User};
@@ -253,13 +254,23 @@ async fn refused(state: &AppState, e: StoreError, mut audit: AuditRecord) -> Api
     e.into()
 }
 
-/// A JSON body that may be left out (`{}` is assumed): 400 when it is not JSON, 422 when it
-/// does not have the expected shape.
-fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> ApiResult<T> {
+/// A JSON body that may be left out (`{}` is assumed): 400 when it is not JSON, 413 past the
+/// body limit, 422 when it does not have the expected shape.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<T> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than the server's request body limit",
+        ),
+        status => ApiError::new(status, "bad_request", rejection.body_text()),
+    })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
+    serde_json::from_slice(&body).map_err(|e| {
         if e.classify() == serde_json::error::Category::Data {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -331,10 +342,10 @@ pub(crate) async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(user): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     own_or_admin(&state, &caller, "creating tokens for another user", &user).await?;
-    let input: NewToken = optional_body(&body)?;
+    let input: NewToken = optional_body(body)?;
     if let Some(name) = &input.name
         && (name.trim().is_empty()
             || name.chars().count() > 100
