@@ -417,6 +417,74 @@ async fn deleting_an_entity_others_relate_to_needs_delete_dependents() {
 }
 
 #[tokio::test]
+async fn a_member_deletes_dependents_only_when_they_may_delete_every_one() {
+    for p in Portico::each().await {
+        with_blueprints(&p).await;
+        let bob = p.member("bob", &["payments"]).await;
+        p.as_user(
+            &bob,
+            "POST",
+            "/v1/blueprints/service/entities",
+            svc("pay", json!({ "language": "go" })),
+        )
+        .await
+        .expect(201);
+        // d1 is bob's team's; d2 and d3, which also point at pay, are another team's.
+        for (id, team) in [("d1", "payments"), ("d2", "platform"), ("d3", "platform")] {
+            p.admin(
+                "POST",
+                "/v1/blueprints/deployment/entities",
+                json!({ "identifier": id, "team": team, "relations": { "service": "pay" } }),
+            )
+            .await
+            .expect(201);
+        }
+        let cascade = "/v1/blueprints/service/entities/pay?delete_dependents=true";
+        let refused = p.as_user(&bob, "DELETE", cascade, json!(null)).await;
+        refused.expect_error(
+            403,
+            "forbidden",
+            "you may not delete `deployment/d2`, which depends on `service/pay`: it is owned by \
+             [platform] and members may delete only entities owned by one of their teams \
+             (payments); nothing was deleted",
+        );
+        assert!(
+            !refused.body["message"].as_str().unwrap().contains("d3"),
+            "the first one only"
+        );
+        for path in [
+            "/v1/blueprints/service/entities/pay",
+            "/v1/blueprints/deployment/entities/d1",
+            "/v1/blueprints/deployment/entities/d2",
+        ] {
+            p.admin("GET", path, json!(null)).await.expect(200);
+        }
+        let log = p
+            .admin(
+                "GET",
+                "/v1/audit-log?resource=entity&actor=bob",
+                json!(null),
+            )
+            .await;
+        assert_eq!(log.expect(200)["audit"][0]["status"], "FAILURE");
+        assert_eq!(log.body["audit"][0]["operation"], "DELETE");
+
+        // Once the others are bob's team's too, the cascade goes through.
+        for id in ["d2", "d3"] {
+            p.admin(
+                "PATCH",
+                &format!("/v1/blueprints/deployment/entities/{id}"),
+                json!({ "team": ["payments"] }),
+            )
+            .await
+            .expect(200);
+        }
+        let deleted = p.as_user(&bob, "DELETE", cascade, json!(null)).await;
+        assert_eq!(deleted.expect(200)["deleted"].as_array().unwrap().len(), 4);
+    }
+}
+
+#[tokio::test]
 async fn members_change_only_entities_their_teams_own() {
     for p in Portico::each().await {
         with_blueprints(&p).await;

@@ -4,6 +4,11 @@
 use portico_tests::api::{ADMIN_TOKEN, MAX_BODY_BYTES, Portico};
 use serde_json::json;
 
+/// Whether a route reads a JSON body (rotating a token takes none).
+fn takes_json(method: &str, path: &str) -> bool {
+    method != "GET" && method != "DELETE" && !path.ends_with("/rotate")
+}
+
 /// Every authenticated route, with a method and a body that would otherwise be acceptable.
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/blueprints"),
@@ -21,6 +26,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/users"),
     ("POST", "/v1/users"),
     ("GET", "/v1/users/admin"),
+    ("PATCH", "/v1/users/admin"),
+    ("DELETE", "/v1/users/admin"),
+    ("GET", "/v1/users/admin/tokens"),
+    ("POST", "/v1/users/admin/tokens"),
+    ("DELETE", "/v1/users/admin/tokens/tok_x"),
+    ("POST", "/v1/users/admin/tokens/tok_x/rotate"),
     ("GET", "/v1/teams"),
     ("POST", "/v1/teams"),
     ("GET", "/v1/audit-log"),
@@ -62,6 +73,7 @@ async fn health_readiness_and_openapi_need_no_token() {
                 .replace("/service/entities/a", "/{blueprint}/entities/{entity}")
                 .replace("/blueprints/service", "/blueprints/{blueprint}")
                 .replace("/users/admin", "/users/{user}")
+                .replace("/tokens/tok_x", "/tokens/{token_id}")
                 .replace("/plugins/x", "/plugins/{name}")
                 .replace("/actions/a", "/actions/{action}");
             assert!(
@@ -98,7 +110,7 @@ async fn every_route_refuses_a_missing_or_unknown_token() {
 #[tokio::test]
 async fn every_json_route_answers_400_for_malformed_json_naming_the_position() {
     for p in Portico::each().await {
-        for (method, path) in ROUTES.iter().filter(|(m, _)| *m != "GET" && *m != "DELETE") {
+        for (method, path) in ROUTES.iter().filter(|(m, p)| takes_json(m, p)) {
             let answer = p
                 .send(method, path, Some(ADMIN_TOKEN), Some(b"{,}".to_vec()))
                 .await;
@@ -112,7 +124,7 @@ async fn every_json_route_answers_413_past_the_body_limit() {
     for p in Portico::each().await {
         let big =
             json!({ "identifier": "x", "description": "a".repeat(MAX_BODY_BYTES) }).to_string();
-        for (method, path) in ROUTES.iter().filter(|(m, _)| *m != "GET" && *m != "DELETE") {
+        for (method, path) in ROUTES.iter().filter(|(m, p)| takes_json(m, p)) {
             let answer = p
                 .send(
                     method,
@@ -160,6 +172,24 @@ async fn admin_routes_answer_403_to_members_saying_which_role_is_needed() {
                 "/v1/users/admin",
                 json!(null),
                 "reading other users needs the admin role",
+            ),
+            (
+                "PATCH",
+                "/v1/users/admin",
+                json!({ "role": "member" }),
+                "changing users needs the admin role",
+            ),
+            (
+                "DELETE",
+                "/v1/users/admin",
+                json!(null),
+                "deleting users needs the admin role",
+            ),
+            (
+                "GET",
+                "/v1/users/admin/tokens",
+                json!(null),
+                "listing another user's tokens needs the admin role",
             ),
             (
                 "GET",

@@ -15,4 +15,5 @@ mod plugins;
 mod runs;
 mod search;
 mod secrets;
+mod tokens;
 mod users;

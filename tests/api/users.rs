@@ -120,16 +120,44 @@ async fn the_first_start_creates_the_admin_with_a_generated_token_in_a_private_f
         assert_eq!(mode, 0o600, "only the operator can read the token");
         let token = std::fs::read_to_string(&path).unwrap().trim().to_owned();
         let admin = store
-            .user_by_token(&hash_token(&token))
+            .authenticate(&hash_token(&token))
             .await
             .unwrap()
             .expect("the token works");
-        assert_eq!(admin.identifier, "admin");
+        assert_eq!(admin.user.identifier, "admin");
         // A second start changes nothing, whatever token it is given.
-        let again = bootstrap_admin(store.as_ref(), db.dir.path(), Some("other".into()))
+        let other = "another-token-of-at-least-32-characters".to_owned();
+        let again = bootstrap_admin(store.as_ref(), db.dir.path(), Some(other))
             .await
             .unwrap();
         assert_eq!(again, Bootstrap::AlreadyDone);
         assert_eq!(store.count_users().await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn an_admin_token_shorter_than_32_characters_is_refused_at_start() {
+    use portico_api::auth::{Bootstrap, bootstrap_admin};
+    use portico_api::startup::check_admin_token;
+    let short = "x".repeat(31);
+    let refusal = "PORTICO_ADMIN_TOKEN has 31 characters; it must have at least 32";
+    assert!(check_admin_token(&short).unwrap_err().starts_with(refusal));
+    assert_eq!(check_admin_token(&"x".repeat(32)), Ok(()));
+    for backend in portico_tests::api::backends() {
+        let db = portico_tests::api::Database::fresh(backend).await;
+        let store = portico_store::open(&db.url).await.unwrap();
+        let error = bootstrap_admin(store.as_ref(), db.dir.path(), Some(short.clone()))
+            .await
+            .unwrap_err();
+        assert!(error.starts_with(refusal), "{error}");
+        assert_eq!(
+            store.count_users().await.unwrap(),
+            0,
+            "no admin was created"
+        );
+        let created = bootstrap_admin(store.as_ref(), db.dir.path(), Some("y".repeat(32)))
+            .await
+            .unwrap();
+        assert_eq!(created, Bootstrap::FromEnvironment);
     }
 }

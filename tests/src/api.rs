@@ -5,8 +5,8 @@ use portico_api::{ApiConfig, AppState};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The admin token every test server starts with.
-pub const ADMIN_TOKEN: &str = "ptc_test_admin_token";
+/// The admin token every test server starts with (as long as `PORTICO_ADMIN_TOKEN` must be).
+pub const ADMIN_TOKEN: &str = "ptc_test_admin_token_0123456789abcdef";
 /// The request body limit of test servers (small, so 413 is cheap to provoke).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

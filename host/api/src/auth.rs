@@ -1,5 +1,11 @@
 //! Bearer-token authentication. Tokens are random, shown once, and stored only as SHA-256
 //! hashes; the caller's user comes from the hash.
+//!
+//! Who a token authenticates is cached for a moment ([`crate::Lookups::users`]). A change to
+//! users or tokens made on this replica calls [`forget_tokens`] after it commits, and a lookup
+//! that raced that change is not kept (see [`GENERATION`]), so a revoked token, a rotated-out
+//! value or a disabled user's token fails on this replica's very next request; other replicas
+//! see the change when their cache entry ends (its ttl).
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -7,9 +13,26 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use portico_catalog::Actor;
-use portico_store::{AuditRecord, Role, Store, User};
+use portico_store::{ApiToken, AuditRecord, Role, Store, User};
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bumped by [`forget_tokens`] after every change to users or tokens. A lookup that started
+/// before a bump may have read the old state; it must not stay in the cache after the bump's
+/// clear. (Process-wide rather than per state: a bump only makes another state's racing lookup
+/// skip the cache once.)
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// How stale `last_used_at` may get: a token's use is written at most this often per replica,
+/// so that authenticating stays a read.
+const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+/// Forgets every cached token on this replica. Call after a change to users or tokens commits.
+pub fn forget_tokens(state: &AppState) {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+    state.lookups.users.clear();
+}
 
 /// The authenticated caller.
 #[derive(Clone, Debug)]
@@ -87,13 +110,26 @@ impl FromRequestParts<AppState> for Caller {
         let user = match state.lookups.users.get(&hash) {
             Some(user) => user,
             None => {
-                let user = state.store.user_by_token(&hash).await?;
-                state.lookups.users.put(hash, user.clone());
+                let generation = GENERATION.load(Ordering::SeqCst);
+                let credential = state.store.authenticate(&hash).await?;
+                let user = credential.as_ref().map(|c| c.user.clone());
+                state.lookups.users.put(hash.clone(), user.clone());
+                if GENERATION.load(Ordering::SeqCst) != generation {
+                    // A change committed meanwhile: what was read may be gone already.
+                    state.lookups.users.clear();
+                }
+                if let Some(credential) = credential {
+                    touch(state, hash, credential.last_used_at);
+                }
                 user
             }
         };
-        let user = user
-            .ok_or_else(|| ApiError::unauthorized("unknown token: ask an admin for a valid one"))?;
+        let user = user.ok_or_else(|| {
+            ApiError::unauthorized(
+                "unknown token (revoked, replaced, or its user disabled): ask an admin for a \
+                 valid one",
+            )
+        })?;
         Ok(Self { user })
     }
 }
@@ -146,6 +182,42 @@ impl FromRequestParts<AppState> for Reporter {
     }
 }
 
+/// Records a token's use in the background when the stored time is older than
+/// [`TOUCH_EVERY`] (a request never waits for it, and a failure only leaves it older).
+fn touch(state: &AppState, hash: String, last_used_at: Option<chrono::DateTime<chrono::Utc>>) {
+    let now = portico_store::now();
+    if last_used_at.is_some_and(|at| now - at < TOUCH_EVERY) {
+        return;
+    }
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.touch_token(&hash, now).await {
+            tracing::warn!("cannot record a token's use: {e}");
+        }
+    });
+}
+
+/// A new token's metadata: a random id (`tok_` and 16 hex digits) and the value's prefix.
+pub fn token_record(user: &str, name: Option<String>, value: &str) -> ApiToken {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("the OS random source failed: {e}"));
+    ApiToken {
+        id: format!("tok_{}", hex::encode(bytes)),
+        user: user.to_owned(),
+        name,
+        prefix: Some(token_prefix(value)),
+        created_at: portico_store::now(),
+        rotated_at: None,
+        last_used_at: None,
+    }
+}
+
+/// What is shown of a token after its creation: its first 12 characters (`ptc_` and 8 of its
+/// 43 random ones), enough to tell tokens apart, far too few to guess the rest.
+pub fn token_prefix(value: &str) -> String {
+    value.chars().take(12).collect()
+}
+
 /// A new random token: `ptc_` and 32 random bytes, base64url.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -179,10 +251,14 @@ pub async fn bootstrap_admin(
     data_dir: &Path,
     token: Option<String>,
 ) -> Result<Bootstrap, String> {
+    let token = token.filter(|t| !t.is_empty());
+    if let Some(token) = &token {
+        crate::startup::check_admin_token(token)?;
+    }
     if store.count_users().await.map_err(|e| e.to_string())? > 0 {
         return Ok(Bootstrap::AlreadyDone);
     }
-    let (token, how) = match token.filter(|t| !t.is_empty()) {
+    let (token, how) = match token {
         Some(t) => (t, Bootstrap::FromEnvironment),
         None => {
             let token = new_token();
@@ -196,12 +272,14 @@ pub async fn bootstrap_admin(
         email: None,
         role: Role::Admin,
         teams: Vec::new(),
+        disabled: false,
         created_at: portico_store::now(),
     };
     let mut record = AuditRecord::success("portico", "bootstrap", "CREATE", "user", "admin");
     record.after = Some(serde_json::to_value(&admin).unwrap_or_default());
+    let first = token_record("admin", None, &token);
     store
-        .create_user(admin, hash_token(&token), record)
+        .create_user(admin, first, hash_token(&token), record)
         .await
         .map_err(|e| e.to_string())?;
     Ok(how)

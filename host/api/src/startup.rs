@@ -4,6 +4,24 @@ use crate::AppState;
 use portico_store::{AuditRecord, PluginVersion};
 use std::path::Path;
 
+/// The fewest characters `PORTICO_ADMIN_TOKEN` may have: a token an operator chose must be as
+/// hard to guess as the generated ones are (those have 43 random characters).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// Refuses an admin token (`PORTICO_ADMIN_TOKEN`) shorter than [`MIN_ADMIN_TOKEN_CHARS`], saying
+/// how to make one. `portico serve` checks it before it opens the database.
+pub fn check_admin_token(token: &str) -> Result<(), String> {
+    let chars = token.chars().count();
+    if chars < MIN_ADMIN_TOKEN_CHARS {
+        return Err(format!(
+            "PORTICO_ADMIN_TOKEN has {chars} characters; it must have at least \
+             {MIN_ADMIN_TOKEN_CHARS} (e.g. `openssl rand -base64 32`), or leave it unset and \
+             Portico generates one"
+        ));
+    }
+    Ok(())
+}
+
 /// One plugin file loaded from a folder.
 #[derive(Debug, PartialEq, Eq)]
 pub struct LoadedPlugin {

@@ -574,6 +574,19 @@ impl Catalog {
                 let Some(before) = self.store.get_entity(&d.blueprint, &d.identifier).await? else {
                     continue;
                 };
+                // Every entity in the cascade is checked before anything is deleted.
+                if entity::check_owner(actor, Some(&before), &before).is_err() {
+                    return Err(CatalogError::Forbidden(format!(
+                        "you may not delete `{}/{}`, which depends on `{blueprint}/{identifier}`: \
+                         it is owned by [{}] and members may delete only entities owned by one of \
+                         their teams ({}); nothing was deleted. Delete or re-own it first, or ask \
+                         an admin",
+                        d.blueprint,
+                        d.identifier,
+                        before.team.join(", "),
+                        actor.teams.join(", ")
+                    )));
+                }
                 let mut r = record.clone();
                 r.resource_id = format!("{}/{}", d.blueprint, d.identifier);
                 r.blueprint = Some(d.blueprint.clone());

@@ -138,12 +138,17 @@ fn read_settings(path: &Path) -> Result<FileSettings, String> {
 
 /// Runs the service until SIGTERM or Ctrl-C.
 pub async fn run(settings: Settings) -> Result<(), String> {
+    let admin_token = std::env::var("PORTICO_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    if let Some(token) = &admin_token {
+        portico_api::startup::check_admin_token(token)?;
+    }
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
     let store = portico_store::open(&settings.database)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    let admin_token = std::env::var("PORTICO_ADMIN_TOKEN").ok();
     match bootstrap_admin(store.as_ref(), &settings.data_dir, admin_token).await? {
         Bootstrap::AlreadyDone => {}
         Bootstrap::FromEnvironment => {

@@ -12,8 +12,9 @@ pub mod query;
 mod sqlite;
 
 pub use model::{
-    ActionRecord, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Entity, EntityRef,
-    JsonText, PluginVersion, Relation, Role, RunFilter, RunLogLine, RunRecord, Team, User,
+    ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Credential,
+    Entity, EntityRef, JsonText, PluginVersion, Relation, Role, RunFilter, RunLogLine, RunRecord,
+    Team, User,
 };
 pub use query::{Combinator, Direction, Field, Op, Query, QueryError, Rule};
 
@@ -105,14 +106,55 @@ pub trait Store: Send + Sync {
     /// How many entities a blueprint has.
     async fn count_entities(&self, blueprint: &str) -> Result<u64>;
 
-    /// Creates a user with a token (stored as its hash only).
-    async fn create_user(&self, user: User, token_hash: String, audit: AuditRecord) -> Result<()>;
+    /// Creates a user with a first token (stored as its hash only). [`StoreError::Conflict`]
+    /// (`user \`<id>\``) when the identifier or the token hash is taken.
+    async fn create_user(
+        &self,
+        user: User,
+        token: ApiToken,
+        token_hash: String,
+        audit: AuditRecord,
+    ) -> Result<()>;
     /// Every user.
     async fn list_users(&self) -> Result<Vec<User>>;
     /// One user.
     async fn get_user(&self, identifier: &str) -> Result<Option<User>>;
-    /// The user holding a token, by the token's hash.
-    async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>>;
+    /// Who a token authenticates, by the token's hash: `None` for an unknown (or revoked, or
+    /// replaced) token and for a token of a disabled user.
+    async fn authenticate(&self, token_hash: &str) -> Result<Option<Credential>>;
+    /// Writes a user's role, teams and disabled flag (by identifier; `false` when there is no
+    /// such user). [`StoreError::InUse`] (nothing written) when it would leave no enabled admin.
+    async fn update_user(&self, user: User, audit: AuditRecord) -> Result<bool>;
+    /// Deletes a user and all its tokens; `false` when there is no such user.
+    /// [`StoreError::InUse`] (nothing deleted) when it is the last enabled admin.
+    async fn delete_user(&self, identifier: &str, audit: AuditRecord) -> Result<bool>;
+    /// Adds a token to an existing user. [`StoreError::Conflict`] (`token \`<id>\``) when the
+    /// id or the hash is taken.
+    async fn create_token(
+        &self,
+        token: ApiToken,
+        token_hash: String,
+        audit: AuditRecord,
+    ) -> Result<()>;
+    /// A user's tokens, oldest first.
+    async fn list_tokens(&self, user: &str) -> Result<Vec<ApiToken>>;
+    /// Gives a user's token a new value (hash) and prefix as of `at`, clearing `last_used_at`;
+    /// the old value stops authenticating with the commit. `None` when the user has no such
+    /// token.
+    async fn rotate_token(
+        &self,
+        user: &str,
+        id: &str,
+        token_hash: String,
+        prefix: String,
+        at: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> Result<Option<ApiToken>>;
+    /// Deletes (revokes) a user's token; `false` when the user has no such token.
+    async fn delete_token(&self, user: &str, id: &str, audit: AuditRecord) -> Result<bool>;
+    /// Records that the token with this hash authenticated a request at `at` (not audited:
+    /// it changes no rights). Does nothing when the hash is no longer stored.
+    async fn touch_token(&self, token_hash: &str, at: DateTime<Utc>) -> Result<()>;
     /// How many users exist.
     async fn count_users(&self) -> Result<u64>;
     /// Creates a team.
@@ -242,6 +284,15 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         Ok(Arc::new(sqlite::SqliteStore::open(path.as_ref()).await?))
     }
+}
+
+/// Why a user cannot be demoted, disabled or deleted ([`StoreError::InUse`]): the same words from
+/// both backends.
+pub(crate) fn last_admin(identifier: &str) -> String {
+    format!(
+        "user `{identifier}` is the last enabled admin; make another user an admin first, so \
+         that someone can still manage users"
+    )
 }
 
 /// The current time at the precision the store keeps (milliseconds), so that what a write

@@ -153,8 +153,43 @@ pub struct User {
     pub role: Role,
     /// Team names.
     pub teams: Vec<String>,
+    /// A disabled user keeps its data but none of its tokens works.
+    #[serde(default)]
+    pub disabled: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+}
+
+/// A user's API token, without its value: the value is shown once and stored only as a hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiToken {
+    /// Unique id, e.g. `tok_5f0c2a9b81d4e3c7`; names the token in URLs and the audit log.
+    pub id: String,
+    /// The user it authenticates.
+    pub user: String,
+    /// A label chosen by its owner, e.g. `ci`.
+    pub name: Option<String>,
+    /// The first characters of the value, so its owner can tell tokens apart; unknown for
+    /// tokens created before tokens were listed.
+    pub prefix: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its value was last replaced.
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// When it last authenticated a request, to the minute (see `Store::touch_token`).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// What a token's hash authenticates: an enabled user, and when the token was last used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// The token's user.
+    pub user: User,
+    /// The token's id.
+    pub token_id: String,
+    /// When the token was last used, as stored.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// A team.

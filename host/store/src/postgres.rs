@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_actions.sql")),
     (4, include_str!("../migrations/postgres/0004_runs.sql")),
     (5, include_str!("../migrations/postgres/0005_approvals.sql")),
+    (6, include_str!("../migrations/postgres/0006_tokens.sql")),
 ];
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;
@@ -126,7 +127,7 @@ fn entity(row: &Row) -> Result<Entity> {
     })
 }
 
-const USER_COLUMNS: &str = "identifier, email, role, teams, created_at";
+const USER_COLUMNS: &str = "identifier, email, role, teams, created_at, disabled";
 
 fn user(row: &Row) -> Result<User> {
     Ok(User {
@@ -135,7 +136,64 @@ fn user(row: &Row) -> Result<User> {
         role: Role::parse(row.try_get(2).map_err(pg)?).unwrap_or(Role::Member),
         teams: strings(row.try_get(3).map_err(pg)?),
         created_at: at(row.try_get(4).map_err(pg)?),
+        disabled: row.try_get(5).map_err(pg)?,
     })
+}
+
+const TOKEN_COLUMNS: &str = "id, user_id, name, prefix, created_at, rotated_at, last_used_at";
+
+fn token(row: &Row) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: row.try_get(0).map_err(pg)?,
+        user: row.try_get(1).map_err(pg)?,
+        name: row.try_get(2).map_err(pg)?,
+        prefix: row.try_get(3).map_err(pg)?,
+        created_at: at(row.try_get(4).map_err(pg)?),
+        rotated_at: row.try_get::<_, Option<i64>>(5).map_err(pg)?.map(at),
+        last_used_at: row.try_get::<_, Option<i64>>(6).map_err(pg)?.map(at),
+    })
+}
+
+async fn insert_token(c: &impl GenericClient, t: &ApiToken, token_hash: &str) -> Result<()> {
+    c.execute(
+        "INSERT INTO user_tokens (id, user_id, name, prefix, token_hash, created_at, rotated_at, \
+         last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &t.id,
+            &t.user,
+            &t.name,
+            &t.prefix,
+            &token_hash,
+            &ms(t.created_at),
+            &t.rotated_at.map(ms),
+            &t.last_used_at.map(ms),
+        ],
+    )
+    .await
+    .map_err(|e| conflict_or(e, || format!("token `{}`", t.id)))?;
+    Ok(())
+}
+
+/// [`StoreError::InUse`] when `identifier` is an enabled admin and no other enabled admin
+/// exists. Locks the enabled admins' rows first, so two transactions demoting two different
+/// admins at once cannot both pass: the second waits, then sees the first's change.
+async fn keep_an_admin(c: &impl GenericClient, identifier: &str) -> Result<()> {
+    let admins: Vec<String> = c
+        .query(
+            "SELECT identifier FROM users WHERE role = 'admin' AND NOT disabled \
+             ORDER BY identifier FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(pg)?;
+    if admins.iter().any(|a| a == identifier) && admins.len() == 1 {
+        return Err(StoreError::InUse(crate::last_admin(identifier)));
+    }
+    Ok(())
 }
 
 fn audit_record(row: &Row) -> Result<AuditRecord> {
@@ -706,23 +764,35 @@ impl Store for PostgresStore {
         Ok(n as u64)
     }
 
-    async fn create_user(&self, u: User, token_hash: String, audit: AuditRecord) -> Result<()> {
+    async fn create_user(
+        &self,
+        u: User,
+        t: ApiToken,
+        token_hash: String,
+        audit: AuditRecord,
+    ) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         tx.execute(
-            "INSERT INTO users (identifier, email, role, teams, token_hash, created_at) \
+            "INSERT INTO users (identifier, email, role, teams, disabled, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[
                 &u.identifier,
                 &u.email,
                 &u.role.as_str(),
                 &Json(&u.teams),
-                &token_hash,
+                &u.disabled,
                 &ms(u.created_at),
             ],
         )
         .await
         .map_err(|e| conflict_or(e, || format!("user `{}`", u.identifier)))?;
+        insert_token(&tx, &t, &token_hash)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("user `{}`", u.identifier)),
+                other => other,
+            })?;
         insert_audit(&tx, &audit).await?;
         tx.commit().await.map_err(pg)
     }
@@ -759,20 +829,155 @@ impl Store for PostgresStore {
             .transpose()
     }
 
-    async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>> {
+    async fn authenticate(&self, token_hash: &str) -> Result<Option<Credential>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT u.identifier, u.email, u.role, u.teams, u.created_at, u.disabled, \
+                 t.id, t.last_used_at \
+                 FROM user_tokens t JOIN users u ON u.identifier = t.user_id \
+                 WHERE t.token_hash = $1 AND NOT u.disabled",
+            )
+            .await
+            .map_err(pg)?;
+        let Some(row) = c.query_opt(&stmt, &[&token_hash]).await.map_err(pg)? else {
+            return Ok(None);
+        };
+        Ok(Some(Credential {
+            user: user(&row)?,
+            token_id: row.try_get(6).map_err(pg)?,
+            last_used_at: row.try_get::<_, Option<i64>>(7).map_err(pg)?.map(at),
+        }))
+    }
+
+    async fn update_user(&self, u: User, audit: AuditRecord) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        if u.role != Role::Admin || u.disabled {
+            keep_an_admin(&tx, &u.identifier).await?;
+        }
+        let updated = tx
+            .execute(
+                "UPDATE users SET role = $2, teams = $3, disabled = $4 WHERE identifier = $1",
+                &[
+                    &u.identifier,
+                    &u.role.as_str(),
+                    &Json(&u.teams),
+                    &u.disabled,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        if updated > 0 {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(updated > 0)
+    }
+
+    async fn delete_user(&self, identifier: &str, audit: AuditRecord) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        keep_an_admin(&tx, identifier).await?;
+        let deleted = tx
+            .execute("DELETE FROM users WHERE identifier = $1", &[&identifier])
+            .await
+            .map_err(pg)?;
+        if deleted > 0 {
+            tx.execute("DELETE FROM user_tokens WHERE user_id = $1", &[&identifier])
+                .await
+                .map_err(pg)?;
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(deleted > 0)
+    }
+
+    async fn create_token(
+        &self,
+        t: ApiToken,
+        token_hash: String,
+        audit: AuditRecord,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        insert_token(&tx, &t, &token_hash).await?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn list_tokens(&self, user: &str) -> Result<Vec<ApiToken>> {
         let c = self.client().await?;
         let stmt = c
             .prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE token_hash = $1"
+                "SELECT {TOKEN_COLUMNS} FROM user_tokens WHERE user_id = $1 ORDER BY created_at, id"
             ))
             .await
             .map_err(pg)?;
-        c.query_opt(&stmt, &[&token_hash])
+        c.query(&stmt, &[&user])
             .await
             .map_err(pg)?
-            .as_ref()
-            .map(user)
-            .transpose()
+            .iter()
+            .map(token)
+            .collect()
+    }
+
+    async fn rotate_token(
+        &self,
+        user: &str,
+        id: &str,
+        token_hash: String,
+        prefix: String,
+        when: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> Result<Option<ApiToken>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let row = tx
+            .query_opt(
+                &format!(
+                    "UPDATE user_tokens SET token_hash = $3, prefix = $4, rotated_at = $5, \
+                     last_used_at = NULL WHERE user_id = $1 AND id = $2 RETURNING {TOKEN_COLUMNS}"
+                ),
+                &[&user, &id, &token_hash, &prefix, &ms(when)],
+            )
+            .await
+            .map_err(|e| conflict_or(e, || format!("token `{id}`")))?;
+        let rotated = row.as_ref().map(token).transpose()?;
+        if rotated.is_some() {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(rotated)
+    }
+
+    async fn delete_token(&self, user: &str, id: &str, audit: AuditRecord) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM user_tokens WHERE user_id = $1 AND id = $2",
+                &[&user, &id],
+            )
+            .await
+            .map_err(pg)?;
+        if deleted > 0 {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(deleted > 0)
+    }
+
+    async fn touch_token(&self, token_hash: &str, when: DateTime<Utc>) -> Result<()> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("UPDATE user_tokens SET last_used_at = $2 WHERE token_hash = $1")
+            .await
+            .map_err(pg)?;
+        c.execute(&stmt, &[&token_hash, &ms(when)])
+            .await
+            .map_err(pg)?;
+        Ok(())
     }
 
     async fn count_users(&self) -> Result<u64> {

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_actions.sql")),
     (4, include_str!("../migrations/sqlite/0004_runs.sql")),
     (5, include_str!("../migrations/sqlite/0005_approvals.sql")),
+    (6, include_str!("../migrations/sqlite/0006_tokens.sql")),
 ];
 /// Writes committed together at most.
 const MAX_BATCH: usize = 512;
@@ -537,6 +538,8 @@ fn sql_limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+const USER_COLUMNS: &str = "identifier, email, role, teams, created_at, disabled";
+
 fn user(row: &Row) -> rusqlite::Result<User> {
     Ok(User {
         identifier: row.get(0)?,
@@ -544,7 +547,65 @@ fn user(row: &Row) -> rusqlite::Result<User> {
         role: Role::parse(&row.get::<_, String>(2)?).unwrap_or(Role::Member),
         teams: serde_json::from_str(&row.get::<_, String>(3)?).unwrap_or_default(),
         created_at: at(row.get(4)?),
+        disabled: row.get(5)?,
     })
+}
+
+const TOKEN_COLUMNS: &str = "id, user_id, name, prefix, created_at, rotated_at, last_used_at";
+
+fn token(row: &Row) -> rusqlite::Result<ApiToken> {
+    Ok(ApiToken {
+        id: row.get(0)?,
+        user: row.get(1)?,
+        name: row.get(2)?,
+        prefix: row.get(3)?,
+        created_at: at(row.get(4)?),
+        rotated_at: row.get::<_, Option<i64>>(5)?.map(at),
+        last_used_at: row.get::<_, Option<i64>>(6)?.map(at),
+    })
+}
+
+fn insert_token(conn: &Connection, t: &ApiToken, token_hash: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO user_tokens (id, user_id, name, prefix, token_hash, created_at, rotated_at, \
+         last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            t.id,
+            t.user,
+            t.name,
+            t.prefix,
+            token_hash,
+            ms(t.created_at),
+            t.rotated_at.map(ms),
+            t.last_used_at.map(ms)
+        ],
+    )
+    .map_err(|e| conflict_or(e, || format!("token `{}`", t.id)))?;
+    Ok(())
+}
+
+/// [`StoreError::InUse`] when `identifier` is an enabled admin and no other enabled admin
+/// exists: changing or deleting it would lock everyone out of user management.
+fn keep_an_admin(conn: &Connection, identifier: &str) -> Result<()> {
+    let is_admin: bool = conn
+        .query_row(
+            "SELECT count(*) FROM users WHERE identifier = ?1 AND role = 'admin' AND disabled = 0",
+            [identifier],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(db)?
+        > 0;
+    let others: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM users WHERE identifier <> ?1 AND role = 'admin' AND disabled = 0",
+            [identifier],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    if is_admin && others == 0 {
+        return Err(StoreError::InUse(crate::last_admin(identifier)));
+    }
+    Ok(())
 }
 
 fn insert_audit(conn: &Connection, a: &AuditRecord) -> Result<()> {
@@ -847,21 +908,31 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_user(&self, u: User, token_hash: String, audit: AuditRecord) -> Result<()> {
+    async fn create_user(
+        &self,
+        u: User,
+        t: ApiToken,
+        token_hash: String,
+        audit: AuditRecord,
+    ) -> Result<()> {
         self.write(move |c| {
             c.execute(
-                "INSERT INTO users (identifier, email, role, teams, token_hash, created_at) \
+                "INSERT INTO users (identifier, email, role, teams, disabled, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     u.identifier,
                     u.email,
                     u.role.as_str(),
                     serde_json::to_string(&u.teams).map_err(db)?,
-                    token_hash,
+                    u.disabled,
                     ms(u.created_at)
                 ],
             )
             .map_err(|e| conflict_or(e, || format!("user `{}`", u.identifier)))?;
+            insert_token(c, &t, &token_hash).map_err(|e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("user `{}`", u.identifier)),
+                other => other,
+            })?;
             insert_audit(c, &audit)
         })
         .await
@@ -870,7 +941,9 @@ impl Store for SqliteStore {
     async fn list_users(&self) -> Result<Vec<User>> {
         self.read(|c| {
             let mut stmt = c
-                .prepare_cached("SELECT identifier, email, role, teams, created_at FROM users ORDER BY identifier")
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users ORDER BY identifier"
+                ))
                 .map_err(db)?;
             let rows = stmt.query_map([], user).map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)
@@ -882,7 +955,7 @@ impl Store for SqliteStore {
         let id = identifier.to_owned();
         self.read(move |c| {
             c.query_row(
-                "SELECT identifier, email, role, teams, created_at FROM users WHERE identifier = ?1",
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE identifier = ?1"),
                 [id],
                 user,
             )
@@ -892,16 +965,154 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>> {
+    async fn authenticate(&self, token_hash: &str) -> Result<Option<Credential>> {
         let hash = token_hash.to_owned();
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT identifier, email, role, teams, created_at FROM users WHERE token_hash = ?1",
+                "SELECT u.identifier, u.email, u.role, u.teams, u.created_at, u.disabled, \
+                 t.id, t.last_used_at \
+                 FROM user_tokens t JOIN users u ON u.identifier = t.user_id \
+                 WHERE t.token_hash = ?1 AND u.disabled = 0",
             )
             .map_err(db)?
-            .query_row([hash], user)
+            .query_row([hash], |row| {
+                Ok(Credential {
+                    user: user(row)?,
+                    token_id: row.get(6)?,
+                    last_used_at: row.get::<_, Option<i64>>(7)?.map(at),
+                })
+            })
             .optional()
             .map_err(db)
+        })
+        .await
+    }
+
+    async fn update_user(&self, u: User, audit: AuditRecord) -> Result<bool> {
+        self.write(move |c| {
+            if u.role != Role::Admin || u.disabled {
+                keep_an_admin(c, &u.identifier)?;
+            }
+            let updated = c
+                .execute(
+                    "UPDATE users SET role = ?2, teams = ?3, disabled = ?4 WHERE identifier = ?1",
+                    params![
+                        u.identifier,
+                        u.role.as_str(),
+                        serde_json::to_string(&u.teams).map_err(db)?,
+                        u.disabled
+                    ],
+                )
+                .map_err(db)?;
+            if updated > 0 {
+                insert_audit(c, &audit)?;
+            }
+            Ok(updated > 0)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, identifier: &str, audit: AuditRecord) -> Result<bool> {
+        let id = identifier.to_owned();
+        self.write(move |c| {
+            keep_an_admin(c, &id)?;
+            let deleted = c
+                .execute("DELETE FROM users WHERE identifier = ?1", [&id])
+                .map_err(db)?;
+            if deleted > 0 {
+                c.execute("DELETE FROM user_tokens WHERE user_id = ?1", [&id])
+                    .map_err(db)?;
+                insert_audit(c, &audit)?;
+            }
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn create_token(
+        &self,
+        t: ApiToken,
+        token_hash: String,
+        audit: AuditRecord,
+    ) -> Result<()> {
+        self.write(move |c| {
+            insert_token(c, &t, &token_hash)?;
+            insert_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn list_tokens(&self, user: &str) -> Result<Vec<ApiToken>> {
+        let user = user.to_owned();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM user_tokens WHERE user_id = ?1 \
+                     ORDER BY created_at, id"
+                ))
+                .map_err(db)?;
+            let rows = stmt.query_map([user], token).map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn rotate_token(
+        &self,
+        user: &str,
+        id: &str,
+        token_hash: String,
+        prefix: String,
+        when: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> Result<Option<ApiToken>> {
+        let (user, id) = (user.to_owned(), id.to_owned());
+        self.write(move |c| {
+            let rotated = c
+                .query_row(
+                    &format!(
+                        "UPDATE user_tokens SET token_hash = ?3, prefix = ?4, rotated_at = ?5, \
+                         last_used_at = NULL WHERE user_id = ?1 AND id = ?2 \
+                         RETURNING {TOKEN_COLUMNS}"
+                    ),
+                    params![user, id, token_hash, prefix, ms(when)],
+                    token,
+                )
+                .optional()
+                .map_err(|e| conflict_or(e, || format!("token `{id}`")))?;
+            if rotated.is_some() {
+                insert_audit(c, &audit)?;
+            }
+            Ok(rotated)
+        })
+        .await
+    }
+
+    async fn delete_token(&self, user: &str, id: &str, audit: AuditRecord) -> Result<bool> {
+        let (user, id) = (user.to_owned(), id.to_owned());
+        self.write(move |c| {
+            let deleted = c
+                .execute(
+                    "DELETE FROM user_tokens WHERE user_id = ?1 AND id = ?2",
+                    [&user, &id],
+                )
+                .map_err(db)?;
+            if deleted > 0 {
+                insert_audit(c, &audit)?;
+            }
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn touch_token(&self, token_hash: &str, when: DateTime<Utc>) -> Result<()> {
+        let hash = token_hash.to_owned();
+        self.write(move |c| {
+            c.prepare_cached("UPDATE user_tokens SET last_used_at = ?2 WHERE token_hash = ?1")
+                .map_err(db)?
+                .execute(params![hash, ms(when)])
+                .map_err(db)?;
+            Ok(())
         })
         .await
     }

@@ -10,9 +10,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use portico_store::{
-    ActionRecord, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction, Entity,
-    EntityRef, Field, Op, PluginVersion, Query, Relation, Role, Rule, RunFilter, RunLogLine,
-    RunRecord, Store, StoreError, Team, User, Write,
+    ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction,
+    Entity, EntityRef, Field, Op, PluginVersion, Query, Relation, Role, Rule, RunFilter,
+    RunLogLine, RunRecord, Store, StoreError, Team, User, Write,
 };
 use serde_json::{Value, json};
 use std::future::Future;
@@ -237,8 +237,44 @@ fn user(identifier: &str, role: Role) -> User {
         email: Some(format!("{identifier}@example.com")),
         role,
         teams: vec!["platform".into()],
+        disabled: false,
         created_at: t(1_000),
     }
+}
+
+/// A token of `user` created at `created` (ms), with no value prefix.
+fn token(id: &str, user: &str, created: i64) -> ApiToken {
+    ApiToken {
+        id: id.into(),
+        user: user.into(),
+        name: None,
+        prefix: None,
+        created_at: t(created),
+        rotated_at: None,
+        last_used_at: None,
+    }
+}
+
+/// Creates `u` with one token (`tok_<identifier>`) whose hash is `hash`.
+async fn create_user(store: &dyn Store, u: &User, hash: &str) {
+    store
+        .create_user(
+            u.clone(),
+            token(&format!("tok_{}", u.identifier), &u.identifier, 1_000),
+            hash.into(),
+            audit("setup", "CREATE", "user", &u.identifier),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating {}: {e}", u.identifier));
+}
+
+/// Who a token hash authenticates, by identifier.
+async fn who(store: &dyn Store, hash: &str) -> Option<String> {
+    store
+        .authenticate(hash)
+        .await
+        .unwrap()
+        .map(|c| c.user.identifier)
 }
 
 async fn create_blueprint(store: &dyn Store, bp: Blueprint) {
@@ -1000,16 +1036,8 @@ async fn users_are_unique_and_found_by_their_token_hash() {
             teams: Vec::new(),
             ..user("bob", Role::Member)
         };
-        for (u, hash) in [(&bob, "hash-b"), (&alice, "hash-a")] {
-            store
-                .create_user(
-                    u.clone(),
-                    hash.into(),
-                    audit("setup", "CREATE", "user", &u.identifier),
-                )
-                .await
-                .unwrap();
-        }
+        create_user(&*store, &bob, "hash-b").await;
+        create_user(&*store, &alice, "hash-a").await;
         assert_eq!(store.count_users().await.unwrap(), 2);
         assert_eq!(
             store.list_users().await.unwrap(),
@@ -1017,14 +1045,18 @@ async fn users_are_unique_and_found_by_their_token_hash() {
         );
         assert_eq!(store.get_user("bob").await.unwrap(), Some(bob.clone()));
         assert_eq!(store.get_user("carol").await.unwrap(), None);
-        assert_eq!(store.user_by_token("hash-a").await.unwrap(), Some(alice));
-        assert_eq!(store.user_by_token("hash-x").await.unwrap(), None);
+        let credential = store.authenticate("hash-a").await.unwrap().unwrap();
+        assert_eq!(credential.user, alice);
+        assert_eq!(credential.token_id, "tok_alice");
+        assert_eq!(credential.last_used_at, None);
+        assert_eq!(store.authenticate("hash-x").await.unwrap(), None);
 
         // The identifier is taken; so is a token hash, reported the same way.
         for (identifier, hash) in [("alice", "hash-new"), ("carol", "hash-b")] {
             match store
                 .create_user(
                     user(identifier, Role::Member),
+                    token(&format!("tok_new_{identifier}"), identifier, 1_000),
                     hash.into(),
                     audit("setup", "CREATE", "user", identifier),
                 )
@@ -1037,6 +1069,408 @@ async fn users_are_unique_and_found_by_their_token_hash() {
             }
         }
         assert_eq!(store.count_users().await.unwrap(), 2);
+        assert_eq!(who(&*store, "hash-new").await, None, "nothing half-created");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_holds_several_tokens_each_rotated_and_revoked_on_its_own() {
+    on_each_backend(|store| async move {
+        create_user(&*store, &user("alice", Role::Member), "hash-a1").await;
+        create_user(&*store, &user("bob", Role::Member), "hash-b1").await;
+        let ci = ApiToken {
+            name: Some("ci".into()),
+            prefix: Some("ptc_ci12".into()),
+            ..token("tok_ci", "alice", 2_000)
+        };
+        store
+            .create_token(
+                ci.clone(),
+                "hash-a2".into(),
+                audit("alice", "CREATE", "token", "alice/tok_ci"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.list_tokens("alice").await.unwrap(),
+            [token("tok_alice", "alice", 1_000), ci.clone()],
+            "oldest first, without their values"
+        );
+        assert_eq!(who(&*store, "hash-a1").await.as_deref(), Some("alice"));
+        assert_eq!(who(&*store, "hash-a2").await.as_deref(), Some("alice"));
+
+        // A taken id or value is a conflict naming the token.
+        for (id, hash) in [("tok_ci", "hash-other"), ("tok_other", "hash-b1")] {
+            match store
+                .create_token(
+                    token(id, "alice", 3_000),
+                    hash.into(),
+                    audit("alice", "CREATE", "token", id),
+                )
+                .await
+            {
+                Err(StoreError::Conflict(what)) => assert_eq!(what, format!("token `{id}`")),
+                other => panic!("expected a conflict, got {other:?}"),
+            }
+        }
+
+        // Use is recorded by hash.
+        store.touch_token("hash-a2", t(5_000)).await.unwrap();
+        store.touch_token("hash-gone", t(5_000)).await.unwrap();
+        let used = store.authenticate("hash-a2").await.unwrap().unwrap();
+        assert_eq!(
+            (used.token_id.as_str(), used.last_used_at),
+            ("tok_ci", Some(t(5_000)))
+        );
+
+        // Rotating gives the token a new value: the old one stops working with the commit.
+        let rotated = store
+            .rotate_token(
+                "alice",
+                "tok_ci",
+                "hash-a3".into(),
+                "ptc_new1".into(),
+                t(6_000),
+                audit("alice", "ROTATE", "token", "alice/tok_ci"),
+            )
+            .await
+            .unwrap()
+            .expect("alice has tok_ci");
+        assert_eq!(
+            rotated,
+            ApiToken {
+                prefix: Some("ptc_new1".into()),
+                rotated_at: Some(t(6_000)),
+                last_used_at: None,
+                ..ci.clone()
+            }
+        );
+        assert_eq!(who(&*store, "hash-a2").await, None);
+        assert_eq!(who(&*store, "hash-a3").await.as_deref(), Some("alice"));
+        // A touch by the old value, racing the rotation, changes nothing.
+        store.touch_token("hash-a2", t(7_000)).await.unwrap();
+        assert_eq!(store.list_tokens("alice").await.unwrap()[1], rotated);
+
+        // Another user's token id, or an unknown one, is not found: nothing changes.
+        for (owner, id) in [("bob", "tok_ci"), ("alice", "tok_nope")] {
+            let none = store
+                .rotate_token(
+                    owner,
+                    id,
+                    "hash-x".into(),
+                    "ptc_x".into(),
+                    t(8_000),
+                    audit(owner, "ROTATE", "token", id),
+                )
+                .await
+                .unwrap();
+            assert_eq!(none, None);
+            assert!(
+                !store
+                    .delete_token(owner, id, audit(owner, "DELETE", "token", id))
+                    .await
+                    .unwrap()
+            );
+        }
+        assert_eq!(who(&*store, "hash-a3").await.as_deref(), Some("alice"));
+
+        // Revoking deletes it; the user's other token still works.
+        assert!(
+            store
+                .delete_token(
+                    "alice",
+                    "tok_ci",
+                    audit("alice", "DELETE", "token", "alice/tok_ci")
+                )
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .delete_token(
+                    "alice",
+                    "tok_ci",
+                    audit("alice", "DELETE", "token", "alice/tok_ci")
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(who(&*store, "hash-a3").await, None);
+        assert_eq!(who(&*store, "hash-a1").await.as_deref(), Some("alice"));
+        assert_eq!(
+            store.list_tokens("alice").await.unwrap(),
+            [token("tok_alice", "alice", 1_000)]
+        );
+
+        // One audit record per change; none for what changed nothing.
+        let tokens = audit_lines(
+            &*store,
+            AuditFilter {
+                resource_type: Some("token".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            tokens,
+            [
+                "DELETE token alice/tok_ci",
+                "ROTATE token alice/tok_ci",
+                "CREATE token alice/tok_ci"
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_disabled_or_deleted_user_authenticates_no_more_and_the_last_admin_stays() {
+    on_each_backend(|store| async move {
+        let root = user("root", Role::Admin);
+        let alice = user("alice", Role::Admin);
+        let bob = user("bob", Role::Member);
+        for (u, hash) in [(&root, "hash-r"), (&alice, "hash-a"), (&bob, "hash-b")] {
+            create_user(&*store, u, hash).await;
+        }
+        let change = |u: &User| audit("root", "UPDATE", "user", &u.identifier);
+
+        // Disabling keeps the user and its tokens, which stop working until it is enabled.
+        let disabled = User {
+            disabled: true,
+            teams: vec!["data".into()],
+            ..bob.clone()
+        };
+        assert!(
+            store
+                .update_user(disabled.clone(), change(&bob))
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.get_user("bob").await.unwrap(), Some(disabled.clone()));
+        assert_eq!(who(&*store, "hash-b").await, None);
+        assert_eq!(store.list_tokens("bob").await.unwrap().len(), 1);
+        assert!(store.update_user(bob.clone(), change(&bob)).await.unwrap());
+        assert_eq!(who(&*store, "hash-b").await.as_deref(), Some("bob"));
+        assert!(
+            !store
+                .update_user(user("carol", Role::Member), change(&bob))
+                .await
+                .unwrap()
+        );
+
+        // An admin may be demoted while another enabled admin remains.
+        let demoted = User {
+            role: Role::Member,
+            ..alice.clone()
+        };
+        assert!(
+            store
+                .update_user(demoted.clone(), change(&alice))
+                .await
+                .unwrap()
+        );
+        // Then root is the last: it cannot be demoted, disabled or deleted.
+        let last = crate_last_admin("root");
+        for refused in [
+            store
+                .update_user(
+                    User {
+                        role: Role::Member,
+                        ..root.clone()
+                    },
+                    change(&root),
+                )
+                .await,
+            store
+                .update_user(
+                    User {
+                        disabled: true,
+                        ..root.clone()
+                    },
+                    change(&root),
+                )
+                .await,
+            store
+                .delete_user("root", audit("root", "DELETE", "user", "root"))
+                .await,
+        ] {
+            match refused {
+                Err(StoreError::InUse(message)) => assert_eq!(message, last),
+                other => panic!("expected the last admin to stay, got {other:?}"),
+            }
+        }
+        assert_eq!(store.get_user("root").await.unwrap(), Some(root.clone()));
+        // A disabled admin does not count as one.
+        assert!(
+            store
+                .update_user(
+                    User {
+                        disabled: true,
+                        ..alice.clone()
+                    },
+                    change(&alice)
+                )
+                .await
+                .unwrap()
+        );
+        assert!(matches!(
+            store
+                .update_user(
+                    User {
+                        role: Role::Member,
+                        ..root.clone()
+                    },
+                    change(&root)
+                )
+                .await,
+            Err(StoreError::InUse(_))
+        ));
+        // With alice enabled again, root may go.
+        assert!(
+            store
+                .update_user(alice.clone(), change(&alice))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .update_user(
+                    User {
+                        disabled: true,
+                        ..root.clone()
+                    },
+                    change(&root)
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(who(&*store, "hash-r").await, None);
+
+        // Deleting a user deletes its tokens.
+        let extra = token("tok_bob2", "bob", 2_000);
+        store
+            .create_token(
+                extra,
+                "hash-b2".into(),
+                audit("bob", "CREATE", "token", "bob/tok_bob2"),
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .delete_user("bob", audit("root", "DELETE", "user", "bob"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .delete_user("bob", audit("root", "DELETE", "user", "bob"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.get_user("bob").await.unwrap(), None);
+        assert_eq!(store.list_tokens("bob").await.unwrap(), []);
+        assert_eq!(who(&*store, "hash-b").await, None);
+        assert_eq!(who(&*store, "hash-b2").await, None);
+        // A new user of the same name does not inherit them.
+        create_user(&*store, &bob, "hash-b3").await;
+        assert_eq!(store.list_tokens("bob").await.unwrap().len(), 1);
+
+        let users = audit_lines(
+            &*store,
+            AuditFilter {
+                resource_type: Some("user".into()),
+                actor: Some("root".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            users,
+            [
+                "DELETE user bob",
+                "UPDATE user root",
+                "UPDATE user alice",
+                "UPDATE user alice",
+                "UPDATE user alice",
+                "UPDATE user bob",
+                "UPDATE user bob",
+            ],
+            "one record per change, none for a refusal or a user not found"
+        );
+    })
+    .await;
+}
+
+/// The message both backends give for the last enabled admin.
+fn crate_last_admin(identifier: &str) -> String {
+    format!(
+        "user `{identifier}` is the last enabled admin; make another user an admin first, so \
+         that someone can still manage users"
+    )
+}
+
+#[tokio::test]
+async fn tokens_made_before_migration_6_keep_working() {
+    on_each_database(|url| async move {
+        // The schema as migrations 1 to 5 left it, with a user and its token's hash.
+        let v5 = [
+            include_str!("../migrations/sqlite/0001_catalog.sql"),
+            include_str!("../migrations/sqlite/0002_plugins.sql"),
+            include_str!("../migrations/sqlite/0003_actions.sql"),
+            include_str!("../migrations/sqlite/0004_runs.sql"),
+            include_str!("../migrations/sqlite/0005_approvals.sql"),
+        ];
+        let insert = "INSERT INTO users (identifier, email, role, teams, token_hash, created_at) \
+                      VALUES ('admin', NULL, 'admin', '[]', 'hash-old', 1000)";
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            for sql in v5 {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(&format!("{insert}; PRAGMA user_version = 5;"))
+                .unwrap();
+        } else {
+            let v5 = [
+                include_str!("../migrations/postgres/0001_catalog.sql"),
+                include_str!("../migrations/postgres/0002_plugins.sql"),
+                include_str!("../migrations/postgres/0003_actions.sql"),
+                include_str!("../migrations/postgres/0004_runs.sql"),
+                include_str!("../migrations/postgres/0005_approvals.sql"),
+            ];
+            let client = admin(&url).await;
+            for sql in v5 {
+                client.batch_execute(sql).await.unwrap();
+            }
+            client
+                .batch_execute(&format!(
+                    "{insert}; CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY); \
+                     INSERT INTO schema_migrations VALUES (1), (2), (3), (4), (5);"
+                ))
+                .await
+                .unwrap();
+        }
+        let store = open(&url).await;
+        let credential = store
+            .authenticate("hash-old")
+            .await
+            .unwrap()
+            .expect("the old token works");
+        assert_eq!(credential.user.identifier, "admin");
+        assert!(!credential.user.disabled);
+        let tokens = store.list_tokens("admin").await.unwrap();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(tokens[0].id, credential.token_id);
+        assert!(
+            tokens[0].id.starts_with("tok_") && tokens[0].id.len() == 20,
+            "{}",
+            tokens[0].id
+        );
+        assert_eq!(
+            (tokens[0].prefix.as_deref(), tokens[0].created_at),
+            (None, t(1_000))
+        );
     })
     .await;
 }

@@ -23,7 +23,9 @@ use utoipa::OpenApi;
         blueprints::list, blueprints::create, blueprints::get_one, blueprints::replace, blueprints::delete,
         entities::list, entities::create, entities::get_one, entities::replace, entities::patch,
         entities::delete, entities::search,
-        users::list_users, users::create_user, users::get_user, users::list_teams, users::create_team,
+        users::list_users, users::create_user, users::get_user, users::patch_user, users::delete_user,
+        users::list_tokens, users::create_token, users::revoke_token, users::rotate_token,
+        users::list_teams, users::create_team,
         audit::list,
         plugins::list, plugins::get_one, plugins::upload, plugins::delete,
         actions::list, actions::create, actions::get_one, actions::replace, actions::delete,
@@ -94,7 +96,24 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/v1/entities/search", post(entities::search))
         .route("/v1/users", get(users::list_users).post(users::create_user))
-        .route("/v1/users/{user}", get(users::get_user))
+        .route(
+            "/v1/users/{user}",
+            get(users::get_user)
+                .patch(users::patch_user)
+                .delete(users::delete_user),
+        )
+        .route(
+            "/v1/users/{user}/tokens",
+            get(users::list_tokens).post(users::create_token),
+        )
+        .route(
+            "/v1/users/{user}/tokens/{token_id}",
+            axum::routing::delete(users::revoke_token),
+        )
+        .route(
+            "/v1/users/{user}/tokens/{token_id}/rotate",
+            post(users::rotate_token),
+        )
         .route("/v1/teams", get(users::list_teams).post(users::create_team))
         .route("/v1/audit-log", get(audit::list))
         .route("/v1/actions", get(actions::list).post(actions::create))
