@@ -165,7 +165,7 @@ pub fn approvers(
 ) -> Vec<String> {
     users
         .iter()
-        .filter(|u| audience.admits(u, &[]))
+        .filter(|u| !u.disabled && audience.admits(u, &[]))
         .filter(|u| rule.allow_self_approval || u.identifier != requester)
         .map(|u| u.identifier.clone())
         .collect()
