@@ -194,3 +194,71 @@ async fn an_action_may_name_only_the_secrets_the_operator_allows_it() {
             );
     }
 }
+
+#[tokio::test]
+async fn what_is_reported_with_the_run_token_is_redacted_too() {
+    // The plugin holds the run's hand-off token: what it (or anyone with it) reports about the
+    // run is scrubbed of the run's secret inputs.
+    for p in Portico::each().await {
+        let ci = TestServer::start().await;
+        p.upload("probe", PROBE).await;
+        p.admin(
+            "POST",
+            "/v1/actions",
+            json!({
+                "identifier": "hand_token",
+                "trigger": { "type": "self-service", "operation": "CREATE",
+                    "userInputs": { "properties": {
+                        "token": { "type": "string", "encryption": "aes256-gcm" },
+                        "steps": { "type": "array" } } } },
+                "invocationMethod": { "type": "WASM", "plugin": "probe",
+                    "capabilities": { "http": [{ "url": ci.origin() }],
+                        "handOff": { "timeoutSeconds": 600 } } }
+            }),
+        )
+        .await
+        .expect(201);
+        let steps = json!([{ "handOffTo": ci.url("/pipelines") }]);
+        let id = p
+            .run("hand_token", json!({ "properties": { "token": SECRET, "steps": steps } }))
+            .await;
+        let handed: serde_json::Value = loop {
+            if let Some(r) = ci.requests().last() {
+                break serde_json::from_str(&r.body).unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        let token = handed["token"].as_str().unwrap();
+        let send = |method: &'static str, tail: &'static str, body: serde_json::Value| {
+            let path = format!("/v1/actions/runs/{id}{tail}");
+            let p = &p;
+            async move {
+                p.send(method, &path, Some(token), Some(body.to_string().into_bytes()))
+                    .await
+            }
+        };
+        send("POST", "/logs", json!({ "message": format!("log {SECRET}") }))
+            .await
+            .expect(201);
+        send(
+            "PATCH",
+            "",
+            json!({ "status": "SUCCESS", "statusLabel": format!("label {SECRET}"),
+                    "summary": format!("done {SECRET}"),
+                    "link": [{ "title": SECRET, "url": format!("https://ci.example.com/{SECRET}") }] }),
+        )
+        .await
+        .expect(200);
+        let run = p.finished(&id).await;
+        assert_eq!(run["statusLabel"], "label [REDACTED]", "{run}");
+        assert_eq!(run["summary"], "done [REDACTED]", "{run}");
+        let logs = p
+            .admin("GET", &format!("/v1/actions/runs/{id}/logs"), json!(null))
+            .await;
+        let logs = logs.expect(200).to_string();
+        assert!(logs.contains("log [REDACTED]"), "{logs}");
+        for shown in [run.to_string(), logs] {
+            assert!(!shown.contains(SECRET), "the secret leaked: {shown}");
+        }
+    }
+}
