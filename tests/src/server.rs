@@ -1,7 +1,8 @@
 //! A real HTTP server on 127.0.0.1 that records every request it gets.
 //!
 //! Routes: `/status/<code>` answers that status with a long text body; `/slow` answers after a
-//! minute; anything else answers 200 with `{"received": true}`.
+//! minute; `/redirect/<path>` answers 307 to `/<path>`; anything else answers 200 with
+//! `{"received": true}`.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -125,5 +126,13 @@ async fn handle(
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    if let Some(target) = path.strip_prefix("/redirect/") {
+        *response.status_mut() = hyper::StatusCode::TEMPORARY_REDIRECT;
+        if let Ok(location) = hyper::header::HeaderValue::from_str(&format!("/{target}")) {
+            response
+                .headers_mut()
+                .insert(hyper::header::LOCATION, location);
+        }
+    }
     Ok(response)
 }
