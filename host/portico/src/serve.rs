@@ -255,3 +255,47 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn resolve(config: &Path, flags: &[&str]) -> Result<Settings, String> {
+        let mut args = vec!["portico", "--config", config.to_str().unwrap()];
+        args.extend(flags);
+        Cli::try_parse_from(args).unwrap().serve.resolve()
+    }
+
+    #[test]
+    fn private_notification_receivers_are_allowed_only_when_the_operator_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = dir.path().join("none.toml");
+        assert!(
+            !resolve(&none, &[]).unwrap().notify_allow_private,
+            "off by default"
+        );
+
+        let file = dir.path().join("portico.toml");
+        std::fs::write(&file, "[notifications]\nallow_private = true\n").unwrap();
+        assert!(resolve(&file, &[]).unwrap().notify_allow_private);
+        let flag = ["--notify-allow-private", "false"];
+        assert!(
+            !resolve(&file, &flag).unwrap().notify_allow_private,
+            "the flag wins"
+        );
+
+        std::fs::write(&file, "[notifications]\nallow_privat = true\n").unwrap();
+        let err = resolve(&file, &[]).unwrap_err();
+        assert!(
+            err.contains("allow_privat"),
+            "a misspelt key is named: {err}"
+        );
+    }
+}
