@@ -1,15 +1,46 @@
-//! Loading plugins: compiled once per digest, cached on disk across starts, and bad components
-//! refused with a message that says what is wrong.
+//! Loading plugins: compiled once per digest, cached on disk across starts (and trusted only
+//! with a MAC under the runtime's artifact key), and bad components refused with a message that
+//! says what is wrong.
 
-use portico_runtime::{LoadedFrom, NoSecrets, PluginError, Runtime, RuntimeConfig};
-use portico_tests::artifacts::NOOP;
+use portico_runtime::{
+    Capabilities, Limits, LoadedFrom, MemoryCatalog, NoSecrets, PluginError, RecordedEvents,
+    RunJob, Runtime, RuntimeConfig,
+};
+use portico_tests::artifacts::{NOOP, PANIC};
 use portico_tests::{TestRun, runtime};
 use std::sync::Arc;
 
+const KEY: [u8; 32] = [7; 32];
+
 fn small_runtime(data: &std::path::Path) -> Runtime {
+    keyed_runtime(data, KEY)
+}
+
+fn keyed_runtime(data: &std::path::Path, artifact_key: [u8; 32]) -> Runtime {
     let mut config = RuntimeConfig::new(data);
     config.max_concurrent_runs = 4;
+    config.artifact_key = artifact_key;
     Runtime::new(config, Arc::new(NoSecrets)).expect("runtime starts")
+}
+
+/// The cached artifact of the only plugin compiled under `data`, and its MAC file.
+fn cached_files(data: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let engine_dir = std::fs::read_dir(data.join("cache"))
+        .unwrap()
+        .next()
+        .expect("one folder per engine hash")
+        .unwrap()
+        .path();
+    let mut artifacts: Vec<_> = std::fs::read_dir(&engine_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    let artifact = artifacts.remove(0);
+    let mac = artifact.with_extension("cwasm.mac");
+    assert!(mac.exists(), "the MAC is written beside the artifact");
+    (artifact, mac)
 }
 
 #[test]
@@ -46,9 +77,104 @@ async fn a_plugin_loaded_from_the_cache_runs() {
     let mut config = RuntimeConfig::new(data.path());
     config.max_concurrent_runs = 4;
     config.cache_dir = runtime().config().cache_dir.clone();
+    config.artifact_key = runtime().config().artifact_key;
     let again = Runtime::new(config, Arc::new(NoSecrets)).unwrap();
     let plugin = again.load_plugin(&std::fs::read(NOOP).unwrap()).unwrap();
     assert_eq!(plugin.loaded_from(), LoadedFrom::Cache);
+}
+
+#[tokio::test]
+async fn an_artifact_altered_on_disk_is_compiled_again_not_loaded() {
+    let data = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(NOOP).unwrap();
+    drop(small_runtime(data.path()).load_plugin(&bytes).unwrap());
+    let (artifact, _) = cached_files(data.path());
+    let mut compiled = std::fs::read(&artifact).unwrap();
+    let middle = compiled.len() / 2;
+    compiled[middle] ^= 0x01;
+    std::fs::write(&artifact, &compiled).unwrap();
+
+    let runtime = small_runtime(data.path());
+    let plugin = runtime.load_plugin(&bytes).unwrap();
+    assert_eq!(plugin.loaded_from(), LoadedFrom::Compiled);
+    // The recompiled plugin runs, and its rewritten artifact is trusted by the next start.
+    let job = RunJob {
+        request: portico_tests::request(serde_json::json!({})),
+        grants: Arc::new(
+            runtime
+                .grants(&Capabilities::default(), Limits::default())
+                .unwrap(),
+        ),
+        catalog: Arc::new(MemoryCatalog::new()),
+        events: Arc::new(RecordedEvents::default()),
+        cancel: Default::default(),
+    };
+    let report = runtime.run(&plugin, job).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    drop(runtime);
+    let next = small_runtime(data.path()).load_plugin(&bytes).unwrap();
+    assert_eq!(next.loaded_from(), LoadedFrom::Cache);
+}
+
+#[test]
+fn an_artifact_without_its_mac_is_compiled_again() {
+    let data = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(NOOP).unwrap();
+    drop(small_runtime(data.path()).load_plugin(&bytes).unwrap());
+    let (_, mac) = cached_files(data.path());
+    std::fs::remove_file(&mac).unwrap();
+
+    let plugin = small_runtime(data.path()).load_plugin(&bytes).unwrap();
+    assert_eq!(plugin.loaded_from(), LoadedFrom::Compiled);
+    assert!(mac.exists(), "written again with the new artifact");
+}
+
+#[test]
+fn an_artifact_written_under_another_key_is_not_trusted() {
+    let data = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(NOOP).unwrap();
+    drop(
+        keyed_runtime(data.path(), [1; 32])
+            .load_plugin(&bytes)
+            .unwrap(),
+    );
+
+    let other = keyed_runtime(data.path(), [2; 32])
+        .load_plugin(&bytes)
+        .unwrap();
+    assert_eq!(other.loaded_from(), LoadedFrom::Compiled);
+    let again = keyed_runtime(data.path(), [2; 32])
+        .load_plugin(&bytes)
+        .unwrap();
+    assert_eq!(
+        again.loaded_from(),
+        LoadedFrom::Cache,
+        "rewritten under its key"
+    );
+}
+
+#[test]
+fn one_plugins_artifact_cannot_stand_in_for_anothers() {
+    // NOOP's artifact and MAC copied under PANIC's digest: the MAC binds the digest, so the copy
+    // is refused although this very key wrote it.
+    let data = tempfile::tempdir().unwrap();
+    let noop = std::fs::read(NOOP).unwrap();
+    let panic = std::fs::read(PANIC).unwrap();
+    drop(small_runtime(data.path()).load_plugin(&noop).unwrap());
+    let (artifact, mac) = cached_files(data.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let panic_digest = small_runtime(elsewhere.path())
+        .load_plugin(&panic)
+        .unwrap()
+        .digest()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let dir = artifact.parent().unwrap();
+    std::fs::copy(&artifact, dir.join(format!("{panic_digest}.cwasm"))).unwrap();
+    std::fs::copy(&mac, dir.join(format!("{panic_digest}.cwasm.mac"))).unwrap();
+
+    let loaded = small_runtime(data.path()).load_plugin(&panic).unwrap();
+    assert_eq!(loaded.loaded_from(), LoadedFrom::Compiled);
 }
 
 #[test]

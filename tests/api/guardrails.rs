@@ -1,6 +1,7 @@
 //! Guardrails over HTTP: manual approval (ANY, ALL, decline, expiry, self-approval refused),
 //! quotas (429 naming the quota and the count), execution policies, and signed notifications,
-//! including a receiver that is down. Every decision is in the audit log.
+//! including a receiver that is down, one at a private address (refused unless the operator
+//! allows it) and one that redirects (not followed). Every decision is in the audit log.
 
 use portico_runs::engine::EngineConfig;
 use portico_runs::notify::NotifyConfig;
@@ -12,7 +13,12 @@ use std::time::Duration;
 
 const SECRET: &str = "test-webhook-secret";
 
+/// Servers whose notifications may go to the loopback receivers of these tests.
 async fn server() -> Vec<Portico> {
+    servers_allowing_private(true).await
+}
+
+async fn servers_allowing_private(allow_private: bool) -> Vec<Portico> {
     let mut servers = Vec::new();
     for backend in backends() {
         let config = EngineConfig {
@@ -21,6 +27,7 @@ async fn server() -> Vec<Portico> {
                 attempts: 3,
                 backoff: Duration::from_millis(50),
                 timeout: Duration::from_secs(2),
+                allow_private,
             },
             ..EngineConfig::default()
         };
@@ -457,5 +464,113 @@ async fn notifications_are_signed_and_a_dead_receiver_is_retried_without_affecti
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// The NOTIFY entries of a run's audit log once `count` deliveries have ended (or 20 s pass).
+async fn deliveries(p: &Portico, run: &str, count: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let audit = p
+            .admin("GET", &format!("/v1/audit-log?run_id={run}"), json!(null))
+            .await;
+        let notified: Vec<Value> = audit.expect(200)["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["operation"] == "NOTIFY")
+            .cloned()
+            .collect();
+        if notified.len() >= count {
+            return notified;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{count} deliveries never ended: {notified:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_at_a_loopback_address_is_refused_and_audited_unless_the_operator_allows_it() {
+    for p in servers_allowing_private(false).await {
+        let receiver = TestServer::start().await;
+        // One receiver named by its address, one by a name that resolves to loopback.
+        let by_name = format!("http://localhost:{}/by-name", receiver.addr.port());
+        action(
+            &p,
+            "deploy",
+            json!({ "notifications": [
+            { "url": receiver.url("/by-address"), "events": ["RUN_CREATED"] },
+            { "url": by_name, "events": ["RUN_CREATED"] } ] }),
+        )
+        .await;
+        let id = p.run("deploy", json!({})).await;
+
+        let notified = deliveries(&p, &id, 2).await;
+        for entry in &notified {
+            assert_eq!(entry["status"], "FAILURE", "{entry}");
+            assert_eq!(entry["after"]["attempts"], 1, "a refusal is not retried");
+            let reason = entry["reason"].as_str().unwrap();
+            assert!(reason.contains("not a public address"), "{reason}");
+            assert!(
+                reason.contains("notifications.allow_private")
+                    && reason.contains("PORTICO_NOTIFY_ALLOW_PRIVATE=true"),
+                "the reason names the setting: {reason}"
+            );
+        }
+        assert!(
+            notified
+                .iter()
+                .any(|e| e["reason"].as_str().unwrap().contains("localhost is")),
+            "{notified:?}"
+        );
+        assert!(
+            receiver.requests().is_empty(),
+            "nothing reached the receiver: {:?}",
+            receiver.requests()
+        );
+    }
+    // The same receiver with the setting on: delivered.
+    for p in server().await {
+        let receiver = TestServer::start().await;
+        action(
+            &p,
+            "deploy",
+            json!({ "notifications": [
+            { "url": receiver.url("/by-address"), "events": ["RUN_CREATED"] } ] }),
+        )
+        .await;
+        let id = p.run("deploy", json!({})).await;
+        let notified = deliveries(&p, &id, 1).await;
+        assert_eq!(notified[0]["status"], "SUCCESS", "{notified:?}");
+        assert_eq!(receiver.requests().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_that_redirects_is_not_followed() {
+    for p in server().await {
+        let receiver = TestServer::start().await;
+        action(
+            &p,
+            "deploy",
+            json!({ "notifications": [
+            { "url": receiver.url("/redirect/elsewhere"), "events": ["RUN_CREATED"] } ] }),
+        )
+        .await;
+        let id = p.run("deploy", json!({})).await;
+
+        let notified = deliveries(&p, &id, 1).await;
+        assert_eq!(notified[0]["status"], "FAILURE", "{notified:?}");
+        assert_eq!(notified[0]["after"]["attempts"], 3);
+        let reason = notified[0]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("HTTP 307 (redirects are not followed"),
+            "{reason}"
+        );
+        let paths: Vec<String> = receiver.requests().iter().map(|r| r.path.clone()).collect();
+        assert_eq!(paths, vec!["/redirect/elsewhere"; 3], "never /elsewhere");
     }
 }

@@ -101,6 +101,14 @@ impl Drop for Database {
     }
 }
 
+/// The run engine of test servers: the defaults, except that notifications may go to the
+/// loopback receivers tests start ([`crate::server::TestServer`]).
+pub fn engine_config() -> portico_runs::engine::EngineConfig {
+    let mut engine = portico_runs::engine::EngineConfig::default();
+    engine.notify.allow_private = true;
+    engine
+}
+
 /// A running server and a client for it.
 pub struct Portico {
     /// `http://127.0.0.1:<port>`.
@@ -170,9 +178,10 @@ impl Answer {
 }
 
 impl Portico {
-    /// Starts a server on a fresh database with the `admin` user (token [`ADMIN_TOKEN`]).
+    /// Starts a server on a fresh database with the `admin` user (token [`ADMIN_TOKEN`]),
+    /// configured by [`engine_config`].
     pub async fn start(backend: Backend) -> Self {
-        Self::start_with(backend, portico_runs::engine::EngineConfig::default()).await
+        Self::start_with(backend, engine_config()).await
     }
 
     /// Like [`Portico::start`], with the run engine configured.

@@ -22,6 +22,10 @@ use tokio_util::sync::CancellationToken;
 /// The value of the `test_token` secret: it must reach the test server and nothing else.
 pub const TEST_SECRET: &str = "s3cr3t-value-the-plugin-must-never-see";
 
+/// The key the test runtime authenticates its compiled plugins with: fixed, so the cache in
+/// [`artifacts::CACHE_DIR`] is trusted by the next test process too.
+pub const TEST_ARTIFACT_KEY: [u8; 32] = *b"portico-tests-artifact-key-32-by";
+
 /// The runtime shared by every test in the process (one engine, one pool, one plugin cache).
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -36,6 +40,7 @@ pub fn runtime() -> &'static Runtime {
         let mut config = RuntimeConfig::new(&data);
         config.max_concurrent_runs = 256;
         config.cache_dir = artifacts::CACHE_DIR.into();
+        config.artifact_key = TEST_ARTIFACT_KEY;
         Runtime::new(config, Arc::new(FileSecrets::new(secrets))).expect("runtime starts")
     })
 }

@@ -3,8 +3,9 @@
 //! Routes: `/status/<code>` answers that status with a long text body; `/slow` answers after a
 //! minute; `/echo` reflects the request as a hostile origin would (its headers as response
 //! headers, and a body holding the headers as they came, base64- and percent-encoded too,
-//! streamed in 3-byte chunks); `/gzip` answers with `content-encoding: gzip`; anything else
-//! answers 200 with `{"received": true}`.
+//! streamed in 3-byte chunks); `/gzip` answers with `content-encoding: gzip`;
+//! `/redirect/<path>` answers 307 to `/<path>`; anything else answers 200 with
+//! `{"received": true}`.
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -186,5 +187,13 @@ async fn handle(
     };
     let mut response = Response::new(chunks(&body, 64 * 1024));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    if let Some(target) = path.strip_prefix("/redirect/") {
+        *response.status_mut() = hyper::StatusCode::TEMPORARY_REDIRECT;
+        if let Ok(location) = hyper::header::HeaderValue::from_str(&format!("/{target}")) {
+            response
+                .headers_mut()
+                .insert(hyper::header::LOCATION, location);
+        }
+    }
     Ok(response)
 }

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// report there [default: http://<listen>].
     #[arg(long, env = "PORTICO_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Lets notifications go to private, loopback and other non-public addresses, e.g. a
+    /// receiver inside the cluster [default: false].
+    #[arg(long, env = "PORTICO_NOTIFY_ALLOW_PRIVATE")]
+    notify_allow_private: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +76,14 @@ struct FileSettings {
     examples: Option<bool>,
     workers: Option<usize>,
     public_url: Option<String>,
+    notifications: Option<NotificationSettings>,
+}
+
+/// `[notifications]` in `portico.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct NotificationSettings {
+    allow_private: Option<bool>,
 }
 
 /// The resolved settings.
@@ -86,6 +98,7 @@ pub struct Settings {
     pub examples: bool,
     pub workers: usize,
     pub public_url: String,
+    pub notify_allow_private: bool,
 }
 
 impl ServeArgs {
@@ -108,7 +121,12 @@ impl ServeArgs {
         if workers == 0 {
             return Err("workers must be at least 1".into());
         }
+        let notify_allow_private = self
+            .notify_allow_private
+            .or(file.notifications.and_then(|n| n.allow_private))
+            .unwrap_or(false);
         Ok(Settings {
+            notify_allow_private,
             public_url: self
                 .public_url
                 .or(file.public_url)
@@ -164,13 +182,16 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         Box::new(FileSecrets::new(settings.data_dir.join("secrets"))),
         Box::new(EnvSecrets::new()),
     ]);
-    let runtime = Runtime::new(RuntimeConfig::new(&settings.data_dir), Arc::new(secrets))
-        .map_err(|e| e.to_string())?;
     let key = match std::env::var("PORTICO_HOST_KEY") {
         Ok(hex) => HostKey::from_hex(&hex).map_err(|e| format!("PORTICO_HOST_KEY: {e}"))?,
         Err(_) => HostKey::load_or_create(&settings.data_dir.join("host-key"))
             .map_err(|e| e.to_string())?,
     };
+    let runtime_config = RuntimeConfig {
+        artifact_key: key.artifact_key(),
+        ..RuntimeConfig::new(&settings.data_dir)
+    };
+    let runtime = Runtime::new(runtime_config, Arc::new(secrets)).map_err(|e| e.to_string())?;
     let webhook_secret = match std::env::var("PORTICO_WEBHOOK_SECRET") {
         Ok(secret) => secret,
         Err(_) => HostKey::load_or_create(&settings.data_dir.join("webhook-secret"))
@@ -181,6 +202,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         workers: settings.workers,
         notify: NotifyConfig {
             secret: webhook_secret,
+            allow_private: settings.notify_allow_private,
             ..NotifyConfig::default()
         },
         key,
@@ -236,5 +258,49 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term => tracing::info!("SIGTERM: shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn resolve(config: &Path, flags: &[&str]) -> Result<Settings, String> {
+        let mut args = vec!["portico", "--config", config.to_str().unwrap()];
+        args.extend(flags);
+        Cli::try_parse_from(args).unwrap().serve.resolve()
+    }
+
+    #[test]
+    fn private_notification_receivers_are_allowed_only_when_the_operator_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = dir.path().join("none.toml");
+        assert!(
+            !resolve(&none, &[]).unwrap().notify_allow_private,
+            "off by default"
+        );
+
+        let file = dir.path().join("portico.toml");
+        std::fs::write(&file, "[notifications]\nallow_private = true\n").unwrap();
+        assert!(resolve(&file, &[]).unwrap().notify_allow_private);
+        let flag = ["--notify-allow-private", "false"];
+        assert!(
+            !resolve(&file, &flag).unwrap().notify_allow_private,
+            "the flag wins"
+        );
+
+        std::fs::write(&file, "[notifications]\nallow_privat = true\n").unwrap();
+        let err = resolve(&file, &[]).unwrap_err();
+        assert!(
+            err.contains("allow_privat"),
+            "a misspelt key is named: {err}"
+        );
     }
 }

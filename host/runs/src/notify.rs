@@ -3,13 +3,21 @@
 //! `X-Portico-Signature: v1,base64(HMAC-SHA256(secret, "{timestamp}.{body}"))`. Deliveries run
 //! in the background with retries and backoff, so a dead receiver never slows or fails a run;
 //! each delivery's outcome is recorded in the audit log.
+//!
+//! The receiver is named by whoever writes the action, so the host's own requests get the same
+//! egress rules as a plugin's: no redirects followed, proxy variables ignored, and private,
+//! loopback and other non-public addresses ([`is_public`]) refused unless the operator allows them
+//! (`NotifyConfig::allow_private`). Names are resolved by [`VettedResolver`], and the connection
+//! goes only to the addresses it vetted, so a DNS answer that changes after the check is never used.
 
 use crate::actions::{ActionDefinition, Notification};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use portico_runtime::net::is_public;
 use portico_store::{AuditRecord, RunRecord, Store};
 use serde_json::json;
 use sha2::Sha256;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +32,10 @@ pub struct NotifyConfig {
     pub backoff: Duration,
     /// Time allowed for one attempt.
     pub timeout: Duration,
+    /// Whether receivers may be at private, loopback or other non-public addresses (an
+    /// in-cluster receiver). Off by default: an action's author could otherwise make the host
+    /// POST into the operator's network (`notifications.allow_private`).
+    pub allow_private: bool,
 }
 
 impl Default for NotifyConfig {
@@ -33,6 +45,7 @@ impl Default for NotifyConfig {
             attempts: 5,
             backoff: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
+            allow_private: false,
         }
     }
 }
@@ -77,7 +90,13 @@ impl Notifier {
             })
             .with_no_client_auth()
         });
-        let mut builder = reqwest::Client::builder().timeout(config.timeout);
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(VettedResolver {
+                allow_private: config.allow_private,
+            }));
         if let Ok(tls) = tls {
             builder = builder.use_preconfigured_tls(tls);
         }
@@ -113,14 +132,24 @@ impl Notifier {
         }
     }
 
-    /// Tries a delivery until it is answered 2xx or the attempts run out; audits the outcome.
+    /// Tries a delivery until it is answered 2xx, the attempts run out or the receiver's address
+    /// is refused; audits the outcome.
     async fn deliver(&self, url: &str, event: &str, run_id: &str, body: String) {
         let mut wait = self.config.backoff;
         let mut outcome = String::new();
         let mut delivered = false;
+        let mut refused = false;
         let mut attempt = 0;
         while attempt < self.config.attempts {
             attempt += 1;
+            if let Some(refusal) = (!self.config.allow_private)
+                .then(|| literal_refusal(url))
+                .flatten()
+            {
+                outcome = refusal.to_string();
+                refused = true;
+                break;
+            }
             let timestamp = chrono::Utc::now().timestamp();
             let sent = self
                 .http
@@ -140,8 +169,21 @@ impl Notifier {
                     delivered = true;
                     break;
                 }
+                Ok(r) if r.status().is_redirection() => {
+                    outcome = format!(
+                        "HTTP {} (redirects are not followed; name the final URL)",
+                        r.status().as_u16()
+                    );
+                }
                 Ok(r) => outcome = format!("HTTP {}", r.status().as_u16()),
-                Err(e) => outcome = plain(&e),
+                Err(e) => match refusal_in(&e) {
+                    Some(refusal) => {
+                        outcome = refusal.to_string();
+                        refused = true;
+                        break;
+                    }
+                    None => outcome = plain(&e),
+                },
             }
             if attempt < self.config.attempts {
                 tokio::time::sleep(wait).await;
@@ -154,8 +196,11 @@ impl Notifier {
             audit
         } else {
             tracing::warn!(%url, %event, run_id, "notification not delivered: {outcome}");
-            let reason =
-                format!("{event} not delivered to {url} after {attempt} attempts: {outcome}");
+            let reason = if refused {
+                format!("{event} not delivered to {url}: {outcome}")
+            } else {
+                format!("{event} not delivered to {url} after {attempt} attempts: {outcome}")
+            };
             AuditRecord::failure("portico", "host", "NOTIFY", "run", run_id, reason)
         };
         audit.run_id = Some(run_id.to_owned());
@@ -163,6 +208,77 @@ impl Notifier {
         if let Err(e) = self.store.record(audit).await {
             tracing::error!("cannot record a notification: {e}");
         }
+    }
+}
+
+/// The refusal of a URL whose host is a non-public IP address: the connector dials an address
+/// without asking the resolver, so those are vetted here.
+fn literal_refusal(url: &str) -> Option<NotPublic> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    let ip: IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    (!is_public(ip)).then(|| NotPublic {
+        host: host.to_owned(),
+        ip,
+    })
+}
+
+/// A receiver refused because its address is not public.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "refused: {host} is {ip}, not a public address; the operator allows private receivers \
+     with the setting notifications.allow_private (PORTICO_NOTIFY_ALLOW_PRIVATE=true)"
+)]
+pub struct NotPublic {
+    /// The host as the URL names it.
+    host: String,
+    /// The address it is (or resolved to).
+    ip: IpAddr,
+}
+
+/// The refusal behind a failed request, if that is why it failed.
+fn refusal_in(e: &reqwest::Error) -> Option<&NotPublic> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(refusal) = cause.downcast_ref::<NotPublic>() {
+            return Some(refusal);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// Resolves receivers' names and answers only the public addresses among them (all of them
+/// when private receivers are allowed). The client connects to exactly what this answers, so
+/// the check and the connection use the same DNS answer.
+struct VettedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for VettedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let vetted: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
+            match (vetted.is_empty(), all.first()) {
+                (true, Some(first)) => Err(Box::new(NotPublic {
+                    host,
+                    ip: first.ip(),
+                })
+                    as Box<dyn std::error::Error + Send + Sync>),
+                _ => Ok(Box::new(vetted.into_iter()) as reqwest::dns::Addrs),
+            }
+        })
     }
 }
 
@@ -221,6 +337,50 @@ pub fn event_of(status: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::dns::Resolve as _;
+
+    #[test]
+    fn a_url_naming_a_private_address_is_refused_before_any_connection() {
+        for url in [
+            "http://127.0.0.1:9/hook",
+            "http://[::1]/hook",
+            "https://10.0.0.7/hook",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::ffff:192.168.1.1]/",
+            // WHATWG parsing turns these into 127.0.0.1 before the connector sees them.
+            "http://2130706433/",
+            "http://0x7f.1/",
+        ] {
+            let refusal = literal_refusal(url).unwrap_or_else(|| panic!("{url} not refused"));
+            assert!(
+                refusal.to_string().contains("notifications.allow_private"),
+                "{refusal}"
+            );
+        }
+        for url in ["https://93.184.215.14/hook", "https://hooks.example.com/x"] {
+            assert!(literal_refusal(url).is_none(), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_resolver_answers_only_public_addresses_unless_private_ones_are_allowed() {
+        let strict = VettedResolver {
+            allow_private: false,
+        };
+        let name = || "localhost".parse::<reqwest::dns::Name>().unwrap();
+        let refused = match strict.resolve(name()).await {
+            Ok(addrs) => panic!("localhost vetted: {:?}", addrs.collect::<Vec<_>>()),
+            Err(e) => e,
+        };
+        let refusal = refused.downcast_ref::<NotPublic>().expect("a refusal");
+        assert!(refusal.ip.is_loopback(), "{refusal}");
+
+        let lenient = VettedResolver {
+            allow_private: true,
+        };
+        let addrs: Vec<SocketAddr> = lenient.resolve(name()).await.unwrap().collect();
+        assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()));
+    }
 
     #[test]
     fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {

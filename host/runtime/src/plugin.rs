@@ -1,12 +1,19 @@
 //! Loading a plugin: check that the bytes are a component that fits the `action-backend` world,
 //! compile it once per digest (or load the compiled artifact from the disk cache), and build its
 //! instantiation template.
+//!
+//! A compiled artifact is native code that wasmtime maps and runs without checking it, so the
+//! cache trusts only what a holder of the artifact key wrote: `<digest>.cwasm.mac` beside each
+//! `<digest>.cwasm` holds HMAC-SHA256 over the digest and the artifact bytes. The bytes are read
+//! once, verified and deserialized from memory, so the file cannot change between the check and
+//! the use; an artifact that fails the check is deleted and compiled again.
 
 use crate::bindings::ActionBackendPre;
 use crate::engine::Inner;
 use crate::run::RunState;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmtime::component::Component;
 
@@ -96,12 +103,10 @@ pub(crate) fn load(rt: &Inner, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError>
         ));
     }
 
-    let artifact = rt
-        .artifacts
-        .join(format!("{}.cwasm", &digest["sha256:".len()..]));
-    let (component, loaded_from) = match load_artifact(rt, &artifact) {
+    let artifact = Artifact::new(rt, &digest);
+    let (component, loaded_from) = match artifact.load(rt) {
         Some(component) => (component, LoadedFrom::Cache),
-        None => (compile(rt, bytes, &artifact)?, LoadedFrom::Compiled),
+        None => (artifact.compile(rt, bytes)?, LoadedFrom::Compiled),
     };
 
     let pre = rt
@@ -119,36 +124,126 @@ pub(crate) fn load(rt: &Inner, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError>
     Ok(rt.lock_plugins().entry(digest).or_insert(plugin).clone())
 }
 
-fn load_artifact(rt: &Inner, path: &std::path::Path) -> Option<Component> {
-    if !path.exists() {
-        return None;
-    }
-    // SAFETY: the file is one this host wrote (atomically, by rename) under a folder keyed by the
-    // engine's compatibility hash, and it is never modified afterwards.
-    match unsafe { Component::deserialize_file(&rt.engine, path) } {
-        Ok(component) => Some(component),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), "ignoring unusable compiled plugin: {e:#}");
-            None
+/// A component's compiled code in the cache, and the MAC that vouches for it.
+struct Artifact {
+    /// The component digest's hex: it names the files and is bound into the MAC, so one
+    /// plugin's artifact cannot stand in for another's.
+    name: String,
+    path: PathBuf,
+    mac_path: PathBuf,
+}
+
+/// Why a cached artifact is not trusted (for the log).
+enum Untrusted {
+    Missing,
+    Altered,
+}
+
+impl Artifact {
+    fn new(rt: &Inner, digest: &str) -> Self {
+        let name = digest["sha256:".len()..].to_owned();
+        Self {
+            path: rt.artifacts.join(format!("{name}.cwasm")),
+            mac_path: rt.artifacts.join(format!("{name}.cwasm.mac")),
+            name,
         }
+    }
+
+    /// HMAC-SHA256 under `key` of the digest, a NUL and the compiled bytes.
+    fn mac(&self, key: &[u8; 32], compiled: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .unwrap_or_else(|e| panic!("HMAC takes any key length: {e}"));
+        mac.update(self.name.as_bytes());
+        mac.update(b"\0");
+        mac.update(compiled);
+        mac
+    }
+
+    /// The cached component, when there is one this host's key vouches for. One that is not
+    /// vouched for is deleted (with its MAC), so the caller compiles and rewrites both.
+    fn load(&self, rt: &Inner) -> Option<Component> {
+        let compiled = match std::fs::read(&self.path) {
+            Ok(compiled) => compiled,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), "cannot read a compiled plugin: {e}");
+                return None;
+            }
+        };
+        if let Err(why) = self.verify(rt, &compiled) {
+            let why = match why {
+                Untrusted::Missing => "it has no MAC",
+                Untrusted::Altered => {
+                    "its MAC does not match (altered, or written under another host key)"
+                }
+            };
+            tracing::warn!(path = %self.path.display(), "compiling the plugin again: the cached artifact is not trusted, {why}");
+            self.remove();
+            return None;
+        }
+        // SAFETY: these very bytes (not the file, which could change after the check) carry a
+        // valid MAC under the artifact key for this digest, so this host (or a replica sharing
+        // its key) compiled them, with an engine of the compatibility hash that names the folder
+        // (`deserialize` also checks that hash and refuses a mismatch).
+        match unsafe { Component::deserialize(&rt.engine, &compiled) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), "ignoring unusable compiled plugin: {e:#}");
+                None
+            }
+        }
+    }
+
+    /// Checks the MAC file against `compiled`, in constant time.
+    fn verify(&self, rt: &Inner, compiled: &[u8]) -> Result<(), Untrusted> {
+        let text = std::fs::read_to_string(&self.mac_path).map_err(|_| Untrusted::Missing)?;
+        let tag = hex::decode(text.trim()).map_err(|_| Untrusted::Altered)?;
+        self.mac(&rt.config.artifact_key, compiled)
+            .verify_slice(&tag)
+            .map_err(|_| Untrusted::Altered)
+    }
+
+    fn remove(&self) {
+        for path in [&self.path, &self.mac_path] {
+            if let Err(e) = std::fs::remove_file(path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %path.display(), "cannot delete an untrusted compiled plugin: {e}");
+            }
+        }
+    }
+
+    /// Compiles `bytes` and caches the result: the MAC first, then the artifact, each written
+    /// whole (by rename), so an artifact present always has its MAC beside it.
+    fn compile(&self, rt: &Inner, bytes: &[u8]) -> Result<Component, PluginError> {
+        let component = Component::from_binary(&rt.engine, bytes)
+            .map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        let compiled = component
+            .serialize()
+            .map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        let tag = hex::encode(
+            self.mac(&rt.config.artifact_key, &compiled)
+                .finalize()
+                .into_bytes(),
+        );
+        write_whole(&self.mac_path, tag.as_bytes())?;
+        write_whole(&self.path, &compiled)?;
+        Ok(component)
     }
 }
 
-fn compile(rt: &Inner, bytes: &[u8], artifact: &std::path::Path) -> Result<Component, PluginError> {
-    let component = Component::from_binary(&rt.engine, bytes)
-        .map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
-    let compiled = component
-        .serialize()
-        .map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+/// Writes `path` through a temporary file renamed over it: readers see the old or the new
+/// content, never a part.
+fn write_whole(path: &Path, content: &[u8]) -> Result<(), PluginError> {
     let cache_err = |source| PluginError::Cache {
-        path: artifact.to_owned(),
+        path: path.to_owned(),
         source,
     };
-    let dir = artifact.parent().unwrap_or(std::path::Path::new("."));
+    let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(cache_err)?;
-    std::io::Write::write_all(&mut tmp, &compiled).map_err(cache_err)?;
-    tmp.persist(artifact).map_err(|e| cache_err(e.error))?;
-    Ok(component)
+    std::io::Write::write_all(&mut tmp, content).map_err(cache_err)?;
+    tmp.persist(path).map_err(|e| cache_err(e.error))?;
+    Ok(())
 }
 
 impl Inner {
