@@ -36,7 +36,10 @@ async fn an_origin_that_echoes_the_request_never_shows_the_plugin_the_secret() {
     assert_eq!(result["status"], 200, "{result}");
     let body = result["body"].as_str().unwrap();
     assert!(body.contains("authorization: [REDACTED]"), "{body}");
-    assert!(body.contains("base64: ") && body.contains("escaped: "), "{body}");
+    assert!(
+        body.contains("base64: ") && body.contains("escaped: "),
+        "{body}"
+    );
     let headers = result["headers"].to_string();
     assert!(headers.contains("[REDACTED]"), "{headers}");
     let seen = format!("{}\n{}", run.output(), run.logs());
@@ -70,7 +73,11 @@ async fn a_compressed_answer_is_refused_when_the_grant_injects_secrets() {
         .await;
     let error = run.output()["results"][0]["error"].to_string();
     assert!(error.to_lowercase().contains("content"), "{error}");
-    assert!(run.logs().contains("it is compressed (gzip)"), "{}", run.logs());
+    assert!(
+        run.logs().contains("it is compressed (gzip)"),
+        "{}",
+        run.logs()
+    );
     assert_eq!(
         server.requests()[0].header("accept-encoding"),
         Some("identity"),
@@ -116,12 +123,17 @@ async fn trace_is_never_sent_and_methods_and_paths_narrow_a_grant() {
         assert!(results[denied]["error"].is_string(), "{results}");
     }
     assert!(
-        run.logs().contains("the grant for this origin allows methods: GET; paths: /repos/acme"),
+        run.logs()
+            .contains("the grant for this origin allows methods: GET; paths: /repos/acme"),
         "{}",
         run.logs()
     );
     let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
-    assert_eq!(paths, ["/repos/acme/pulls"], "only the allowed request left the host");
+    assert_eq!(
+        paths,
+        ["/repos/acme/pulls"],
+        "only the allowed request left the host"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +153,11 @@ async fn a_run_sends_at_most_http_requests() {
     let results = &capped.output()["results"];
     assert_eq!(results[1]["ok"]["status"], 200);
     assert!(results[2]["error"].is_string(), "{results}");
-    assert!(capped.logs().contains("limits.httpRequests"), "{}", capped.logs());
+    assert!(
+        capped.logs().contains("limits.httpRequests"),
+        "{}",
+        capped.logs()
+    );
     assert_eq!(server.requests().len(), 2);
 
     let raised = probe(steps)
@@ -162,7 +178,9 @@ async fn an_output_over_output_bytes_fails_the_run_and_names_the_limit() {
     let failure = capped.failure();
     assert_eq!(failure.kind, FailureKind::Limit);
     assert!(
-        failure.message.contains("over the action's limit of 100000 (limits.outputBytes)"),
+        failure
+            .message
+            .contains("over the action's limit of 100000 (limits.outputBytes)"),
         "{failure}"
     );
 
@@ -170,7 +188,10 @@ async fn an_output_over_output_bytes_fails_the_run_and_names_the_limit() {
         .limits(json!({ "outputBytes": 400_000 }))
         .run()
         .await;
-    assert_eq!(raised.output()["results"][0]["ok"].as_str().unwrap().len(), 300_000);
+    assert_eq!(
+        raised.output()["results"][0]["ok"].as_str().unwrap().len(),
+        300_000
+    );
 }
 
 #[tokio::test]
@@ -184,9 +205,15 @@ async fn summary_failure_text_and_labels_are_cut_with_a_marker() {
     .await;
     let summary = run.outcome().summary.clone().unwrap();
     assert!(summary.len() <= 4096, "{}", summary.len());
-    assert!(summary.ends_with("[cut: over limits.textBytes (4096 bytes)]"), "{summary}");
+    assert!(
+        summary.ends_with("[cut: over limits.textBytes (4096 bytes)]"),
+        "{summary}"
+    );
     let label = run.events.snapshot().progress[0].1.clone().unwrap();
-    assert!(label.len() <= 256 && label.contains("limits.labelBytes"), "{label}");
+    assert!(
+        label.len() <= 256 && label.contains("limits.labelBytes"),
+        "{label}"
+    );
 
     let failed = TestRun::new(PROBE)
         .inputs(json!({ "steps": [{ "fail": long }], "failOnError": true }))
@@ -204,7 +231,11 @@ async fn empty_log_lines_are_counted_and_bounded() {
         .run()
         .await;
     let logs = capped.events.snapshot().logs;
-    assert_eq!(logs.len(), 1_001, "1,000 lines and the one that says what was dropped");
+    assert_eq!(
+        logs.len(),
+        1_001,
+        "1,000 lines and the one that says what was dropped"
+    );
     assert!(
         logs[1_000].1.contains("199000 lines") && logs[1_000].1.contains("limits.logLines"),
         "{:?}",

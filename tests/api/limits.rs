@@ -26,18 +26,31 @@ async fn millions_of_empty_log_lines_store_at_most_log_lines_rows() {
     for p in Portico::each().await {
         probe_action(&p, json!({})).await;
         let steps = json!([{ "logLines": { "count": 500_000 } }]);
-        let id = p.run("probe_any", json!({ "properties": { "steps": steps } })).await;
+        let id = p
+            .run("probe_any", json!({ "properties": { "steps": steps } }))
+            .await;
         let run = p.finished(&id).await;
         assert_eq!(run["status"], "SUCCESS", "{run}");
 
         let logs = p
-            .admin("GET", &format!("/v1/actions/runs/{id}/logs?limit=10000&after=9990"), json!(null))
+            .admin(
+                "GET",
+                &format!("/v1/actions/runs/{id}/logs?limit=10000&after=9990"),
+                json!(null),
+            )
             .await;
         let logs = logs.expect(200)["logs"].as_array().unwrap().clone();
         let last = logs.last().unwrap();
-        assert!(logs.len() <= 11, "at most 10,000 lines and the notes: {}", logs.len());
         assert!(
-            last["message"].as_str().unwrap().contains("limits.logLines"),
+            logs.len() <= 11,
+            "at most 10,000 lines and the notes: {}",
+            logs.len()
+        );
+        assert!(
+            last["message"]
+                .as_str()
+                .unwrap()
+                .contains("limits.logLines"),
             "{last}"
         );
         if let Some(path) = p.database_url().strip_prefix("sqlite://") {
@@ -55,7 +68,9 @@ async fn an_output_over_output_bytes_fails_the_run_and_is_not_stored() {
     for p in Portico::each().await {
         probe_action(&p, json!({ "outputBytes": 65536 })).await;
         let steps = json!([{ "repeat": { "text": "x", "times": 4 << 20 } }]);
-        let id = p.run("probe_any", json!({ "properties": { "steps": steps } })).await;
+        let id = p
+            .run("probe_any", json!({ "properties": { "steps": steps } }))
+            .await;
         let run = p.finished(&id).await;
         assert_eq!(run["status"], "FAILURE");
         assert_eq!(run["error"]["kind"], "limit", "{run}");
@@ -66,8 +81,13 @@ async fn an_output_over_output_bytes_fails_the_run_and_is_not_stored() {
                 .contains("(limits.outputBytes)"),
             "{run}"
         );
-        let listed = p.admin("GET", "/v1/actions/runs?action=probe_any", json!(null)).await;
-        assert!(listed.expect(200).to_string().len() < 64 << 10, "the run list stays small");
+        let listed = p
+            .admin("GET", "/v1/actions/runs?action=probe_any", json!(null))
+            .await;
+        assert!(
+            listed.expect(200).to_string().len() < 64 << 10,
+            "the run list stays small"
+        );
     }
 }
 

@@ -220,7 +220,10 @@ async fn what_is_reported_with_the_run_token_is_redacted_too() {
         .expect(201);
         let steps = json!([{ "handOffTo": ci.url("/pipelines") }]);
         let id = p
-            .run("hand_token", json!({ "properties": { "token": SECRET, "steps": steps } }))
+            .run(
+                "hand_token",
+                json!({ "properties": { "token": SECRET, "steps": steps } }),
+            )
             .await;
         let handed: serde_json::Value = loop {
             if let Some(r) = ci.requests().last() {
@@ -233,13 +236,22 @@ async fn what_is_reported_with_the_run_token_is_redacted_too() {
             let path = format!("/v1/actions/runs/{id}{tail}");
             let p = &p;
             async move {
-                p.send(method, &path, Some(token), Some(body.to_string().into_bytes()))
-                    .await
+                p.send(
+                    method,
+                    &path,
+                    Some(token),
+                    Some(body.to_string().into_bytes()),
+                )
+                .await
             }
         };
-        send("POST", "/logs", json!({ "message": format!("log {SECRET}") }))
-            .await
-            .expect(201);
+        send(
+            "POST",
+            "/logs",
+            json!({ "message": format!("log {SECRET}") }),
+        )
+        .await
+        .expect(201);
         send(
             "PATCH",
             "",

@@ -35,8 +35,11 @@ pub fn runtime() -> &'static Runtime {
         std::fs::create_dir_all(&secrets).expect("secrets dir");
         std::fs::write(secrets.join("test_token"), format!("{TEST_SECRET}\n")).expect("secret");
         // The operator lets the runtime tests' action, and the API tests' `use_secret`, use it.
-        std::fs::write(secrets.join("test_token.actions"), "test_action\nuse_secret\n")
-            .expect("secret rule");
+        std::fs::write(
+            secrets.join("test_token.actions"),
+            "test_action\nuse_secret\n",
+        )
+        .expect("secret rule");
         let mut config = RuntimeConfig::new(&data);
         config.max_concurrent_runs = 256;
         config.cache_dir = artifacts::CACHE_DIR.into();

@@ -7,10 +7,10 @@ use crate::capabilities::catalog::{AffectedEntity, Attribution, CatalogAccess, C
 use crate::capabilities::fs;
 use crate::capabilities::http::{HttpHooks, RequestBudget};
 use crate::capabilities::log::{LogSink, LogStream, Stdio};
+use crate::capabilities::progress::keep_link;
 use crate::engine::{Inner, MAX_TABLE_ELEMENTS};
 use crate::events::{Link, LogLevel, RunEvents};
 use crate::failure::{FailureKind, RunFailure};
-use crate::capabilities::progress::keep_link;
 use crate::grant::{Grants, Limits, cut_text};
 use crate::plugin::Plugin;
 use crate::request::{Operation, RunOutcome, RunRequest};
@@ -237,9 +237,7 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
             &limits,
             &state.log,
         ),
-        Ended::Returned(Ok(Err(failure))) => {
-            Err(plugin_failure(failure, &state.denials, &limits))
-        }
+        Ended::Returned(Ok(Err(failure))) => Err(plugin_failure(failure, &state.denials, &limits)),
         Ended::Returned(Err(err)) => Err(classify(&err, state, &job.grants)),
         Ended::TimedOut => Err(timeout(&job.grants)),
         Ended::Cancelled => Err(RunFailure::new(

@@ -171,9 +171,12 @@ impl HttpRule {
 
     /// What the rule allows, for a denial message.
     fn describe(&self) -> String {
-        let methods = self.methods.as_ref().map_or("any but TRACE/CONNECT".to_owned(), |m| {
-            m.iter().map(Method::as_str).collect::<Vec<_>>().join(", ")
-        });
+        let methods = self
+            .methods
+            .as_ref()
+            .map_or("any but TRACE/CONNECT".to_owned(), |m| {
+                m.iter().map(Method::as_str).collect::<Vec<_>>().join(", ")
+            });
         let paths = self
             .paths
             .as_ref()
@@ -192,7 +195,9 @@ impl HttpRule {
 fn is_plain_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     if path.contains(['\\', '?', '#'])
-        || ["%2e", "%2f", "%5c", "%25"].iter().any(|e| lower.contains(e))
+        || ["%2e", "%2f", "%5c", "%25"]
+            .iter()
+            .any(|e| lower.contains(e))
     {
         return false;
     }
@@ -434,10 +439,11 @@ impl Outbound {
             .emit(LogLevel::Debug, &format!("http {method} {uri} -> {status}"));
         let (mut response, io) = result?;
         if let Some(redactor) = redactor {
-            let encoding = response
-                .headers()
-                .get(CONTENT_ENCODING)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_ascii_lowercase());
+            let encoding = response.headers().get(CONTENT_ENCODING).map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .trim()
+                    .to_ascii_lowercase()
+            });
             if let Some(encoding) = encoding.filter(|e| !e.is_empty() && e != "identity") {
                 self.deny_addr(format!(
                     "HTTP response from {origin} refused: it is compressed ({encoding}) and the \
@@ -603,7 +609,11 @@ mod tests {
             .insert("Authorization".into(), "Bearer {{ .secrets.t }}".into());
         let err = HttpRule::parse(&e, "capabilities.http[0]").unwrap_err();
         assert_eq!(err.path, "capabilities.http[0].url");
-        assert!(err.reason.contains("secret `t` would be sent over plain http"), "{err}");
+        assert!(
+            err.reason
+                .contains("secret `t` would be sent over plain http"),
+            "{err}"
+        );
         e.insecure = true;
         assert!(HttpRule::parse(&e, "h").is_ok());
         e.insecure = false;
@@ -623,7 +633,13 @@ mod tests {
         assert!(!rule.allows_method(&Method::DELETE));
         assert!(rule.allows_path("/repos/acme") && rule.allows_path("/repos/acme/pulls"));
         assert!(!rule.allows_path("/repos/acme-evil") && !rule.allows_path("/user"));
-        for path in ["/repos/acme/../x", "/repos/acme/%2E%2e/x", "/repos//acme", "/a/./b", "/a%2fb"] {
+        for path in [
+            "/repos/acme/../x",
+            "/repos/acme/%2E%2e/x",
+            "/repos//acme",
+            "/a/./b",
+            "/a%2fb",
+        ] {
             assert!(!is_plain_path(path), "{path}");
         }
         assert!(is_plain_path("/repos/acme/pulls/") && is_plain_path("/"));
@@ -634,10 +650,7 @@ mod tests {
         assert_eq!(err.path, "capabilities.http[1].methods[0]");
         e.methods = None;
         e.paths = Some(vec!["repos".into()]);
-        assert_eq!(
-            HttpRule::parse(&e, "h").unwrap_err().path,
-            "h.paths[0]"
-        );
+        assert_eq!(HttpRule::parse(&e, "h").unwrap_err().path, "h.paths[0]");
     }
 
     #[test]

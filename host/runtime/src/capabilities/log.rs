@@ -285,7 +285,11 @@ mod tests {
             sink.emit(LogLevel::Info, "");
         }
         let kept = events.snapshot().logs.len() as u64;
-        assert_eq!(kept, (1 << 20) / Limits::LOG_LINE_OVERHEAD, "the byte budget binds");
+        assert_eq!(
+            kept,
+            (1 << 20) / Limits::LOG_LINE_OVERHEAD,
+            "the byte budget binds"
+        );
     }
 
     #[test]

@@ -42,10 +42,7 @@ impl SecretAccess {
         };
         Self {
             actions: list(actions),
-            origins: list(origins)
-                .iter()
-                .map(|o| normalise_origin(o))
-                .collect(),
+            origins: list(origins).iter().map(|o| normalise_origin(o)).collect(),
         }
     }
 
@@ -321,7 +318,10 @@ mod tests {
             t.render(&secrets, "deploy", "https://y:443").unwrap_err(),
             SecretRefused::Origin("gh_token".into())
         );
-        assert!(!SecretAccess::default().allows_action("deploy"), "deny by default");
+        assert!(
+            !SecretAccess::default().allows_action("deploy"),
+            "deny by default"
+        );
         assert!(SecretAccess::parse(Some("*"), None).allows_action("any"));
     }
 

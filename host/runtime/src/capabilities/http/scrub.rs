@@ -63,10 +63,11 @@ impl Redactor {
     /// `text` with every secret replaced.
     pub(crate) fn redact(&self, text: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(text.len());
-        self.finder.replace_all_with_bytes(text, &mut out, |_, _, dst| {
-            dst.extend_from_slice(REDACTED);
-            true
-        });
+        self.finder
+            .replace_all_with_bytes(text, &mut out, |_, _, dst| {
+                dst.extend_from_slice(REDACTED);
+                true
+            });
         out
     }
 
