@@ -41,7 +41,7 @@ pub(crate) const MAX_STEPS: u64 = 1_000_000;
 pub(crate) const MAX_TIME: Duration = Duration::from_millis(100);
 const TIME_CHECK_EVERY: u64 = 1024;
 /// Stack one evaluation may use. jaq evaluates recursively, so this bounds the recursion.
-const MAX_STACK: usize = 32 << 20;
+const MAX_STACK: usize = 8 << 20;
 /// Stack of each pool thread: the evaluation's share plus room for what recurses without a
 /// step (dropping a deeply nested value, comparing or printing one).
 const THREAD_STACK: usize = 256 << 20;
@@ -179,10 +179,10 @@ fn run_time_message(code: &str, error: Val) -> String {
         "number", "string", "array", "object", "boolean", "integer", "iterable", "null",
     ];
     if text.starts_with("cannot use ") {
-        if let Some((_, wanted)) = text.rsplit_once(" as ") {
-            if TYPES.contains(&wanted) {
-                return format!("a value cannot be used as {wanted}");
-            }
+        if let Some((_, wanted)) = text.rsplit_once(" as ")
+            && TYPES.contains(&wanted)
+        {
+            return format!("a value cannot be used as {wanted}");
         }
         return "a value cannot be used that way".to_owned();
     }
@@ -248,10 +248,10 @@ fn step() {
         None
     });
     // Never unwind while already unwinding (a drop that evaluates): that would abort.
-    if let Some(exceeded) = exceeded {
-        if !std::thread::panicking() {
-            resume_unwind(Box::new(exceeded));
-        }
+    if let Some(exceeded) = exceeded
+        && !std::thread::panicking()
+    {
+        resume_unwind(Box::new(exceeded));
     }
 }
 
