@@ -373,9 +373,80 @@ async fn a_policy_allows_or_denies_from_catalog_queries_and_fails_closed() {
             "policy": { "conditions": [ ".inputs.ttl | tonumber > 1" ] } } } }),
         )
         .await;
-        run_as(&p, &ann, "broken", json!({ "ttl": "not a number" }))
+        let broken = run_as(&p, &ann, "broken", json!({ "ttl": "not a number" })).await;
+        broken.expect_error(403, "forbidden", "policy condition");
+        // The error says what failed, not the input it failed on.
+        assert!(
+            !broken.body.to_string().contains("not a number"),
+            "{}",
+            broken.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_jq_expression_that_recurses_without_end_is_refused_and_the_server_lives_on() {
+    for p in server().await {
+        action(
+            &p,
+            "recursing_policy",
+            json!({ "permissions": { "execute": { "roles": ["member"],
+                "policy": { "conditions": [ "def f: [f]; f" ] } } } }),
+        )
+        .await;
+        action(
+            &p,
+            "recursing_form",
+            json!({ "trigger": { "type": "self-service", "operation": "CREATE",
+                "userInputs": { "properties": {
+                    "token": { "type": "string", "encryption": "aes256-gcm" },
+                    "ttl": { "type": "string",
+                        "visible": { "jqQuery": "def f: [f]; f" } } } } } }),
+        )
+        .await;
+        action(&p, "plain", json!({})).await;
+        let ann = p.member("ann", &[]).await;
+
+        // The policy fails closed, says which budget ran out, and shows no input.
+        let refused = run_as(
+            &p,
+            &ann,
+            "recursing_policy",
+            json!({ "ttl": "hunter2-ttl" }),
+        )
+        .await;
+        refused.expect_error(403, "forbidden", "exceeded its recursion budget");
+        assert!(
+            !refused.body.to_string().contains("hunter2"),
+            "{}",
+            refused.body
+        );
+
+        // A `visible` condition refuses the run at the expression's path.
+        let refused = run_as(
+            &p,
+            &ann,
+            "recursing_form",
+            json!({ "token": "hunter2-token", "ttl": "1h" }),
+        )
+        .await;
+        refused.expect_violation(
+            "trigger.userInputs.properties.ttl.visible.jqQuery",
+            "exceeded its recursion budget",
+        );
+        assert!(
+            !refused.body.to_string().contains("hunter2"),
+            "{}",
+            refused.body
+        );
+
+        // The same server goes on serving.
+        run_as(&p, &ann, "plain", json!({ "ttl": "1h" }))
             .await
-            .expect_error(403, "forbidden", "policy condition");
+            .expect(202);
+        p.admin("GET", "/v1/actions/plain", Value::Null)
+            .await
+            .expect(200);
     }
 }
 

@@ -64,7 +64,9 @@ fn check_automation(trigger: &Trigger, known: &Known<'_>, problem: &mut impl FnM
             Some(list) => {
                 for (i, code) in list.iter().enumerate() {
                     let checked = code.as_str().ok_or_else(|| "must be a string".to_owned());
-                    if let Err(e) = checked.and_then(crate::jq::check) {
+                    if let Err(e) =
+                        checked.and_then(|code| crate::jq::check(code).map_err(String::from))
+                    {
                         problem(&format!("trigger.condition.expressions[{i}]"), e);
                     }
                 }

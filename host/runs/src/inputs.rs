@@ -688,6 +688,7 @@ impl Evaluator<'_> {
             "user": self.context.user,
         });
         jq::first(code, &input).map_err(|e| {
+            let e = e.to_string();
             if self.secret_texts.iter().any(|s| e.contains(s.as_str())) {
                 "jq error (details withheld: they would show a secret input)".to_owned()
             } else {

@@ -39,7 +39,7 @@ impl Policy {
             if let Err(e) = jq::check(code) {
                 problems.push(Violation {
                     path: format!("{path}.conditions[{i}]"),
-                    message: e,
+                    message: e.into(),
                 });
             }
         }
@@ -70,8 +70,15 @@ impl Policy {
         }
         let mut input = context.clone();
         input["results"] = Value::Object(results);
-        for code in &self.conditions {
-            match jq::first(code, &input) {
+        // In order, up to the first that holds or fails.
+        let outcomes = jq::first_of_each(
+            self.conditions.clone(),
+            input,
+            |outcome| !matches!(outcome, Ok(v) if v != &Value::Bool(true)),
+        )
+        .await;
+        for (code, outcome) in self.conditions.iter().zip(outcomes) {
+            match outcome {
                 Ok(Value::Bool(true)) => return Ok(()),
                 Ok(_) => {}
                 Err(e) => return Err(format!("policy condition `{code}` failed: {e}")),
