@@ -56,7 +56,7 @@ async fn openapi() -> axum::Json<&'static serde_json::Value> {
     static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
     axum::Json(DOC.get_or_init(|| {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-        openapi::conventions(doc)
+        openapi::conventions(openapi::request_bodies(doc))
     }))
 }
 

@@ -121,3 +121,120 @@ pub(crate) fn conventions(mut doc: Value) -> Value {
     }
     doc
 }
+
+/// `[A-Za-z0-9@_.-]{1,100}`: user and team names.
+const NAME: &str = "^[A-Za-z0-9@_.-]{1,100}$";
+/// `[A-Za-z0-9@_=-]{1,100}`: blueprint identifiers.
+const BLUEPRINT_ID: &str = "^[A-Za-z0-9@_=-]{1,100}$";
+/// 1-200 characters without whitespace or control characters: entity identifiers.
+const ENTITY_ID: &str = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]{1,200}$";
+
+/// A closed object: the server refuses fields it does not know (`deny_unknown_fields`).
+fn closed(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": properties,
+        "additionalProperties": false })
+}
+
+fn entity_body(identifier_required: bool) -> Value {
+    let required: &[&str] = if identifier_required {
+        &["identifier"]
+    } else {
+        &[]
+    };
+    closed(
+        required,
+        json!({
+            "identifier": { "type": "string", "pattern": ENTITY_ID },
+            "title": { "type": ["string", "null"] },
+            "icon": { "type": ["string", "null"] },
+            "team": { "oneOf": [
+                { "type": "string" }, { "type": "array", "items": { "type": "string" } }, { "type": "null" }] },
+            "properties": { "type": ["object", "null"],
+                "description": "checked against the blueprint's schema (422 names each problem)" },
+            "relations": { "type": ["object", "null"],
+                "description": "`{name: identifier | [identifiers]}`, checked against the blueprint" },
+        }),
+    )
+}
+
+/// The request bodies, by `METHOD path`. Their Rust types live in the catalog and runs crates
+/// (which do not depend on utoipa), so their JSON Schemas are written here, next to one another.
+fn bodies() -> Vec<(&'static str, &'static str, Value)> {
+    let blueprint = closed(
+        &["identifier"],
+        json!({
+            "identifier": { "type": "string", "pattern": BLUEPRINT_ID },
+            "title": { "type": ["string", "null"] },
+            "icon": { "type": ["string", "null"] },
+            "description": { "type": ["string", "null"] },
+            "schema": { "type": "object", "description": "`{properties, required}`: each property a JSON Schema of type string, number, boolean, object or array" },
+            "relations": { "type": "object", "description": "`{name: {target, title, required, many}}`" },
+        }),
+    );
+    let rule = json!({ "type": "object", "required": ["operator"], "properties": {
+        "property": { "type": "string" }, "operator": { "type": "string" }, "value": {} } });
+    let search = json!({ "type": "object", "required": ["rules"], "properties": {
+        "combinator": { "enum": ["and", "or"] },
+        "rules": { "type": "array", "items": rule } } });
+    let action = json!({ "type": "object", "required": ["identifier", "trigger", "invocationMethod"],
+        "description": "Port's v2 action; checked against this server's blueprints and plugins (422 names each path)",
+        "properties": {
+            "identifier": { "type": "string", "pattern": BLUEPRINT_ID },
+            "trigger": { "type": "object" },
+            "invocationMethod": { "type": "object" } } });
+    vec![
+        ("post", "/v1/blueprints", blueprint.clone()),
+        ("put", "/v1/blueprints/{blueprint}", blueprint),
+        ("post", "/v1/blueprints/{blueprint}/entities", entity_body(true)),
+        ("put", "/v1/blueprints/{blueprint}/entities/{entity}", entity_body(false)),
+        ("patch", "/v1/blueprints/{blueprint}/entities/{entity}", entity_body(false)),
+        ("post", "/v1/entities/search", search),
+        ("post", "/v1/actions", action.clone()),
+        ("put", "/v1/actions/{action}", action),
+        ("patch", "/v1/actions/{action}/permissions", json!({ "type": "object",
+            "properties": { "execute": { "type": "object" }, "approve": { "type": "object" } },
+            "additionalProperties": false })),
+        ("post", "/v1/teams", closed(&["name"], json!({
+            "name": { "type": "string", "pattern": NAME },
+            "description": { "type": ["string", "null"] } }))),
+        ("post", "/v1/users", closed(&["identifier", "role"], json!({
+            "identifier": { "type": "string", "pattern": NAME },
+            "email": { "type": ["string", "null"], "pattern": "@" },
+            "role": { "enum": ["admin", "member"] },
+            "teams": { "type": "array", "items": { "type": "string" },
+                "description": "names of existing teams" } }))),
+        ("post", "/v1/actions/{action}/runs", closed(&[], json!({
+            "properties": { "type": ["object", "null"],
+                "description": "the action's user inputs, checked against its userInputs (422 names each input)" },
+            "entity": { "type": ["string", "null"], "description": "for DAY-2 and DELETE actions" } }))),
+        ("patch", "/v1/actions/runs/{run_id}", closed(&[], json!({
+            "status": { "enum": ["SUCCESS", "FAILURE", "IN_PROGRESS", null] },
+            "statusLabel": { "type": ["string", "null"] },
+            "summary": { "type": ["string", "null"] },
+            "link": { "oneOf": [
+                { "type": "null" }, { "type": "string" },
+                { "type": "array", "items": { "oneOf": [
+                    { "type": "string" },
+                    { "type": "object", "required": ["url"], "properties": {
+                        "title": {}, "url": { "type": "string" } } }] } }] } }))),
+        ("post", "/v1/actions/runs/{run_id}/logs", closed(&["message"], json!({
+            "message": { "type": "string", "maxLength": 65536 },
+            "level": { "type": "string", "pattern": "^([Tt][Rr][Aa][Cc][Ee]|[Dd][Ee][Bb][Uu][Gg]|[Ii][Nn][Ff][Oo]|[Ww][Aa][Rr][Nn]|[Ee][Rr][Rr][Oo][Rr])$" },
+            "terminationStatus": { "enum": ["SUCCESS", "FAILURE", "IN_PROGRESS", null] },
+            "statusLabel": { "type": ["string", "null"] } }))),
+        ("patch", "/v1/actions/runs/{run_id}/approval", closed(&["status"], json!({
+            "status": { "enum": ["APPROVE", "DECLINE"] },
+            "description": { "type": ["string", "null"] } }))),
+    ]
+}
+
+/// Puts each body's schema in place of the annotation's generic object.
+pub(crate) fn request_bodies(mut doc: Value) -> Value {
+    for (method, path, schema) in bodies() {
+        let content = &mut doc["paths"][path][method]["requestBody"]["content"]["application/json"];
+        debug_assert!(!content.is_null(), "{method} {path} has a JSON body");
+        content["schema"] = schema;
+        doc["paths"][path][method]["requestBody"]["required"] = json!(true);
+    }
+    doc
+}
