@@ -85,21 +85,33 @@ pub(crate) fn conventions(mut doc: Value) -> Value {
             if secured {
                 add(responses, "401", "missing, malformed or unknown token");
                 if method != "get" {
-                    add(responses, "403", "your role or permissions do not allow this");
+                    add(
+                        responses,
+                        "403",
+                        "your role or permissions do not allow this",
+                    );
                 }
             }
             if params.iter().any(|p| p == "path") {
                 add(responses, "404", "the path names nothing");
             }
             if params.iter().any(|p| p == "query") {
-                add(responses, "400", "a query parameter has the wrong type or range");
+                add(
+                    responses,
+                    "400",
+                    "a query parameter has the wrong type or range",
+                );
             }
             if !body_types.is_empty() {
                 add(responses, "413", "the body is over the server's limit");
             }
             if json_body {
                 add(responses, "400", "the body is not valid JSON");
-                add(responses, "415", "the body is not sent as `application/json`");
+                add(
+                    responses,
+                    "415",
+                    "the body is not sent as `application/json`",
+                );
                 add(
                     responses,
                     "422",
@@ -141,10 +153,15 @@ fn entity_body(identifier_required: bool) -> Value {
     } else {
         &[]
     };
+    let identifier = if identifier_required {
+        json!({ "type": "string", "pattern": ENTITY_ID })
+    } else {
+        json!({ "type": ["string", "null"], "pattern": ENTITY_ID, "description": "the path's, when given" })
+    };
     closed(
         required,
         json!({
-            "identifier": { "type": "string", "pattern": ENTITY_ID },
+            "identifier": identifier,
             "title": { "type": ["string", "null"] },
             "icon": { "type": ["string", "null"] },
             "team": { "oneOf": [
@@ -185,29 +202,71 @@ fn bodies() -> Vec<(&'static str, &'static str, Value)> {
     vec![
         ("post", "/v1/blueprints", blueprint.clone()),
         ("put", "/v1/blueprints/{blueprint}", blueprint),
-        ("post", "/v1/blueprints/{blueprint}/entities", entity_body(true)),
-        ("put", "/v1/blueprints/{blueprint}/entities/{entity}", entity_body(false)),
-        ("patch", "/v1/blueprints/{blueprint}/entities/{entity}", entity_body(false)),
+        (
+            "post",
+            "/v1/blueprints/{blueprint}/entities",
+            entity_body(true),
+        ),
+        (
+            "put",
+            "/v1/blueprints/{blueprint}/entities/{entity}",
+            entity_body(false),
+        ),
+        (
+            "patch",
+            "/v1/blueprints/{blueprint}/entities/{entity}",
+            entity_body(false),
+        ),
         ("post", "/v1/entities/search", search),
         ("post", "/v1/actions", action.clone()),
         ("put", "/v1/actions/{action}", action),
-        ("patch", "/v1/actions/{action}/permissions", json!({ "type": "object",
+        (
+            "patch",
+            "/v1/actions/{action}/permissions",
+            json!({ "type": "object",
             "properties": { "execute": { "type": "object" }, "approve": { "type": "object" } },
-            "additionalProperties": false })),
-        ("post", "/v1/teams", closed(&["name"], json!({
+            "additionalProperties": false }),
+        ),
+        (
+            "post",
+            "/v1/teams",
+            closed(
+                &["name"],
+                json!({
             "name": { "type": "string", "pattern": NAME },
-            "description": { "type": ["string", "null"] } }))),
-        ("post", "/v1/users", closed(&["identifier", "role"], json!({
+            "description": { "type": ["string", "null"] } }),
+            ),
+        ),
+        (
+            "post",
+            "/v1/users",
+            closed(
+                &["identifier", "role"],
+                json!({
             "identifier": { "type": "string", "pattern": NAME },
             "email": { "type": ["string", "null"], "pattern": "@" },
             "role": { "enum": ["admin", "member"] },
             "teams": { "type": "array", "items": { "type": "string" },
-                "description": "names of existing teams" } }))),
-        ("post", "/v1/actions/{action}/runs", closed(&[], json!({
+                "description": "names of existing teams" } }),
+            ),
+        ),
+        (
+            "post",
+            "/v1/actions/{action}/runs",
+            closed(
+                &[],
+                json!({
             "properties": { "type": ["object", "null"],
                 "description": "the action's user inputs, checked against its userInputs (422 names each input)" },
-            "entity": { "type": ["string", "null"], "description": "for DAY-2 and DELETE actions" } }))),
-        ("patch", "/v1/actions/runs/{run_id}", closed(&[], json!({
+            "entity": { "type": ["string", "null"], "description": "for DAY-2 and DELETE actions" } }),
+            ),
+        ),
+        (
+            "patch",
+            "/v1/actions/runs/{run_id}",
+            closed(
+                &[],
+                json!({
             "status": { "enum": ["SUCCESS", "FAILURE", "IN_PROGRESS", null] },
             "statusLabel": { "type": ["string", "null"] },
             "summary": { "type": ["string", "null"] },
@@ -216,15 +275,31 @@ fn bodies() -> Vec<(&'static str, &'static str, Value)> {
                 { "type": "array", "items": { "oneOf": [
                     { "type": "string" },
                     { "type": "object", "required": ["url"], "properties": {
-                        "title": {}, "url": { "type": "string" } } }] } }] } }))),
-        ("post", "/v1/actions/runs/{run_id}/logs", closed(&["message"], json!({
+                        "title": {}, "url": { "type": "string" } } }] } }] } }),
+            ),
+        ),
+        (
+            "post",
+            "/v1/actions/runs/{run_id}/logs",
+            closed(
+                &["message"],
+                json!({
             "message": { "type": "string", "maxLength": 65536 },
             "level": { "type": "string", "pattern": "^([Tt][Rr][Aa][Cc][Ee]|[Dd][Ee][Bb][Uu][Gg]|[Ii][Nn][Ff][Oo]|[Ww][Aa][Rr][Nn]|[Ee][Rr][Rr][Oo][Rr])$" },
             "terminationStatus": { "enum": ["SUCCESS", "FAILURE", "IN_PROGRESS", null] },
-            "statusLabel": { "type": ["string", "null"] } }))),
-        ("patch", "/v1/actions/runs/{run_id}/approval", closed(&["status"], json!({
+            "statusLabel": { "type": ["string", "null"] } }),
+            ),
+        ),
+        (
+            "patch",
+            "/v1/actions/runs/{run_id}/approval",
+            closed(
+                &["status"],
+                json!({
             "status": { "enum": ["APPROVE", "DECLINE"] },
-            "description": { "type": ["string", "null"] } }))),
+            "description": { "type": ["string", "null"] } }),
+            ),
+        ),
     ]
 }
 
