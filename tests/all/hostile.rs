@@ -123,7 +123,32 @@ async fn hostile_runs(server: &TestServer) -> Vec<(&'static str, TestRun, Expect
                 "no environment variables or arguments are visible",
             ),
         ),
+        (
+            "an output of 4 MiB",
+            probe(json!([{ "repeat": { "text": "x", "times": 4 << 20 } }])),
+            fails(FailureKind::Limit, "(limits.outputBytes)"),
+        ),
+        (
+            "100,000 empty log lines",
+            probe(json!([{ "logLines": { "count": 100_000 } }])),
+            Expect {
+                kind: None,
+                message: "",
+            },
+        ),
+        (
+            "TRACE to a granted origin",
+            TestRun::new(PROBE)
+                .inputs(json!({ "steps": [{ "http": { "method": "TRACE", "url": server.url("/") } }],
+                    "failOnError": true }))
+                .grant(json!({ "http": [ { "url": server.origin() } ] })),
+            fails(FailureKind::Denied, "TRACE is never sent"),
+        ),
     ]
+}
+
+fn probe(steps: serde_json::Value) -> TestRun {
+    TestRun::new(PROBE).inputs(json!({ "steps": steps }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,6 +178,10 @@ async fn each_hostile_plugin_fails_only_its_own_run_while_50_good_runs_succeed()
                 ran < Duration::from_secs(3),
                 "the loop ran {ran:?}, over 2 s + 1 s"
             );
+        }
+        if name == "100,000 empty log lines" {
+            let lines = run.events.snapshot().logs.len();
+            assert_eq!(lines, 10_001, "limits.logLines (10,000) and the line that says so");
         }
         if name == "log flood" {
             let logs = run.logs();

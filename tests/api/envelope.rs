@@ -1,5 +1,6 @@
 //! What every endpoint shares: health without a token, 401 without a valid token, 400 for
-//! malformed JSON (naming the position), 413 past the body limit, 403 for a wrong role.
+//! malformed JSON (naming the position), 422 for a body that is not an object, 413 past the body
+//! limit, 403 for a wrong role; and /openapi.json says so.
 
 use portico_tests::api::{ADMIN_TOKEN, MAX_BODY_BYTES, Portico};
 use serde_json::json;
@@ -117,6 +118,54 @@ async fn every_json_route_answers_400_for_malformed_json_naming_the_position() {
             answer.expect_error(400, "malformed_json", "line 1 column");
         }
     }
+}
+
+#[tokio::test]
+async fn every_json_route_answers_422_to_a_body_that_is_not_an_object() {
+    for p in Portico::each().await {
+        for (method, path) in ROUTES.iter().filter(|(m, _)| *m != "GET" && *m != "DELETE") {
+            // serde would read a struct from an array of its fields; the API reads objects only.
+            for body in ["[null, null]", "\"text\"", "42", "null"] {
+                let answer = p
+                    .send(
+                        method,
+                        path,
+                        Some(ADMIN_TOKEN),
+                        Some(body.as_bytes().to_vec()),
+                    )
+                    .await;
+                answer.expect_error(422, "invalid", "must be a JSON object");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn openapi_lists_every_status_the_shared_extractors_answer_with_the_error_envelope() {
+    let p = Portico::start(portico_tests::api::Backend::Sqlite).await;
+    let spec = p.send("GET", "/openapi.json", None, None).await;
+    let spec = spec.expect(200);
+    assert_eq!(
+        spec["components"]["schemas"]["Error"]["required"],
+        json!(["ok", "error", "message"])
+    );
+    let create = &spec["paths"]["/v1/blueprints/{blueprint}/entities"]["post"];
+    for status in ["201", "400", "401", "403", "404", "413", "415", "422"] {
+        assert_eq!(
+            create["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+            if status == "201" {
+                json!(null)
+            } else {
+                json!("#/components/schemas/Error")
+            },
+            "POST entities, {status}"
+        );
+    }
+    let body = &create["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(body["required"], json!(["identifier"]));
+    assert_eq!(body["additionalProperties"], false);
+    // No token, no 401: health answers without one.
+    assert!(spec["paths"]["/healthz"]["get"]["responses"]["401"].is_null());
 }
 
 #[tokio::test]

@@ -45,8 +45,8 @@ fn date(name: &str, value: Option<String>) -> ApiResult<Option<DateTime<Utc>>> {
 /// Audit entries, newest first, filtered.
 #[utoipa::path(get, path = "/v1/audit-log", tag = "audit", security(("bearer" = [])),
     params(("resource" = Option<String>, Query), ("identifier" = Option<String>, Query), ("actor" = Option<String>, Query),
-        ("run_id" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query),
-        ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+        ("run_id" = Option<String>, Query), ("from" = Option<String>, Query, format = DateTime), ("to" = Option<String>, Query, format = DateTime),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,18}$")),
     responses((status = 200, description = "`{ok, audit, next}`")))]
 pub(crate) async fn list(
     State(state): State<AppState>,

@@ -18,8 +18,8 @@ fn page(entities: Vec<portico_store::Entity>, next: Option<String>) -> axum::Jso
 
 /// A page of a blueprint's entities.
 #[utoipa::path(get, path = "/v1/blueprints/{blueprint}/entities", tag = "entities", security(("bearer" = [])),
-    params(("blueprint" = String, Path), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, description = "`{ok, entities, next}`")))]
+    params(("blueprint" = String, Path), ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "`{ok, entities, next}`"), (status = 422, description = "`limit` out of range, or a cursor this server did not return")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     _caller: Caller,
@@ -143,7 +143,7 @@ pub(crate) async fn delete(
 
 /// Searches entities: `{combinator, rules: [{property, operator, value}]}`, nested.
 #[utoipa::path(post, path = "/v1/entities/search", tag = "entities", security(("bearer" = [])),
-    params(("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
     request_body(content = Object, description = "`{combinator: and|or, rules: [...]}`"),
     responses((status = 200, description = "`{ok, entities, next}`"), (status = 422, description = "invalid query; `details` names each rule")))]
 pub(crate) async fn search(

@@ -5,6 +5,7 @@ mod audit;
 mod blueprints;
 mod entities;
 mod health;
+mod openapi;
 mod plugins;
 mod runs;
 mod users;
@@ -52,8 +53,13 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+/// The document, built once: the annotations, then the shared [`openapi::conventions`].
+async fn openapi() -> axum::Json<&'static serde_json::Value> {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    axum::Json(DOC.get_or_init(|| {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        openapi::conventions(openapi::request_bodies(doc))
+    }))
 }
 
 /// `?limit=&cursor=` on list endpoints.

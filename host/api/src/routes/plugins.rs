@@ -103,7 +103,7 @@ pub(crate) async fn get_one(
 /// Uploads a version (admin): the body is the component (`application/wasm`). 201 for a new
 /// digest, 200 when this digest was uploaded before.
 #[utoipa::path(put, path = "/v1/plugins/{name}", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path)), request_body(content = Vec<u8>, content_type = "application/wasm"),
+    params(("name" = String, Path, pattern = "^[a-z][a-z0-9_-]{0,99}$")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the component's bytes (any content type, e.g. `application/wasm`)"),
     responses((status = 201, description = "`{ok, plugin: {name, digest, size, createdAt}}`"),
         (status = 400, description = "not a component"), (status = 413, description = "too large"),
         (status = 422, description = "does not fit the action-backend world (missing export, imports Portico does not offer)")))]
@@ -171,7 +171,8 @@ pub(crate) async fn upload(
 /// Deletes every version of a plugin (admin).
 #[utoipa::path(delete, path = "/v1/plugins/{name}", tag = "plugins", security(("bearer" = [])),
     params(("name" = String, Path)),
-    responses((status = 200, description = "`{ok}`"), (status = 404, description = "no such plugin")))]
+    responses((status = 200, description = "`{ok}`"), (status = 404, description = "no such plugin"),
+        (status = 409, description = "an action uses it")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     caller: Caller,

@@ -432,7 +432,7 @@ fn default_limit() -> usize {
 /// Runs, newest first. Members see their own runs; admins see all.
 #[utoipa::path(get, path = "/v1/actions/runs", tag = "runs", security(("bearer" = [])),
     params(("action" = Option<String>, Query), ("status" = Option<String>, Query), ("user" = Option<String>, Query),
-        ("entity" = Option<String>, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+        ("entity" = Option<String>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "`{ok, runs, next}`")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
