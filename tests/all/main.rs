@@ -5,3 +5,4 @@ mod capabilities;
 mod hostile;
 mod loading;
 mod plugins;
+mod scratch;
