@@ -397,4 +397,32 @@ mod tests {
         quota.open(9).unwrap();
         assert_eq!(quota.can_open(), Err(Refusal::OpenFiles));
     }
+
+    /// What the quota adds to one write (a `stat` of the file and a reservation) next to the
+    /// write itself (4 KiB at the end of a file). Prints, asserts nothing.
+    #[test]
+    #[ignore = "a measurement: cargo test -p portico-runtime --release --lib write_cost -- --ignored --nocapture"]
+    fn write_cost() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let quota = quota(dir.path(), 1 << 40, 10);
+        let file = std::fs::File::create(dir.path().join("f")).unwrap();
+        let block = vec![1u8; BLOCK as usize];
+        let writes = 50_000u64;
+        let started = std::time::Instant::now();
+        for i in 0..writes {
+            file.write_all_at(&block, i * BLOCK).unwrap();
+        }
+        let write = started.elapsed().as_nanos() as f64 / writes as f64;
+        let started = std::time::Instant::now();
+        for i in 0..writes {
+            let size = file.metadata().unwrap().len();
+            quota.reserve(growth(size, i * BLOCK, BLOCK), 0).unwrap();
+        }
+        let check = started.elapsed().as_nanos() as f64 / writes as f64;
+        println!(
+            "4 KiB pwrite: {write:.0} ns; quota check (fstat + reserve): {check:.0} ns ({:.0}%)",
+            100.0 * check / write
+        );
+    }
 }
