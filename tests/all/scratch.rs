@@ -236,12 +236,19 @@ async fn scratch_files_bounds_the_files_a_run_creates() {
 
 #[tokio::test]
 async fn open_files_bounds_the_descriptors_held_at_once() {
-    let steps = json!([{ "openFiles": { "count": 40 } }]);
+    let steps = json!([
+        { "openFiles": { "count": 40 } },
+        { "closeAll": null },
+        // Each file is closed after it is created: closing gives the descriptor back.
+        { "createFiles": { "prefix": "f", "count": 40 } },
+    ]);
     let (run, _, _) = watched(steps.clone(), json!({ "openFiles": 16 })).await;
     assert_eq!(
         step(&run, 0),
         &json!({ "err": { "code": "quota", "done": 16 } })
     );
+    assert_eq!(step(&run, 1), &json!({ "ok": 16 }));
+    assert_eq!(step(&run, 2), &json!({ "ok": 40 }));
     assert!(run.logs().contains("(limits.openFiles)"), "{}", run.logs());
     let (run, _, _) = watched(steps, json!({ "openFiles": 64 })).await;
     assert_eq!(step(&run, 0), &json!({ "ok": 40 }));

@@ -14,6 +14,7 @@
 //! - `{"createFiles": {prefix, count}}`: creates `count` empty files;
 //! - `{"openFiles": {count}}`: opens one file `count` times and keeps every descriptor;
 //! - `{"resources": count}`: creates `count` pollables and keeps them all;
+//! - `{"closeAll": null}`: closes every descriptor and pollable kept so far;
 //! - `{"delete": path}`, `{"touch": path}`, `{"rename": [from, to]}`;
 //! - `{"waitFor": path}`: waits until the file exists (the test creates it).
 use portico_sdk::{Action, Failure, Outcome, Request, Value, json};
@@ -42,6 +43,7 @@ enum Step {
     SeekWrite { path: String, offset: u64 },
     CreateFiles { prefix: String, count: u32 },
     OpenFiles { count: u32 },
+    CloseAll,
     Resources(u32),
     Delete(String),
     Touch(String),
@@ -208,6 +210,11 @@ fn run_step(step: Step, kept: &mut Vec<Box<dyn std::any::Any>>) -> Result<Value,
                 kept.push(Box::new(file));
             }
             Ok(json!(count))
+        }
+        Step::CloseAll => {
+            let held = kept.len();
+            kept.clear();
+            Ok(json!(held))
         }
         Step::Resources(count) => {
             for _ in 0..count {
