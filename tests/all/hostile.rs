@@ -116,6 +116,17 @@ async fn hostile_runs(server: &TestServer) -> Vec<(&'static str, TestRun, Expect
             ),
         ),
         (
+            "filling its scratch folder past limits.scratchMiB",
+            TestRun::new(SCRATCH_FILLER)
+                .grant(json!({ "filesystem": "scratch" }))
+                .limits(json!({ "scratchMiB": 1 }))
+                .inputs(json!({ "steps": [ { "write": { "path": "big", "bytes": 4 << 20 } } ] })),
+            Expect {
+                kind: None,
+                message: "",
+            },
+        ),
+        (
             "reading environment variables",
             TestRun::new(ENV_SNOOP),
             fails(

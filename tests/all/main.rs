@@ -6,3 +6,4 @@ mod hardening;
 mod hostile;
 mod loading;
 mod plugins;
+mod scratch;

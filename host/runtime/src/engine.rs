@@ -2,6 +2,7 @@
 //! `Linker`, the loaded plugins and the slots that bound concurrent runs.
 
 use crate::bindings;
+use crate::capabilities::fs;
 use crate::capabilities::secrets::SecretsProvider;
 use crate::config::RuntimeConfig;
 use crate::grant::{Capabilities, GrantError, Grants, Limits};
@@ -58,7 +59,10 @@ impl Runtime {
     ) -> Result<Self, RuntimeError> {
         let engine = Engine::new(&engine_config(&config))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let linker = linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let linker = linker(&engine)
+            // Over wasmtime-wasi's `wasi:filesystem/types`: the same calls with the scratch quota.
+            .and_then(|mut linker| fs::host::add_to_linker(&mut linker).map(|()| linker))
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

@@ -17,8 +17,9 @@ use crate::request::{Operation, RunOutcome, RunRequest};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -61,9 +62,22 @@ enum Interrupt {
     Cancelled,
 }
 
-/// The memory grant: refuses growth past `memoryMiB` and remembers that it did.
+/// What one table element costs against `memoryMiB`: the host stores a function reference as one
+/// 8-byte pointer. Counting tables makes a guest that grows a table instead of a memory pay too.
+const TABLE_ELEMENT_BYTES: usize = 8;
+
+/// Host resources (open files, streams, pollables, HTTP requests, bodies and responses) a run may
+/// hold at once. A real plugin holds tens; each entry costs the host memory outside the guest's
+/// `memoryMiB`, so a guest creating them in a loop is stopped here (a few MiB at most) instead of
+/// at wasmtime's default of millions.
+const MAX_RESOURCES: usize = 10_000;
+
+/// The memory grant: all the store's linear memories and tables together stay within
+/// `memoryMiB`; growth past it fails the run, and the limiter remembers the size it asked for.
 struct Limiter {
     limit: usize,
+    /// Bytes of every memory and table so far (tables at [`TABLE_ELEMENT_BYTES`] an element).
+    used: usize,
     exceeded: Option<usize>,
 }
 
@@ -71,27 +85,50 @@ struct Limiter {
 #[error("memory limit exceeded")]
 struct MemoryExceeded;
 
+impl Limiter {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            used: 0,
+            exceeded: None,
+        }
+    }
+
+    /// One memory or table grows from `current` to `desired` bytes (from 0 when created).
+    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_add(desired.saturating_sub(current));
+        if total > self.limit {
+            self.exceeded = Some(total);
+            return Err(wasmtime::Error::new(MemoryExceeded));
+        }
+        self.used = total;
+        Ok(true)
+    }
+}
+
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _: usize,
+        current: usize,
         desired: usize,
         _: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.exceeded = Some(desired);
-            return Err(wasmtime::Error::new(MemoryExceeded));
-        }
-        Ok(true)
+        self.grow(current, desired)
     }
 
     fn table_growing(
         &mut self,
-        _: usize,
+        current: usize,
         desired: usize,
         _: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        if desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.grow(
+            current.saturating_mul(TABLE_ELEMENT_BYTES),
+            desired.saturating_mul(TABLE_ELEMENT_BYTES),
+        )
     }
 }
 
@@ -99,6 +136,8 @@ impl ResourceLimiter for Limiter {
 pub(crate) struct RunState {
     wasi: WasiCtx,
     table: ResourceTable,
+    /// The scratch folder's quota, when the run has one.
+    quota: Option<Arc<fs::quota::Quota>>,
     http: WasiHttpCtx,
     hooks: HttpHooks,
     limiter: Limiter,
@@ -115,6 +154,18 @@ impl WasiView for RunState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl fs::ScratchView for RunState {
+    fn scratch_fs(&mut self) -> fs::ScratchFs<'_> {
+        fs::ScratchFs {
+            fs: WasiFilesystemCtxView {
+                ctx: self.wasi.filesystem(),
+                table: &mut self.table,
+            },
+            quota: self.quota.as_ref(),
         }
     }
 }
@@ -151,7 +202,7 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
         .allow_udp(false)
         .allow_ip_name_lookup(false);
     let scratch = if job.grants.scratch {
-        match fs::mount_scratch(&mut wasi, &rt.config.scratch_dir) {
+        match fs::mount_scratch(&mut wasi, &rt.config.scratch_dir, &limits, log.clone()) {
             Ok(dir) => Some(dir),
             Err(e) => {
                 tracing::error!(run_id = %job.request.run_id, "cannot create the scratch folder: {e}");
@@ -166,9 +217,12 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
         None
     };
 
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
     let state = RunState {
         wasi: wasi.build(),
-        table: ResourceTable::new(),
+        table,
+        quota: scratch.as_ref().map(|s| s.quota.clone()),
         http: WasiHttpCtx::new(),
         hooks: HttpHooks {
             action: job.request.action.as_str().into(),
@@ -179,10 +233,7 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
             log: log.clone(),
             deadline,
         },
-        limiter: Limiter {
-            limit: (limits.memory_mib as usize) << 20,
-            exceeded: None,
-        },
+        limiter: Limiter::new((limits.memory_mib as usize) << 20),
         log: log.clone(),
         events: job.events.clone(),
         grants: job.grants.clone(),
@@ -314,9 +365,21 @@ fn classify(err: &wasmtime::Error, state: &RunState, grants: &Grants) -> RunFail
         return RunFailure::new(
             FailureKind::Memory,
             format!(
-                "the plugin tried to grow its memory to {} MiB, over the action's limit of \
-                 {memory_mib} MiB (limits.memoryMiB)",
+                "the plugin tried to grow its memory and tables to {} MiB, over the action's \
+                 limit of {memory_mib} MiB (limits.memoryMiB)",
                 desired.div_ceil(1 << 20)
+            ),
+        );
+    }
+    let table_full = |e: &(dyn std::error::Error + 'static)| {
+        matches!(e.downcast_ref(), Some(ResourceTableError::Full))
+    };
+    if err.chain().any(table_full) {
+        return RunFailure::new(
+            FailureKind::Trap,
+            format!(
+                "the plugin held more than {MAX_RESOURCES} host resources at once (open files, \
+                 streams, HTTP requests, pollables) and was stopped"
             ),
         );
     }
@@ -454,6 +517,44 @@ fn outcome_from_wit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn memories_and_tables_count_together_against_the_limit() {
+        let mut limiter = Limiter::new(4 * MIB);
+        // Two memories created at 1 MiB each, then one grows to 2 MiB: 3 MiB in all.
+        assert!(limiter.memory_growing(0, MIB, None).unwrap());
+        assert!(limiter.memory_growing(0, MIB, None).unwrap());
+        assert!(limiter.memory_growing(MIB, 2 * MIB, None).unwrap());
+        assert_eq!(limiter.used, 3 * MIB);
+        // A table of 16 Ki elements costs 128 KiB: it still fits.
+        assert!(limiter.table_growing(0, 16 << 10, None).unwrap());
+        assert_eq!(limiter.used, 3 * MIB + 128 * 1024);
+        // Growing the first memory by 1 MiB more would pass 4 MiB, though it alone is 2 MiB.
+        assert!(limiter.memory_growing(MIB, 2 * MIB, None).is_err());
+        assert_eq!(limiter.exceeded, Some(4 * MIB + 128 * 1024));
+        assert_eq!(
+            limiter.used,
+            3 * MIB + 128 * 1024,
+            "a refused growth is not counted"
+        );
+    }
+
+    #[test]
+    fn a_table_past_its_element_bound_is_refused_without_failing_the_run() {
+        let mut limiter = Limiter::new(64 * MIB);
+        assert!(
+            !limiter
+                .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
+                .unwrap()
+        );
+        assert_eq!(limiter.exceeded, None);
+        // Within the element bound but over `memoryMiB`: the run fails.
+        let mut small = Limiter::new(64 << 10);
+        assert!(small.table_growing(0, 8 * 1024 + 1, None).is_err());
+        assert_eq!(small.exceeded, Some((64 << 10) + TABLE_ELEMENT_BYTES));
+    }
 
     #[test]
     fn panic_messages_are_read_from_stderr() {
