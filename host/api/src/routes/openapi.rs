@@ -141,6 +141,10 @@ const BLUEPRINT_ID: &str = "^[A-Za-z0-9@_=-]{1,100}$";
 /// 1-200 characters without whitespace or control characters: entity identifiers.
 const ENTITY_ID: &str = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]{1,200}$";
 
+/// 1-100 characters without control characters, not only white space: token names.
+const TOKEN_NAME: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
+
 /// A closed object: the server refuses fields it does not know (`deny_unknown_fields`).
 fn closed(required: &[&str], properties: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": properties,
@@ -251,6 +255,31 @@ fn bodies() -> Vec<(&'static str, &'static str, Value)> {
             ),
         ),
         (
+            "patch",
+            "/v1/users/{user}",
+            // At least one field, and not null (a null field changes nothing).
+            json!({ "type": "object", "minProperties": 1, "additionalProperties": false,
+                "properties": {
+                    "role": { "enum": ["admin", "member", null] },
+                    "teams": { "type": ["array", "null"], "items": { "type": "string" },
+                        "description": "names of existing teams" },
+                    "disabled": { "type": ["boolean", "null"] } },
+                "anyOf": [
+                    { "required": ["role"], "properties": { "role": { "enum": ["admin", "member"] } } },
+                    { "required": ["teams"], "properties": { "teams": { "type": "array" } } },
+                    { "required": ["disabled"], "properties": { "disabled": { "type": "boolean" } } }] }),
+        ),
+        (
+            "post",
+            "/v1/users/{user}/tokens",
+            closed(
+                &[],
+                json!({
+            "name": { "type": ["string", "null"], "minLength": 1, "maxLength": 100,
+                "pattern": TOKEN_NAME, "description": "a label, e.g. `ci`" } }),
+            ),
+        ),
+        (
             "post",
             "/v1/actions/{action}/runs",
             closed(
@@ -309,7 +338,9 @@ pub(crate) fn request_bodies(mut doc: Value) -> Value {
         let content = &mut doc["paths"][path][method]["requestBody"]["content"]["application/json"];
         debug_assert!(!content.is_null(), "{method} {path} has a JSON body");
         content["schema"] = schema;
-        doc["paths"][path][method]["requestBody"]["required"] = json!(true);
+        // A token's body may be left out (`{}` is assumed).
+        let required = path != "/v1/users/{user}/tokens";
+        doc["paths"][path][method]["requestBody"]["required"] = json!(required);
     }
     doc
 }
