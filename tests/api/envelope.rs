@@ -345,7 +345,7 @@ async fn openapi_gives_every_success_answer_a_schema_of_the_ok_envelope() {
     );
 
     let mut found = Vec::new();
-    refs(&spec, "", &mut found);
+    refs(spec, "", &mut found);
     assert!(found.len() > 100, "answers refer to record schemas");
     for (at, target) in found {
         let name = target
