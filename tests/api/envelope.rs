@@ -368,3 +368,34 @@ async fn openapi_gives_every_success_answer_a_schema_of_the_ok_envelope() {
         json!(["string", "null"])
     );
 }
+
+#[tokio::test]
+async fn a_limit_outside_its_documented_range_answers_400_naming_the_range() {
+    let p = Portico::start(portico_tests::api::Backend::Sqlite).await;
+    for (path, range) in [
+        ("/v1/actions/runs/r_x/logs", "between 1 and 10000"),
+        ("/v1/actions/runs", "between 1 and 1000"),
+        ("/v1/audit-log", "between 1 and 1000"),
+    ] {
+        for limit in ["0", "10001", "47636948803499673518080"] {
+            let answer = p
+                .admin("GET", &format!("{path}?limit={limit}"), json!(null))
+                .await;
+            // Past what the server's integers hold, the query string itself is refused.
+            let message = if limit.len() > 10 {
+                "bad query string"
+            } else {
+                range
+            };
+            answer.expect_error(400, "bad_request", message);
+        }
+    }
+    let answer = p.send("GET", "/openapi.json", None, None).await;
+    let spec = answer.expect(200);
+    let params = &spec["paths"]["/v1/actions/runs/{run_id}/logs"]["get"]["parameters"];
+    let limit = params
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "limit"))
+        .expect("limit");
+    assert_eq!(limit["schema"]["maximum"], 10000);
+}
