@@ -150,8 +150,10 @@ async fn hostile_runs(server: &TestServer) -> Vec<(&'static str, TestRun, Expect
         (
             "TRACE to a granted origin",
             TestRun::new(PROBE)
-                .inputs(json!({ "steps": [{ "http": { "method": "TRACE", "url": server.url("/") } }],
-                    "failOnError": true }))
+                .inputs(
+                    json!({ "steps": [{ "http": { "method": "TRACE", "url": server.url("/") } }],
+                    "failOnError": true }),
+                )
                 .grant(json!({ "http": [ { "url": server.origin() } ] })),
             fails(FailureKind::Denied, "TRACE is never sent"),
         ),
@@ -192,7 +194,10 @@ async fn each_hostile_plugin_fails_only_its_own_run_while_50_good_runs_succeed()
         }
         if name == "100,000 empty log lines" {
             let lines = run.events.snapshot().logs.len();
-            assert_eq!(lines, 10_001, "limits.logLines (10,000) and the line that says so");
+            assert_eq!(
+                lines, 10_001,
+                "limits.logLines (10,000) and the line that says so"
+            );
         }
         if name == "log flood" {
             let logs = run.logs();

@@ -123,7 +123,7 @@ async fn every_json_route_answers_400_for_malformed_json_naming_the_position() {
 #[tokio::test]
 async fn every_json_route_answers_422_to_a_body_that_is_not_an_object() {
     for p in Portico::each().await {
-        for (method, path) in ROUTES.iter().filter(|(m, _)| *m != "GET" && *m != "DELETE") {
+        for (method, path) in ROUTES.iter().filter(|(m, p)| takes_json(m, p)) {
             // serde would read a struct from an array of its fields; the API reads objects only.
             for body in ["[null, null]", "\"text\"", "42", "null"] {
                 let answer = p
@@ -150,14 +150,18 @@ async fn openapi_lists_every_status_the_shared_extractors_answer_with_the_error_
         json!(["ok", "error", "message"])
     );
     let create = &spec["paths"]["/v1/blueprints/{blueprint}/entities"]["post"];
-    for status in ["201", "400", "401", "403", "404", "413", "415", "422"] {
+    for status in ["400", "401", "403", "404", "413", "415", "422"] {
         assert_eq!(
             create["responses"][status]["content"]["application/json"]["schema"]["$ref"],
-            if status == "201" {
-                json!(null)
-            } else {
-                json!("#/components/schemas/Error")
-            },
+            "#/components/schemas/Error",
+            "POST entities, {status}"
+        );
+    }
+    for status in ["200", "201"] {
+        assert_eq!(
+            create["responses"][status]["content"]["application/json"]["schema"]["properties"]["entity"]
+                ["$ref"],
+            "#/components/schemas/Entity",
             "POST entities, {status}"
         );
     }
@@ -274,4 +278,124 @@ async fn unknown_routes_answer_404_in_the_envelope() {
             .await
             .expect_error(404, "not_found", "no such route");
     }
+}
+
+/// Every `$ref` in `value`, with where it is.
+fn refs(value: &serde_json::Value, at: &str, found: &mut Vec<(String, String)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                if key == "$ref" {
+                    found.push((at.to_owned(), inner.as_str().unwrap_or_default().to_owned()));
+                } else {
+                    refs(inner, &format!("{at}/{key}"), found);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                refs(inner, &format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn openapi_gives_every_success_answer_a_schema_of_the_ok_envelope() {
+    let p = Portico::start(portico_tests::api::Backend::Sqlite).await;
+    let answer = p.send("GET", "/openapi.json", None, None).await;
+    let spec = answer.expect(200);
+    let mut successes = 0;
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("an operation map") {
+            let responses = operation["responses"].as_object().expect("responses");
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path} lists no success"
+            );
+            for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('2')) {
+                successes += 1;
+                let schema = &response["content"]["application/json"]["schema"];
+                let what = format!("{method} {path} {status}");
+                assert_eq!(schema["type"], "object", "{what}: {schema}");
+                assert_eq!(
+                    schema["properties"]["ok"],
+                    json!({ "const": true }),
+                    "{what}"
+                );
+                assert!(
+                    schema["required"]
+                        .as_array()
+                        .is_some_and(|r| r.contains(&json!("ok"))),
+                    "{what}: `ok` is always sent"
+                );
+                // The envelope's fields are exactly those listed: a new one needs its schema.
+                assert_eq!(schema["additionalProperties"], false, "{what}");
+            }
+        }
+    }
+    // 46 operations; creating an entity and uploading a plugin answer 200 or 201.
+    assert_eq!(successes, 48);
+    // The log route streams on request, as well.
+    let logs = &spec["paths"]["/v1/actions/runs/{run_id}/logs"]["get"]["responses"]["200"];
+    assert_eq!(
+        logs["content"]["text/event-stream"]["schema"]["type"],
+        "string"
+    );
+
+    let mut found = Vec::new();
+    refs(spec, "", &mut found);
+    assert!(found.len() > 100, "answers refer to record schemas");
+    for (at, target) in found {
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{at}: {target} is not a component schema"));
+        assert!(
+            spec["components"]["schemas"][name].is_object(),
+            "{at}: {target} does not exist"
+        );
+    }
+    let run = &spec["components"]["schemas"]["Run"];
+    assert!(
+        run["required"]
+            .as_array()
+            .expect("required")
+            .contains(&json!("endedAt"))
+    );
+    assert_eq!(
+        run["properties"]["endedAt"]["type"],
+        json!(["string", "null"])
+    );
+}
+
+#[tokio::test]
+async fn a_limit_outside_its_documented_range_answers_400_naming_the_range() {
+    let p = Portico::start(portico_tests::api::Backend::Sqlite).await;
+    for (path, range) in [
+        ("/v1/actions/runs/r_x/logs", "between 1 and 10000"),
+        ("/v1/actions/runs", "between 1 and 1000"),
+        ("/v1/audit-log", "between 1 and 1000"),
+    ] {
+        for limit in ["0", "10001", "47636948803499673518080"] {
+            let answer = p
+                .admin("GET", &format!("{path}?limit={limit}"), json!(null))
+                .await;
+            // Past what the server's integers hold, the query string itself is refused.
+            let message = if limit.len() > 10 {
+                "bad query string"
+            } else {
+                range
+            };
+            answer.expect_error(400, "bad_request", message);
+        }
+    }
+    let answer = p.send("GET", "/openapi.json", None, None).await;
+    let spec = answer.expect(200);
+    let params = &spec["paths"]["/v1/actions/runs/{run_id}/logs"]["get"]["parameters"];
+    let limit = params
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "limit"))
+        .expect("limit");
+    assert_eq!(limit["schema"]["maximum"], 10000);
 }

@@ -46,18 +46,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 ApiError::bad_request(e.body_text())
             }
         })?;
-        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        if first.is_some_and(|b| matches!(b, b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9'))
-        {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "the body must be a JSON object",
-            ));
-        }
+        require_object(&bytes)?;
         let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Self(value))
     }
+}
+
+/// 422 when `bytes` start like a JSON value other than an object (malformed JSON is left to
+/// the parser, which names the position).
+pub(crate) fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| matches!(b, b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9')) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "the body must be a JSON object",
+        ));
+    }
+    Ok(())
 }
 
 /// `axum::extract::Query`, rejecting with a 400 that names the parameter.

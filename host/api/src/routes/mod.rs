@@ -53,12 +53,13 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The document, built once: the annotations, then the shared [`openapi::conventions`].
+/// The document, built once: the annotations, the request and success bodies' schemas, then
+/// the shared [`openapi::conventions`].
 async fn openapi() -> axum::Json<&'static serde_json::Value> {
     static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
     axum::Json(DOC.get_or_init(|| {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-        openapi::conventions(openapi::request_bodies(doc))
+        openapi::conventions(openapi::success_responses(openapi::request_bodies(doc)))
     }))
 }
 

@@ -104,7 +104,8 @@ pub(crate) async fn get_one(
 /// digest, 200 when this digest was uploaded before.
 #[utoipa::path(put, path = "/v1/plugins/{name}", tag = "plugins", security(("bearer" = [])),
     params(("name" = String, Path, pattern = "^[a-z][a-z0-9_-]{0,99}$")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the component's bytes (any content type, e.g. `application/wasm`)"),
-    responses((status = 201, description = "`{ok, plugin: {name, digest, size, createdAt}}`"),
+    responses((status = 201, description = "a new version: `{ok, plugin: {name, digest, size, createdAt, createdBy}}`"),
+        (status = 200, description = "this digest was uploaded before: `{ok, plugin}` as first stored"),
         (status = 400, description = "not a component"), (status = 413, description = "too large"),
         (status = 422, description = "does not fit the action-backend world (missing export, imports Portico does not offer)")))]
 pub(crate) async fn upload(

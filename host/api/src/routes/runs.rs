@@ -517,7 +517,7 @@ fn log_limit() -> usize {
 /// `Accept: text/event-stream` it streams `log` events (id = seq), `status` events when the run
 /// changes, and one `end` event with the final run; `Last-Event-ID` resumes after a line.
 #[utoipa::path(get, path = "/v1/actions/runs/{run_id}/logs", tag = "runs", security(("bearer" = [])),
-    params(("run_id" = String, Path), ("after" = Option<i64>, Query), ("limit" = Option<usize>, Query)),
+    params(("run_id" = String, Path), ("after" = Option<i64>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 10000)),
     responses((status = 200, description = "`{ok, logs: [{seq, at, level, message}]}`, or an event stream")))]
 pub(crate) async fn logs(
     State(state): State<AppState>,
@@ -526,6 +526,9 @@ pub(crate) async fn logs(
     Query(q): Query<LogQuery>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
+    if q.limit == 0 || q.limit > 10_000 {
+        return Err(ApiError::bad_request("`limit` must be between 1 and 10000"));
+    }
     let run = visible_run(&state, &caller, &id).await?;
     let wants_stream = headers
         .get_all(header::ACCEPT)
@@ -540,10 +543,7 @@ pub(crate) async fn logs(
             .unwrap_or(q.after);
         return Ok(stream(state, run, resume).into_response());
     }
-    let lines = state
-        .store
-        .run_logs(&id, q.after, q.limit.clamp(1, 10_000))
-        .await?;
+    let lines = state.store.run_logs(&id, q.after, q.limit).await?;
     Ok(axum::Json(json!({ "ok": true, "logs": lines })).into_response())
 }
 

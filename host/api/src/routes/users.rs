@@ -270,6 +270,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    crate::extract::require_object(&body)?;
     serde_json::from_slice(&body).map_err(|e| {
         if e.classify() == serde_json::error::Category::Data {
             ApiError::new(
