@@ -230,8 +230,15 @@ pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
             plugins: &plugins,
             runtime: &state.runtime,
         };
-        let def = portico_runs::actions::check(&action, &known)
-            .map_err(|problems| format!("example action {id}: {problems:?}"))?;
+        // An example the host's settings refuse (e.g. a secret the operator has not allowed
+        // it) is left out with a warning; the host still starts.
+        let def = match portico_runs::actions::check(&action, &known) {
+            Ok(def) => def,
+            Err(problems) => {
+                tracing::warn!("example action {id} not created: {problems:?}");
+                continue;
+            }
+        };
         let now = portico_store::now();
         let record = portico_store::ActionRecord {
             identifier: id.clone(),
