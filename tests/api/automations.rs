@@ -2,7 +2,7 @@
 //! refused, a condition filters events, and an expired timer fires exactly once, even when a
 //! second host (a restart, with no memory of the first) scans the same catalog.
 
-use portico_runs::engine::EngineConfig;
+use portico_runs::runner::RunnerConfig;
 use portico_tests::api::{Portico, backends};
 use portico_tests::artifacts::{NOOP, PROBE, TEARDOWN};
 use serde_json::{Value, json};
@@ -159,9 +159,9 @@ async fn entity_events_chain_automations_and_a_loop_is_refused() {
 async fn an_expired_timer_fires_its_automation_once_even_after_a_restart() {
     for backend in backends() {
         // The first host scans timers but executes nothing; the second is a restart.
-        let quiet = EngineConfig {
+        let quiet = RunnerConfig {
             workers: 0,
-            ..EngineConfig::default()
+            ..RunnerConfig::default()
         };
         let p = Portico::start_with(backend, quiet).await;
         p.upload("noop", NOOP).await;
@@ -195,7 +195,7 @@ async fn an_expired_timer_fires_its_automation_once_even_after_a_restart() {
         let store = portico_store::open(&p.database_url()).await.unwrap();
         let restarted = portico_api::AppState::new(store, portico_tests::runtime().clone());
         let workers = restarted
-            .engine
+            .runner
             .start(tokio_util::sync::CancellationToken::new());
         let runs = ended_runs(&p, "expired", 1).await;
         // Several scans by both hosts later, still one run.

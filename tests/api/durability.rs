@@ -38,14 +38,14 @@ fn child_server() {
         .await
         .expect("admin");
         // A short lease, so runs a killed worker held are recovered quickly on Postgres too.
-        let engine = portico_runs::engine::EngineConfig {
+        let runner = portico_runs::runner::RunnerConfig {
             lease: std::time::Duration::from_secs(2),
             ..Default::default()
         };
         let state =
-            portico_api::AppState::with_engine(store, portico_tests::runtime().clone(), engine);
+            portico_api::AppState::with_runner(store, portico_tests::runtime().clone(), runner);
         let _workers = state
-            .engine
+            .runner
             .start(tokio_util::sync::CancellationToken::new());
         let app = portico_api::app(state, Default::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

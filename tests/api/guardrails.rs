@@ -3,8 +3,8 @@
 //! including a receiver that is down, one at a private address (refused unless the operator
 //! allows it) and one that redirects (not followed). Every decision is in the audit log.
 
-use portico_runs::engine::EngineConfig;
 use portico_runs::notify::NotifyConfig;
+use portico_runs::runner::RunnerConfig;
 use portico_tests::api::{Portico, backends};
 use portico_tests::artifacts::NOOP;
 use portico_tests::server::TestServer;
@@ -21,7 +21,7 @@ async fn server() -> Vec<Portico> {
 async fn servers_allowing_private(allow_private: bool) -> Vec<Portico> {
     let mut servers = Vec::new();
     for backend in backends() {
-        let config = EngineConfig {
+        let config = RunnerConfig {
             notify: NotifyConfig {
                 secret: SECRET.into(),
                 attempts: 3,
@@ -29,7 +29,7 @@ async fn servers_allowing_private(allow_private: bool) -> Vec<Portico> {
                 timeout: Duration::from_secs(2),
                 allow_private,
             },
-            ..EngineConfig::default()
+            ..RunnerConfig::default()
         };
         servers.push(Portico::start_with(backend, config).await);
     }

@@ -385,7 +385,7 @@ async fn a_run_left_in_progress_by_a_dead_worker_ends_as_interrupted() {
 
         let state = portico_api::AppState::new(store.clone(), portico_tests::runtime().clone());
         let workers = state
-            .engine
+            .runner
             .start(tokio_util::sync::CancellationToken::new());
         let deadline = Instant::now() + Duration::from_secs(10);
         let ended = loop {
@@ -495,13 +495,13 @@ async fn logs_stream_live_as_server_sent_events_and_resume_after_a_line() {
 
 #[tokio::test]
 async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() {
-    use portico_runs::engine::EngineConfig;
+    use portico_runs::runner::RunnerConfig;
     for backend in portico_tests::api::backends() {
         // No workers: every accepted run stays queued.
-        let config = EngineConfig {
+        let config = RunnerConfig {
             workers: 0,
             max_queue: 3,
-            ..EngineConfig::default()
+            ..RunnerConfig::default()
         };
         let p = Portico::start_with(backend, config).await;
         setup(&p).await;
@@ -543,12 +543,12 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() 
 
 #[tokio::test]
 async fn an_interrupted_run_is_run_again_when_its_action_says_retry_on_interrupt() {
-    use portico_runs::engine::EngineConfig;
+    use portico_runs::runner::RunnerConfig;
     for backend in portico_tests::api::backends() {
         // Workers off, so the test plays the worker that dies.
-        let quiet = EngineConfig {
+        let quiet = RunnerConfig {
             workers: 0,
-            ..EngineConfig::default()
+            ..RunnerConfig::default()
         };
         let p = Portico::start_with(backend, quiet).await;
         setup(&p).await;
@@ -583,7 +583,7 @@ async fn an_interrupted_run_is_run_again_when_its_action_says_retry_on_interrupt
         // Another host finds it, queues it again and runs it to the end.
         let other = portico_api::AppState::new(store.clone(), portico_tests::runtime().clone());
         let workers = other
-            .engine
+            .runner
             .start(tokio_util::sync::CancellationToken::new());
         let run = p.finished(&id).await;
         workers.abort();
@@ -601,18 +601,18 @@ async fn an_interrupted_run_is_run_again_when_its_action_says_retry_on_interrupt
 
 #[tokio::test]
 async fn a_run_cancelled_through_another_replica_stops_where_it_runs() {
-    use portico_runs::engine::EngineConfig;
+    use portico_runs::runner::RunnerConfig;
     for backend in portico_tests::api::backends() {
         // This replica only answers the API; the other one runs the plugin.
-        let quiet = EngineConfig {
+        let quiet = RunnerConfig {
             workers: 0,
-            ..EngineConfig::default()
+            ..RunnerConfig::default()
         };
         let p = Portico::start_with(backend, quiet).await;
         let store = portico_store::open(&p.database_url()).await.unwrap();
         let other = portico_api::AppState::new(store, portico_tests::runtime().clone());
         let workers = other
-            .engine
+            .runner
             .start(tokio_util::sync::CancellationToken::new());
 
         p.upload("spin", INFINITE_LOOP).await;
@@ -624,7 +624,7 @@ async fn a_run_cancelled_through_another_replica_stops_where_it_runs() {
         let id = p.run("spin", json!({})).await;
         p.until(&id, &["IN_PROGRESS"]).await;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !other.engine.is_running(&id) {
+        while !other.runner.is_running(&id) {
             assert!(Instant::now() < deadline, "the other replica never ran it");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -639,7 +639,7 @@ async fn a_run_cancelled_through_another_replica_stops_where_it_runs() {
         assert_eq!(p.finished(&id).await["status"], "CANCELLED");
         // The other replica's heartbeat (every 500 ms) sees it and stops the plugin.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while other.engine.is_running(&id) {
+        while other.runner.is_running(&id) {
             assert!(Instant::now() < deadline, "the plugin kept running");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -96,12 +96,12 @@ async fn a_secret_input_reaches_only_the_plugin_and_is_gone_when_the_run_ends() 
 
 #[tokio::test]
 async fn a_secret_sealed_under_another_host_key_fails_its_run_without_showing_it() {
-    use portico_runs::engine::EngineConfig;
+    use portico_runs::runner::RunnerConfig;
     for backend in portico_tests::api::backends() {
         // Workers off: the run stays PENDING with its secret sealed under this server's key.
-        let quiet = EngineConfig {
+        let quiet = RunnerConfig {
             workers: 0,
-            ..EngineConfig::default()
+            ..RunnerConfig::default()
         };
         let p = Portico::start_with(backend, quiet).await;
         p.upload("probe", PROBE).await;
@@ -130,7 +130,7 @@ async fn a_secret_sealed_under_another_host_key_fails_its_run_without_showing_it
         let store = portico_store::open(&p.database_url()).await.unwrap();
         let other = portico_api::AppState::new(store.clone(), portico_tests::runtime().clone());
         let workers = other
-            .engine
+            .runner
             .start(tokio_util::sync::CancellationToken::new());
         let run = p.finished(&id).await;
         workers.abort();

@@ -1,6 +1,6 @@
 //! What a run costs end to end over HTTP: clients POST `/v1/actions/{id}/runs` (the no-op plugin:
 //! parse the request, log one line) to a real in-process server as fast as it answers, and the
-//! engine's workers execute every accepted run to SUCCESS.
+//! runner's workers execute every accepted run to SUCCESS.
 //!
 //!     RUST_BACKTRACE=0 cargo bench -p portico-tests --bench http
 //!     RUST_BACKTRACE=0 PORTICO_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres \
@@ -26,7 +26,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use portico_runs::engine::EngineConfig;
+use portico_runs::runner::RunnerConfig;
 use portico_store::{RunFilter, Store};
 use portico_tests::api::{ADMIN_TOKEN, Backend, Portico, backends};
 use portico_tests::artifacts::NOOP;
@@ -175,11 +175,11 @@ async fn drain(store: &dyn Store) {
 }
 
 async fn bench(backend: Backend, clients: usize) -> Report {
-    let engine = EngineConfig {
+    let runner = RunnerConfig {
         max_queue: u64::MAX,
-        ..EngineConfig::default()
+        ..RunnerConfig::default()
     };
-    let p = Portico::start_with(backend, engine).await;
+    let p = Portico::start_with(backend, runner).await;
     p.upload("noop", NOOP).await;
     p.admin(
         "POST",

@@ -101,12 +101,12 @@ impl Drop for Database {
     }
 }
 
-/// The run engine of test servers: the defaults, except that notifications may go to the
+/// The runner of test servers: the defaults, except that notifications may go to the
 /// loopback receivers tests start ([`crate::server::TestServer`]).
-pub fn engine_config() -> portico_runs::engine::EngineConfig {
-    let mut engine = portico_runs::engine::EngineConfig::default();
-    engine.notify.allow_private = true;
-    engine
+pub fn runner_config() -> portico_runs::runner::RunnerConfig {
+    let mut runner = portico_runs::runner::RunnerConfig::default();
+    runner.notify.allow_private = true;
+    runner
 }
 
 /// A running server and a client for it.
@@ -179,21 +179,21 @@ impl Answer {
 
 impl Portico {
     /// Starts a server on a fresh database with the `admin` user (token [`ADMIN_TOKEN`]),
-    /// configured by [`engine_config`].
+    /// configured by [`runner_config`].
     pub async fn start(backend: Backend) -> Self {
-        Self::start_with(backend, engine_config()).await
+        Self::start_with(backend, runner_config()).await
     }
 
-    /// Like [`Portico::start`], with the run engine configured.
+    /// Like [`Portico::start`], with the runner configured.
     pub async fn start_with(
         backend: Backend,
-        mut engine: portico_runs::engine::EngineConfig,
+        mut runner: portico_runs::runner::RunnerConfig,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        engine.public_url = url.clone();
+        runner.public_url = url.clone();
         let database = Database::fresh(backend).await;
         let store = portico_store::open(&database.url)
             .await
@@ -205,9 +205,9 @@ impl Portico {
         )
         .await
         .expect("admin created");
-        let state = AppState::with_engine(store, crate::runtime().clone(), engine);
+        let state = AppState::with_runner(store, crate::runtime().clone(), runner);
         let workers = state
-            .engine
+            .runner
             .start(tokio_util::sync::CancellationToken::new());
         let app = portico_api::app(
             state,

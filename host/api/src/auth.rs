@@ -135,7 +135,7 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// Who reports on a run: an external system holding the run's token (`prr_...`, see
-/// [`portico_runs::keys::HostKey::run_token`]), or a user.
+/// [`portico_runs::host_key::HostKey::run_token`]), or a user.
 #[derive(Clone, Debug)]
 pub enum Reporter {
     /// The bearer of a run-scoped token, good for this run only.
@@ -169,7 +169,7 @@ impl FromRequestParts<AppState> for Reporter {
             .map(str::trim);
         if let Some(token) = bearer.filter(|t| t.starts_with("prr_")) {
             return state
-                .engine
+                .runner
                 .config()
                 .key
                 .check_run_token(token)

@@ -13,7 +13,7 @@ pub use error::{ApiError, ApiResult};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use portico_catalog::Catalog;
-use portico_runs::engine::{Engine, EngineConfig};
+use portico_runs::runner::{Runner, RunnerConfig};
 use portico_runtime::Runtime;
 use portico_store::Store;
 use std::sync::Arc;
@@ -27,8 +27,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Checks and compiles plugins.
     pub runtime: Runtime,
-    /// Executes runs; start its workers with [`Engine::start`].
-    pub engine: Engine,
+    /// Executes runs; start its workers with [`Runner::start`].
+    pub runner: Runner,
     /// Lookups every run request makes, kept briefly (see [`Lookups`]).
     pub lookups: Arc<Lookups>,
 }
@@ -38,40 +38,42 @@ pub struct AppState {
 /// users or actions; other replicas' changes show within the ttl.
 pub struct Lookups {
     /// Users by token hash (`None`: unknown token).
-    pub users: portico_runs::cache::TtlCache<String, Option<portico_store::User>>,
+    pub users: portico_runs::ttl_cache::TtlCache<String, Option<portico_store::User>>,
     /// Actions by identifier, parsed.
-    pub actions:
-        portico_runs::cache::TtlCache<String, Option<Arc<portico_runs::actions::ActionDefinition>>>,
+    pub actions: portico_runs::ttl_cache::TtlCache<
+        String,
+        Option<Arc<portico_runs::actions::ActionDefinition>>,
+    >,
     /// The number of PENDING runs (the queue bound is a soft limit).
-    pub pending: portico_runs::cache::TtlCache<(), u64>,
+    pub pending: portico_runs::ttl_cache::TtlCache<(), u64>,
 }
 
 impl Default for Lookups {
     fn default() -> Self {
         use std::time::Duration;
         Self {
-            users: portico_runs::cache::TtlCache::new(Duration::from_secs(2)),
-            actions: portico_runs::cache::TtlCache::new(Duration::from_secs(1)),
-            pending: portico_runs::cache::TtlCache::new(Duration::from_millis(100)),
+            users: portico_runs::ttl_cache::TtlCache::new(Duration::from_secs(2)),
+            actions: portico_runs::ttl_cache::TtlCache::new(Duration::from_secs(1)),
+            pending: portico_runs::ttl_cache::TtlCache::new(Duration::from_millis(100)),
         }
     }
 }
 
 impl AppState {
-    /// State over a store and a plugin runtime, with the engine's default settings.
+    /// State over a store and a plugin runtime, with the runner's default settings.
     pub fn new(store: Arc<dyn Store>, runtime: Runtime) -> Self {
-        Self::with_engine(store, runtime, EngineConfig::default())
+        Self::with_runner(store, runtime, RunnerConfig::default())
     }
 
-    /// State with the run engine configured.
-    pub fn with_engine(store: Arc<dyn Store>, runtime: Runtime, config: EngineConfig) -> Self {
+    /// State with the runner configured.
+    pub fn with_runner(store: Arc<dyn Store>, runtime: Runtime, config: RunnerConfig) -> Self {
         let catalog = Arc::new(Catalog::new(store.clone()));
-        let engine = Engine::new(store.clone(), catalog.clone(), runtime.clone(), config);
+        let runner = Runner::new(store.clone(), catalog.clone(), runtime.clone(), config);
         Self {
             catalog,
             store,
             runtime,
-            engine,
+            runner,
             lookups: Arc::default(),
         }
     }

@@ -71,7 +71,7 @@ pub async fn load_plugins_dir(state: &AppState, dir: &Path) -> Result<Vec<Loaded
             .put_plugin(version, bytes, audit)
             .await
             .map_err(|e| e.to_string())?;
-        state.engine.plugins_changed();
+        state.runner.plugins_changed();
         loaded.push(LoadedPlugin {
             name,
             digest: plugin.digest().to_owned(),
@@ -256,6 +256,6 @@ pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
             .map_err(|e| format!("example action {id}: {e}"))?;
         created.push(format!("action {id}"));
     }
-    state.engine.refresh_automations().await;
+    state.runner.refresh_automations().await;
     Ok(created)
 }

@@ -5,9 +5,9 @@ use clap::{Args, ValueEnum};
 use portico_api::auth::{Bootstrap, bootstrap_admin};
 use portico_api::startup::{load_plugins_dir, seed_examples};
 use portico_api::{ApiConfig, AppState};
-use portico_runs::engine::EngineConfig;
-use portico_runs::keys::HostKey;
+use portico_runs::host_key::HostKey;
 use portico_runs::notify::NotifyConfig;
+use portico_runs::runner::RunnerConfig;
 use portico_runtime::{EnvSecrets, FileSecrets, Runtime, RuntimeConfig, SecretsChain};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -198,7 +198,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             .map(|k| k.to_hex())
             .map_err(|e| e.to_string())?,
     };
-    let engine = EngineConfig {
+    let engine = RunnerConfig {
         workers: settings.workers,
         notify: NotifyConfig {
             secret: webhook_secret,
@@ -207,11 +207,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         },
         key,
         public_url: settings.public_url.clone(),
-        ..EngineConfig::default()
+        ..RunnerConfig::default()
     };
-    let state = AppState::with_engine(store.clone(), runtime, engine);
+    let state = AppState::with_runner(store.clone(), runtime, engine);
     let stop_workers = tokio_util::sync::CancellationToken::new();
-    let workers = state.engine.start(stop_workers.clone());
+    let workers = state.runner.start(stop_workers.clone());
     if let Some(dir) = &settings.plugins_dir {
         for plugin in load_plugins_dir(&state, dir).await? {
             tracing::info!(name = %plugin.name, digest = %plugin.digest, new = plugin.added, "plugin loaded");

@@ -9,8 +9,8 @@
 //! its run id is derived from those, so a second attempt is a conflict.
 
 use crate::actions::{ActionDefinition, AutomationEvent};
-use crate::engine::{Payload, new_run_id};
 use crate::jq;
+use crate::runner::{Payload, new_run_id};
 use portico_catalog::{Catalog, EntityEvent};
 use portico_runtime::{Operation, RunRequest, User};
 use portico_store::{AuditRecord, JsonText, RunRecord, Store, StoreError};
@@ -234,7 +234,7 @@ impl Automations {
 
         let entity_ref = entity
             .and_then(|e| serde_json::from_value::<portico_store::Entity>(e).ok())
-            .map(crate::bridge::to_runtime);
+            .map(crate::run_catalog::to_runtime);
         let request = RunRequest {
             run_id: run_id.clone(),
             action: action.identifier.clone(),

@@ -9,15 +9,15 @@
 pub mod actions;
 pub mod approval;
 pub mod automations;
-pub mod bridge;
-pub mod cache;
-pub mod engine;
+pub mod host_key;
 pub mod inputs;
 mod jq;
-pub mod keys;
 pub mod notify;
 pub mod policy;
 pub mod quotas;
+pub mod run_catalog;
+pub mod runner;
+pub mod ttl_cache;
 
-pub use engine::SecretValues;
 pub use inputs::{InputContext, InputLookup, Validated, check_definition, validate};
+pub use runner::SecretValues;

@@ -153,7 +153,7 @@ pub(crate) async fn upload(
         .store
         .put_plugin(version.clone(), bytes.to_vec(), audit)
         .await?;
-    state.engine.plugins_changed();
+    state.runner.plugins_changed();
     let status = if added {
         StatusCode::CREATED
     } else {
@@ -189,6 +189,6 @@ pub(crate) async fn delete(
     {
         return Err(ApiError::not_found(format!("plugin `{name}` not found")));
     }
-    state.engine.plugins_changed();
+    state.runner.plugins_changed();
     Ok(axum::Json(json!({ "ok": true })))
 }

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use portico_catalog::CatalogError;
 use portico_runs::actions::ActionDefinition;
 use portico_runs::approval::{self, ApprovalError, ApprovalRule};
-use portico_runs::engine::{Payload, SecretValues, new_run_id};
 use portico_runs::inputs::{self, InputContext, InputLookup};
 use portico_runs::quotas::{self, QuotaError};
+use portico_runs::runner::{Payload, SecretValues, new_run_id};
 use portico_runtime::{Operation, RunRequest, User};
 use portico_store::{AuditRecord, JsonText, Role, RunFilter, RunRecord};
 use serde::{Deserialize, Serialize};
@@ -228,7 +228,7 @@ pub(crate) async fn create(
             n
         }
     };
-    if pending >= state.engine.config().max_queue {
+    if pending >= state.runner.config().max_queue {
         let mut response = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
@@ -312,7 +312,7 @@ pub(crate) async fn create(
     let reservation = if waits {
         None
     } else {
-        state.engine.reserve(WORKER_PATIENCE).await
+        state.runner.reserve(WORKER_PATIENCE).await
     };
 
     let mut shown = validated.properties.clone();
@@ -327,7 +327,7 @@ pub(crate) async fn create(
         action: action.identifier.clone(),
         operation,
         inputs: validated.properties,
-        entity: entity.clone().map(portico_runs::bridge::to_runtime),
+        entity: entity.clone().map(portico_runs::run_catalog::to_runtime),
         triggered_by: user,
         config: action.invocation_method.config.clone(),
     };
@@ -350,7 +350,7 @@ pub(crate) async fn create(
         action.clone(),
         request,
         &validated.secrets,
-        &state.engine.config().key,
+        &state.runner.config().key,
     );
     let mut audit = AuditRecord::success(&caller.user.identifier, "api", "RUN", "run", &run_id);
     audit.blueprint = run.blueprint.clone();
@@ -362,7 +362,7 @@ pub(crate) async fn create(
     })
     .map_err(ApiError::internal)?;
     // Only runs someone listens to are kept past the write (their payload is large).
-    let listened = waits || !action.notifications.is_empty() || state.engine.watches_runs();
+    let listened = waits || !action.notifications.is_empty() || state.runner.watches_runs();
     let stored = RunRecord {
         payload: JsonText::of(&payload).map_err(ApiError::internal)?,
         ..run
@@ -375,7 +375,7 @@ pub(crate) async fn create(
                 payload: JsonText::default(),
                 ..stored.clone()
             };
-            let (worker, lease_until) = state.engine.claim();
+            let (worker, lease_until) = state.runner.claim();
             state
                 .store
                 .create_claimed_run(stored, audit, worker, lease_until)
@@ -388,23 +388,23 @@ pub(crate) async fn create(
                 if let Some(n) = state.lookups.pending.get(&()) {
                     state.lookups.pending.put((), n + 1);
                 }
-                state.engine.wake();
+                state.runner.wake();
             }
             None
         }
     };
     if let Some(run) = kept {
         if waits {
-            state.engine.announce(&run);
+            state.runner.announce(&run);
         }
         if !action.notifications.is_empty() {
-            let notifier = state.engine.notifier();
+            let notifier = state.runner.notifier();
             notifier.run_event(&action, &run, "RUN_CREATED");
         }
-        state.engine.run_created(&run);
+        state.runner.run_created(&run);
     }
     if let Some((reservation, run)) = start {
-        state.engine.dispatch(reservation, run, payload);
+        state.runner.dispatch(reservation, run, payload);
     }
     let json = [(
         header::CONTENT_TYPE,
@@ -645,7 +645,7 @@ pub(crate) async fn cancel(
             format!("run `{id}` already ended ({})", run.status),
         ));
     }
-    if !state.engine.cancel(&id) {
+    if !state.runner.cancel(&id) {
         let now = portico_store::now();
         run.status = "CANCELLED".into();
         run.error = Some(
@@ -654,7 +654,7 @@ pub(crate) async fn cancel(
         run.updated_at = now;
         run.ended_at = Some(now);
         if state.store.update_run(&run, None).await? {
-            state.engine.announce(&run);
+            state.runner.announce(&run);
         }
     }
     let run = visible_run(&state, &caller, &id).await?;
@@ -664,7 +664,7 @@ pub(crate) async fn cancel(
 /// What an external system (or an admin) reports about a run: Port's run PATCH.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct RunReport {
+pub(crate) struct ExternalReport {
     /// `SUCCESS` or `FAILURE` ends the run; `IN_PROGRESS` keeps it going.
     status: Option<String>,
     status_label: Option<String>,
@@ -733,7 +733,7 @@ fn links(value: Value) -> Result<Vec<Value>, CatalogError> {
 /// plugin's hands.
 fn apply(
     run: &mut RunRecord,
-    report: RunReport,
+    report: ExternalReport,
     secrets: &SecretValues,
 ) -> Result<(), CatalogError> {
     let now = portico_store::now();
@@ -786,11 +786,11 @@ pub(crate) async fn report(
     State(state): State<AppState>,
     reporter: Reporter,
     Path(id): Path<String>,
-    Json(body): Json<RunReport>,
+    Json(body): Json<ExternalReport>,
 ) -> ApiResult<axum::Json<Value>> {
     let mut run = reportable(&state, &reporter, &id).await?;
     let before = json!({ "status": run.status, "statusLabel": run.status_label });
-    let secrets = state.engine.secret_values(&run);
+    let secrets = state.runner.secret_values(&run);
     apply(&mut run, body, &secrets)?;
     let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", &id);
     audit.run_id = Some(id.clone());
@@ -806,7 +806,7 @@ pub(crate) async fn report(
         ));
     }
     if RunRecord::is_final(&run.status) {
-        state.engine.announce(&run);
+        state.runner.announce(&run);
     }
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
 }
@@ -847,7 +847,7 @@ pub(crate) async fn append_log(
     if body.message.len() > 64 * 1024 {
         return Err(CatalogError::field("message", "must be at most 65536 bytes").into());
     }
-    let secrets = state.engine.secret_values(&run);
+    let secrets = state.runner.secret_values(&run);
     let mut line = portico_store::RunLogLine {
         run_id: id.clone(),
         seq: 0,
@@ -865,7 +865,7 @@ pub(crate) async fn append_log(
         }
     }
     if body.termination_status.is_some() || body.status_label.is_some() {
-        let report = RunReport {
+        let report = ExternalReport {
             status: body.termination_status,
             status_label: body.status_label,
             summary: None,
@@ -876,7 +876,7 @@ pub(crate) async fn append_log(
         audit.run_id = Some(id.clone());
         audit.after = Some(json!({ "status": run.status, "statusLabel": run.status_label }));
         if state.store.update_run(&run, Some(audit)).await? && RunRecord::is_final(&run.status) {
-            state.engine.announce(&run);
+            state.runner.announce(&run);
         }
     }
     Ok((
@@ -958,8 +958,8 @@ pub(crate) async fn approve(
         Err(e) => return Err(e.into()),
     };
     match run.status.as_str() {
-        "PENDING" => state.engine.wake(),
-        "DECLINED" => state.engine.announce(&run),
+        "PENDING" => state.runner.wake(),
+        "DECLINED" => state.runner.announce(&run),
         _ => {}
     }
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))

@@ -11,9 +11,9 @@
 
 use crate::actions::{ActionDefinition, Retry};
 use crate::automations::Automations;
-use crate::bridge::RunCatalog;
-use crate::keys::HostKey;
+use crate::host_key::HostKey;
 use crate::notify::{Notifier, NotifyConfig};
+use crate::run_catalog::RunCatalog;
 use portico_catalog::Catalog;
 use portico_runtime::{HandOff, Link, LogLevel, RunEvents, RunJob, RunRequest, Runtime};
 use portico_store::{JsonText, RunLogLine, RunRecord, Store};
@@ -26,9 +26,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// How the engine runs.
+/// How the runner runs.
 #[derive(Clone, Debug)]
-pub struct EngineConfig {
+pub struct RunnerConfig {
     /// Plugins running at once in this process (a run's worker is free once its plugin
     /// returned, while its end is written).
     pub workers: usize,
@@ -47,7 +47,7 @@ pub struct EngineConfig {
     pub notify: NotifyConfig,
 }
 
-impl Default for EngineConfig {
+impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
             workers: 256,
@@ -116,9 +116,10 @@ impl Payload {
     }
 }
 
-/// The run engine of one process. Cheap to clone.
+/// The runner of one process: queues, claims and executes runs, and records their end.
+/// Cheap to clone.
 #[derive(Clone)]
-pub struct Engine {
+pub struct Runner {
     inner: Arc<Inner>,
 }
 
@@ -126,12 +127,12 @@ struct Inner {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
     runtime: Runtime,
-    config: Arc<EngineConfig>,
+    config: Arc<RunnerConfig>,
     worker: String,
     notifier: Notifier,
     automations: Arc<Automations>,
     /// Plugin versions by name (all of them, newest first), to resolve a run's plugin.
-    plugins: crate::cache::TtlCache<(), Arc<Vec<portico_store::PluginVersion>>>,
+    plugins: crate::ttl_cache::TtlCache<(), Arc<Vec<portico_store::PluginVersion>>>,
     running: Mutex<HashMap<String, CancellationToken>>,
     /// One permit per worker, held from a run's reservation or claim until its plugin returned
     /// (the end is written after): `workers` bounds plugins running at once.
@@ -163,19 +164,19 @@ impl QueueSignal {
     }
 }
 
-/// A worker kept for a run this process is accepting ([`Engine::reserve`]); given back when
+/// A worker kept for a run this process is accepting ([`Runner::reserve`]); given back when
 /// dropped unused.
 pub struct Reservation {
     worker: OwnedSemaphorePermit,
 }
 
-impl Engine {
-    /// An engine over the store, catalog and runtime; call [`Engine::start`] to run workers.
+impl Runner {
+    /// A runner over the store, catalog and runtime; call [`Runner::start`] to run workers.
     pub fn new(
         store: Arc<dyn Store>,
         catalog: Arc<Catalog>,
         runtime: Runtime,
-        config: EngineConfig,
+        config: RunnerConfig,
     ) -> Self {
         let worker = format!(
             "w_{}_{}",
@@ -187,7 +188,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 notifier,
                 automations: Arc::new(Automations::new(store.clone(), catalog.clone())),
-                plugins: crate::cache::TtlCache::new(Duration::from_secs(1)),
+                plugins: crate::ttl_cache::TtlCache::new(Duration::from_secs(1)),
                 store,
                 catalog,
                 runtime,
@@ -219,8 +220,8 @@ impl Engine {
         self.inner.announce(run);
     }
 
-    /// The engine's settings.
-    pub fn config(&self) -> &EngineConfig {
+    /// The runner's settings.
+    pub fn config(&self) -> &RunnerConfig {
         &self.inner.config
     }
 
@@ -289,8 +290,8 @@ impl Engine {
     }
 
     /// A worker for a run about to be accepted here, when one is free. The run is then stored
-    /// already claimed ([`Engine::claim`] with [`portico_store::Store::create_claimed_run`])
-    /// and handed over with [`Engine::dispatch`]: one write less than queueing it and claiming
+    /// already claimed ([`Runner::claim`] with [`portico_store::Store::create_claimed_run`])
+    /// and handed over with [`Runner::dispatch`]: one write less than queueing it and claiming
     /// it back, and no wait for a worker to poll.
     ///
     /// When all are busy it waits up to `patience` for one (in turn with other callers): a
@@ -319,7 +320,7 @@ impl Engine {
         )
     }
 
-    /// Executes a run stored with [`Engine::claim`], using the worker `reservation` kept.
+    /// Executes a run stored with [`Runner::claim`], using the worker `reservation` kept.
     /// `run.payload` may be left out (`null`): `payload` is what the worker reads.
     pub fn dispatch(&self, reservation: Reservation, run: RunRecord, payload: Payload) {
         self.inner
@@ -643,7 +644,7 @@ impl Inner {
         let events = Arc::new(StoreEvents {
             run_id: run.id.clone(),
             secrets,
-            engine: self.config.clone(),
+            settings: self.config.clone(),
             state: Mutex::default(),
             flush_soon: Notify::new(),
         });
@@ -805,13 +806,13 @@ const HEARTBEAT: Duration = Duration::from_millis(500);
 /// would garble the log without protecting anything.
 const MIN_REDACTED_LEN: usize = 4;
 
-/// Collects a run's events in memory; the engine writes them out in batches.
+/// Collects a run's events in memory; the runner writes them out in batches.
 struct StoreEvents {
     run_id: String,
     /// Secret input values, replaced by `[REDACTED]` wherever the plugin writes them.
     secrets: SecretValues,
     /// The public URL and key a hand-off is made with.
-    engine: Arc<EngineConfig>,
+    settings: Arc<RunnerConfig>,
     state: Mutex<EventState>,
     /// Wakes the writer before its 200 ms tick when many lines wait.
     flush_soon: Notify,
@@ -1016,10 +1017,10 @@ impl RunEvents for StoreEvents {
         Ok(HandOff {
             url: format!(
                 "{}/v1/actions/runs/{}",
-                self.engine.public_url.trim_end_matches('/'),
+                self.settings.public_url.trim_end_matches('/'),
                 self.run_id
             ),
-            token: self.engine.key.run_token(&self.run_id),
+            token: self.settings.key.run_token(&self.run_id),
         })
     }
 }
