@@ -225,14 +225,14 @@ pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
             .into_iter()
             .map(|b| b.identifier)
             .collect();
-        let known = portico_runs::actions::Known {
+        let known = portico_runs::action_check::Known {
             blueprints: &blueprints,
             plugins: &plugins,
             runtime: &state.runtime,
         };
         // An example the host's settings refuse (e.g. a secret the operator has not allowed
         // it) is left out with a warning; the host still starts.
-        let def = match portico_runs::actions::check(&action, &known) {
+        let def = match portico_runs::action_check::check(&action, &known) {
             Ok(def) => def,
             Err(problems) => {
                 tracing::warn!("example action {id} not created: {problems:?}");

@@ -10,7 +10,7 @@
 
 use crate::actions::{ActionDefinition, AutomationEvent};
 use crate::jq;
-use crate::runner::{Payload, new_run_id};
+use crate::payload::{Payload, new_run_id};
 use portico_catalog::{Catalog, EntityEvent};
 use portico_runtime::{Operation, RunRequest, User};
 use portico_store::{AuditRecord, JsonText, RunRecord, Store, StoreError};

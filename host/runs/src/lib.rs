@@ -1,11 +1,12 @@
 //! Portico's self-service actions and their runs.
 //!
-//! [`actions`] checks action definitions when they are written; [`inputs`] validates user inputs:
+//! [`actions`] holds action definitions and [`action_check`] checks them when they are written; [`inputs`] validates user inputs:
 //! [`inputs::check_definition`] when an action is written, [`inputs::validate`] when a run is
 //! created.
 
 #![warn(missing_docs)]
 
+pub mod action_check;
 pub mod actions;
 pub mod approval;
 pub mod automations;
@@ -13,6 +14,7 @@ pub mod host_key;
 pub mod inputs;
 mod jq;
 pub mod notify;
+pub mod payload;
 pub mod policy;
 pub mod quotas;
 pub mod run_catalog;

@@ -7,7 +7,8 @@ use crate::extract::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use portico_catalog::CatalogError;
-use portico_runs::actions::{self, ActionDefinition, Known, Permissions};
+use portico_runs::action_check::{self, Known};
+use portico_runs::actions::{ActionDefinition, Permissions};
 use portico_store::{ActionRecord, AuditRecord, Write};
 use serde_json::{Value, json};
 
@@ -45,7 +46,7 @@ async fn check(state: &AppState, body: &Value) -> ApiResult<ActionDefinition> {
         plugins: &plugins,
         runtime: &state.runtime,
     };
-    actions::check(body, &known).map_err(|details| CatalogError::invalid(details).into())
+    action_check::check(body, &known).map_err(|details| CatalogError::invalid(details).into())
 }
 
 async fn write(
