@@ -291,6 +291,16 @@ impl ServeArgs {
 }
 
 impl Settings {
+    /// The runtime's sizing from `[runtime]`, its files under `data_dir`.
+    pub fn runtime_config(&self, artifact_key: [u8; 32]) -> RuntimeConfig {
+        RuntimeConfig {
+            artifact_key,
+            max_concurrent_runs: self.runtime.max_concurrent_runs,
+            max_memory_mib: self.runtime.max_memory_mib,
+            ..RuntimeConfig::new(&self.data_dir)
+        }
+    }
+
     /// The settings as `portico.toml`, for `portico config`. The database URL's password is
     /// masked; nothing else here is secret (keys and tokens come only from the environment or
     /// files under the data folder and are not settings).
@@ -396,12 +406,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         Err(_) => HostKey::load_or_create(&settings.data_dir.join("host-key"))
             .map_err(|e| e.to_string())?,
     };
-    let runtime_config = RuntimeConfig {
-        artifact_key: key.artifact_key(),
-        max_concurrent_runs: settings.runtime.max_concurrent_runs,
-        max_memory_mib: settings.runtime.max_memory_mib,
-        ..RuntimeConfig::new(&settings.data_dir)
-    };
+    let runtime_config = settings.runtime_config(key.artifact_key());
     let runtime = Runtime::new(runtime_config, Arc::new(secrets)).map_err(|e| e.to_string())?;
     let webhook_secret = match std::env::var("PORTICO_WEBHOOK_SECRET") {
         Ok(secret) => secret,
@@ -681,5 +686,21 @@ allow_private = true
             mask_password("sqlite://data/p:w@x.db"),
             "sqlite://data/p:w@x.db"
         );
+    }
+
+    #[test]
+    fn the_runtime_is_sized_by_the_runtime_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("portico.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/p\"\n[runtime]\nmax_concurrent_runs = 16\nmax_memory_mib = 96\n",
+        )
+        .unwrap();
+        let config = resolve(&file, &[]).unwrap().runtime_config([7; 32]);
+        assert_eq!(config.max_concurrent_runs, 16);
+        assert_eq!(config.max_memory_mib, 96);
+        assert_eq!(config.cache_dir, Path::new("/srv/p/cache"));
+        assert_eq!(config.artifact_key, [7; 32]);
     }
 }
