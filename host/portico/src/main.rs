@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Runs the HTTP service.
     Serve(serve::ServeArgs),
+    /// Prints the settings `serve` would use, as `portico.toml`, with the database password
+    /// masked.
+    Config(serve::ServeArgs),
     /// Runs the example plugins through the runtime against an in-memory catalog and a local
     /// webhook receiver, printing their logs, progress and catalog writes.
     Demo {
@@ -51,11 +54,14 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => match args.resolve() {
             Ok(settings) => {
-                init_logs(settings.log_format);
+                init_logs(settings.server.log_format);
                 runtime.block_on(serve::run(settings))
             }
             Err(e) => Err(e),
         },
+        Command::Config(args) => args.resolve().map(|settings| {
+            print!("{}", settings.to_masked_toml());
+        }),
         Command::Demo {
             plugins_dir,
             data_dir,

@@ -1,5 +1,5 @@
-//! `portico serve`: the HTTP service. Settings come from flags, then environment variables,
-//! then `portico.toml`, then defaults.
+//! `portico serve` and `portico config`: the HTTP service and its settings. Each setting comes
+//! from a flag, then an environment variable, then its section of `portico.toml`, then a default.
 
 use clap::{Args, ValueEnum};
 use portico_api::auth::{Bootstrap, bootstrap_admin};
@@ -9,12 +9,12 @@ use portico_runs::host_key::HostKey;
 use portico_runs::notify::NotifyConfig;
 use portico_runs::runner::RunnerConfig;
 use portico_runtime::{EnvSecrets, FileSecrets, Runtime, RuntimeConfig, SecretsChain};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Log output format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -24,7 +24,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Flags of `portico serve`; each may also come from the environment or `portico.toml`.
+/// Flags of `portico serve` and `portico config`; each may also come from the environment or
+/// `portico.toml`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The settings file (optional).
@@ -62,43 +63,154 @@ pub struct ServeArgs {
     /// receiver inside the cluster [default: false].
     #[arg(long, env = "PORTICO_NOTIFY_ALLOW_PRIVATE")]
     notify_allow_private: Option<bool>,
+    /// Plugin instances the runtime keeps slots for; further runs wait for a slot
+    /// [default: 1024].
+    #[arg(long, env = "PORTICO_MAX_CONCURRENT_RUNS")]
+    max_concurrent_runs: Option<u32>,
+    /// The largest `memoryMiB` an action may ask for; each slot reserves this much address
+    /// space [default: 256].
+    #[arg(long, env = "PORTICO_MAX_MEMORY_MIB")]
+    max_memory_mib: Option<u32>,
+    /// Folder of secret files (`NAME`, `NAME.actions`, `NAME.origins`)
+    /// [default: <data-dir>/secrets].
+    #[arg(long, env = "PORTICO_SECRETS_DIR")]
+    secrets_dir: Option<PathBuf>,
 }
 
+/// `portico.toml` as written: every key optional, unknown keys refused.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
 struct FileSettings {
-    listen: Option<String>,
-    database: Option<String>,
     data_dir: Option<PathBuf>,
-    log_format: Option<LogFormat>,
-    max_body_bytes: Option<usize>,
-    plugins_dir: Option<PathBuf>,
-    examples: Option<bool>,
-    workers: Option<usize>,
-    public_url: Option<String>,
-    notifications: Option<NotificationSettings>,
+    #[serde(default)]
+    server: FileServer,
+    #[serde(default)]
+    database: FileDatabase,
+    #[serde(default)]
+    runtime: FileRuntime,
+    #[serde(default)]
+    runner: FileRunner,
+    #[serde(default)]
+    secrets: FileSecretsDir,
+    #[serde(default)]
+    notifications: FileNotifications,
 }
 
-/// `[notifications]` in `portico.toml`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-struct NotificationSettings {
+#[serde(deny_unknown_fields)]
+struct FileServer {
+    listen: Option<String>,
+    public_url: Option<String>,
+    max_body_bytes: Option<usize>,
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRuntime {
+    max_concurrent_runs: Option<u32>,
+    max_memory_mib: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRunner {
+    workers: Option<usize>,
+    examples: Option<bool>,
+    plugins_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSecretsDir {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNotifications {
     allow_private: Option<bool>,
 }
 
-/// The resolved settings.
-#[derive(Debug)]
+/// The resolved settings, shaped like `portico.toml` so `portico config` prints a file that
+/// reads back.
+#[derive(Clone, Debug, Serialize)]
 pub struct Settings {
-    pub listen: String,
-    pub database: String,
+    /// Folder for the SQLite database, caches, keys and the admin token.
     pub data_dir: PathBuf,
-    pub log_format: LogFormat,
-    pub max_body_bytes: usize,
-    pub plugins_dir: Option<PathBuf>,
-    pub examples: bool,
-    pub workers: usize,
+    /// `[server]`: the listener and the API.
+    pub server: ServerSettings,
+    /// `[database]`: the store.
+    pub database: DatabaseSettings,
+    /// `[runtime]`: the wasm sandbox's sizing.
+    pub runtime: RuntimeSettings,
+    /// `[runner]`: the run workers and what is loaded at start.
+    pub runner: RunnerSettings,
+    /// `[secrets]`: where secret files are read from.
+    pub secrets: SecretsSettings,
+    /// `[notifications]`: run notifications.
+    pub notifications: NotificationSettings,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: String,
+    /// Where clients and external systems reach this API.
     pub public_url: String,
-    pub notify_allow_private: bool,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Log output format.
+    pub log_format: LogFormat,
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://...`; may hold a password, so printed masked.
+    pub url: String,
+}
+
+/// `[runtime]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RuntimeSettings {
+    /// Instance slots of the pooling allocator.
+    pub max_concurrent_runs: u32,
+    /// The largest `memoryMiB` an action may ask for.
+    pub max_memory_mib: u32,
+}
+
+/// `[runner]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunnerSettings {
+    /// Runs executed at once by this process.
+    pub workers: usize,
+    /// Whether the example blueprints and actions are created at start.
+    pub examples: bool,
+    /// Folder whose `*.wasm` files are loaded as plugins at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugins_dir: Option<PathBuf>,
+}
+
+/// `[secrets]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretsSettings {
+    /// Folder of secret files.
+    pub dir: PathBuf,
+}
+
+/// `[notifications]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotificationSettings {
+    /// Lets notifications reach private and loopback addresses.
+    pub allow_private: bool,
 }
 
 impl ServeArgs {
@@ -109,49 +221,156 @@ impl ServeArgs {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| "portico-data".into());
-        let database = self
+        let url = self
             .database
-            .or(file.database)
+            .or(file.database.url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("portico.db").display()));
         let listen = self
             .listen
-            .or(file.listen)
+            .or(file.server.listen)
             .unwrap_or_else(|| "127.0.0.1:7678".into());
-        let workers = self.workers.or(file.workers).unwrap_or(256);
+        let workers = self.workers.or(file.runner.workers).unwrap_or(256);
         if workers == 0 {
-            return Err("workers must be at least 1".into());
+            return Err("runner.workers must be at least 1".into());
         }
-        let notify_allow_private = self
-            .notify_allow_private
-            .or(file.notifications.and_then(|n| n.allow_private))
-            .unwrap_or(false);
+        let max_concurrent_runs = self
+            .max_concurrent_runs
+            .or(file.runtime.max_concurrent_runs)
+            .unwrap_or(1024);
+        if max_concurrent_runs == 0 {
+            return Err("runtime.max_concurrent_runs must be at least 1".into());
+        }
+        let max_memory_mib = self
+            .max_memory_mib
+            .or(file.runtime.max_memory_mib)
+            .unwrap_or(256);
+        if max_memory_mib == 0 {
+            return Err("runtime.max_memory_mib must be at least 1".into());
+        }
         Ok(Settings {
-            notify_allow_private,
-            public_url: self
-                .public_url
-                .or(file.public_url)
-                .unwrap_or_else(|| format!("http://{listen}")),
-            workers,
-            listen,
-            database,
+            server: ServerSettings {
+                public_url: self
+                    .public_url
+                    .or(file.server.public_url)
+                    .unwrap_or_else(|| format!("http://{listen}")),
+                listen,
+                max_body_bytes: self
+                    .max_body_bytes
+                    .or(file.server.max_body_bytes)
+                    .unwrap_or(1 << 20),
+                log_format: self
+                    .log_format
+                    .or(file.server.log_format)
+                    .unwrap_or_default(),
+            },
+            database: DatabaseSettings { url },
+            runtime: RuntimeSettings {
+                max_concurrent_runs,
+                max_memory_mib,
+            },
+            runner: RunnerSettings {
+                workers,
+                examples: self.examples.or(file.runner.examples).unwrap_or(false),
+                plugins_dir: self.plugins_dir.or(file.runner.plugins_dir),
+            },
+            secrets: SecretsSettings {
+                dir: self
+                    .secrets_dir
+                    .or(file.secrets.dir)
+                    .unwrap_or_else(|| data_dir.join("secrets")),
+            },
+            notifications: NotificationSettings {
+                allow_private: self
+                    .notify_allow_private
+                    .or(file.notifications.allow_private)
+                    .unwrap_or(false),
+            },
             data_dir,
-            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
-            max_body_bytes: self
-                .max_body_bytes
-                .or(file.max_body_bytes)
-                .unwrap_or(1 << 20),
-            plugins_dir: self.plugins_dir.or(file.plugins_dir),
-            examples: self.examples.or(file.examples).unwrap_or(false),
         })
     }
 }
 
-fn read_settings(path: &Path) -> Result<FileSettings, String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileSettings::default()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+impl Settings {
+    /// The runtime's sizing from `[runtime]`, its files under `data_dir`.
+    pub fn runtime_config(&self, artifact_key: [u8; 32]) -> RuntimeConfig {
+        RuntimeConfig {
+            artifact_key,
+            max_concurrent_runs: self.runtime.max_concurrent_runs,
+            max_memory_mib: self.runtime.max_memory_mib,
+            ..RuntimeConfig::new(&self.data_dir)
+        }
     }
+
+    /// The settings as `portico.toml`, for `portico config`. The database URL's password is
+    /// masked; nothing else here is secret (keys and tokens come only from the environment or
+    /// files under the data folder and are not settings).
+    pub fn to_masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = mask_password(&self.database.url);
+        toml::to_string(&shown).unwrap_or_else(|e| panic!("settings serialize as TOML: {e}"))
+    }
+}
+
+/// Replaces the password in a URL's `user:password@` part, and in a `password=` query
+/// parameter, with `***`.
+fn mask_password(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let userinfo = &out[rest..rest + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest + colon + 1..rest + at, "***");
+            }
+        }
+    }
+    if let Some(query) = out.find('?') {
+        let (head, tail) = out.split_at(query + 1);
+        let masked: Vec<String> = tail
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", masked.join("&"));
+    }
+    out
+}
+
+/// Keys of the flat `portico.toml` of earlier versions and the section each moved to.
+const MOVED_KEYS: &[(&str, &str)] = &[
+    ("listen", "[server] listen"),
+    ("public_url", "[server] public_url"),
+    ("max_body_bytes", "[server] max_body_bytes"),
+    ("log_format", "[server] log_format"),
+    ("database", "[database] url"),
+    ("workers", "[runner] workers"),
+    ("examples", "[runner] examples"),
+    ("plugins_dir", "[runner] plugins_dir"),
+];
+
+fn read_settings(path: &Path) -> Result<FileSettings, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileSettings::default()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (old, new) in MOVED_KEYS {
+        // `database` is now a section; only a string there is the old key.
+        if table.get(*old).is_some_and(|v| !v.is_table()) {
+            return Err(format!(
+                "{}: `{old}` moved to {new} (settings are sectioned since issue 12)",
+                path.display()
+            ));
+        }
+    }
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs the service until SIGTERM or Ctrl-C.
@@ -164,7 +383,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
-    let store = portico_store::open(&settings.database)
+    let store = portico_store::open(&settings.database.url)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
     match bootstrap_admin(store.as_ref(), &settings.data_dir, admin_token).await? {
@@ -179,7 +398,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         ),
     }
     let secrets = SecretsChain(vec![
-        Box::new(FileSecrets::new(settings.data_dir.join("secrets"))),
+        Box::new(FileSecrets::new(settings.secrets.dir.clone())),
         Box::new(EnvSecrets::new()),
     ]);
     let key = match std::env::var("PORTICO_HOST_KEY") {
@@ -187,10 +406,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         Err(_) => HostKey::load_or_create(&settings.data_dir.join("host-key"))
             .map_err(|e| e.to_string())?,
     };
-    let runtime_config = RuntimeConfig {
-        artifact_key: key.artifact_key(),
-        ..RuntimeConfig::new(&settings.data_dir)
-    };
+    let runtime_config = settings.runtime_config(key.artifact_key());
     let runtime = Runtime::new(runtime_config, Arc::new(secrets)).map_err(|e| e.to_string())?;
     let webhook_secret = match std::env::var("PORTICO_WEBHOOK_SECRET") {
         Ok(secret) => secret,
@@ -198,26 +414,26 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             .map(|k| k.to_hex())
             .map_err(|e| e.to_string())?,
     };
-    let engine = RunnerConfig {
-        workers: settings.workers,
+    let runner = RunnerConfig {
+        workers: settings.runner.workers,
         notify: NotifyConfig {
             secret: webhook_secret,
-            allow_private: settings.notify_allow_private,
+            allow_private: settings.notifications.allow_private,
             ..NotifyConfig::default()
         },
         key,
-        public_url: settings.public_url.clone(),
+        public_url: settings.server.public_url.clone(),
         ..RunnerConfig::default()
     };
-    let state = AppState::with_runner(store.clone(), runtime, engine);
+    let state = AppState::with_runner(store.clone(), runtime, runner);
     let stop_workers = tokio_util::sync::CancellationToken::new();
     let workers = state.runner.start(stop_workers.clone());
-    if let Some(dir) = &settings.plugins_dir {
+    if let Some(dir) = &settings.runner.plugins_dir {
         for plugin in load_plugins_dir(&state, dir).await? {
             tracing::info!(name = %plugin.name, digest = %plugin.digest, new = plugin.added, "plugin loaded");
         }
     }
-    if settings.examples {
+    if settings.runner.examples {
         for created in seed_examples(&state).await? {
             tracing::info!("example created: {created}");
         }
@@ -225,12 +441,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let app = portico_api::app(
         state,
         ApiConfig {
-            max_body_bytes: settings.max_body_bytes,
+            max_body_bytes: settings.server.max_body_bytes,
         },
     );
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
+    let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.server.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, database = store.backend(), "portico is listening on http://{addr}");
     portico_api::serve(listener, app, shutdown_signal())
@@ -272,7 +488,16 @@ mod tests {
         serve: ServeArgs,
     }
 
+    /// Held by every test that reads settings, so the one that sets an environment variable
+    /// cannot change what the others resolve.
+    static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn resolve(config: &Path, flags: &[&str]) -> Result<Settings, String> {
+        let _environment = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        resolve_holding_the_environment(config, flags)
+    }
+
+    fn resolve_holding_the_environment(config: &Path, flags: &[&str]) -> Result<Settings, String> {
         let mut args = vec!["portico", "--config", config.to_str().unwrap()];
         args.extend(flags);
         Cli::try_parse_from(args).unwrap().serve.resolve()
@@ -283,16 +508,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let none = dir.path().join("none.toml");
         assert!(
-            !resolve(&none, &[]).unwrap().notify_allow_private,
+            !resolve(&none, &[]).unwrap().notifications.allow_private,
             "off by default"
         );
 
         let file = dir.path().join("portico.toml");
         std::fs::write(&file, "[notifications]\nallow_private = true\n").unwrap();
-        assert!(resolve(&file, &[]).unwrap().notify_allow_private);
+        assert!(resolve(&file, &[]).unwrap().notifications.allow_private);
         let flag = ["--notify-allow-private", "false"];
         assert!(
-            !resolve(&file, &flag).unwrap().notify_allow_private,
+            !resolve(&file, &flag).unwrap().notifications.allow_private,
             "the flag wins"
         );
 
@@ -302,5 +527,180 @@ mod tests {
             err.contains("allow_privat"),
             "a misspelt key is named: {err}"
         );
+    }
+
+    #[test]
+    fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("portico.toml");
+        let _environment = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        let memory = |flags: &[&str]| {
+            resolve_holding_the_environment(&file, flags)
+                .unwrap()
+                .runtime
+                .max_memory_mib
+        };
+
+        assert_eq!(memory(&[]), 256, "the default");
+        std::fs::write(&file, "[runtime]\nmax_memory_mib = 512\n").unwrap();
+        assert_eq!(memory(&[]), 512, "the file over the default");
+        // SAFETY: the other tests wait on ENVIRONMENT, and std serialises its own environment
+        // accesses; nothing in this process reads the environment through libc meanwhile.
+        unsafe { std::env::set_var("PORTICO_MAX_MEMORY_MIB", "1024") };
+        let from_env = memory(&[]);
+        let from_flag = memory(&["--max-memory-mib", "2048"]);
+        unsafe { std::env::remove_var("PORTICO_MAX_MEMORY_MIB") };
+        assert_eq!(from_env, 1024, "the environment over the file");
+        assert_eq!(from_flag, 2048, "the flag over the environment");
+    }
+
+    #[test]
+    fn every_section_of_portico_toml_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("portico.toml");
+        std::fs::write(
+            &file,
+            r#"
+data_dir = "/var/lib/portico"
+[server]
+listen = "0.0.0.0:80"
+public_url = "https://portico.example.com"
+max_body_bytes = 4096
+log_format = "json"
+[database]
+url = "postgres://portico@db/portico"
+[runtime]
+max_concurrent_runs = 64
+max_memory_mib = 128
+[runner]
+workers = 8
+examples = true
+plugins_dir = "/opt/plugins"
+[secrets]
+dir = "/run/secrets/portico"
+[notifications]
+allow_private = true
+"#,
+        )
+        .unwrap();
+        let s = resolve(&file, &[]).unwrap();
+        assert_eq!(s.data_dir, Path::new("/var/lib/portico"));
+        assert_eq!(s.server.listen, "0.0.0.0:80");
+        assert_eq!(s.server.public_url, "https://portico.example.com");
+        assert_eq!(s.server.max_body_bytes, 4096);
+        assert_eq!(s.server.log_format, LogFormat::Json);
+        assert_eq!(s.database.url, "postgres://portico@db/portico");
+        assert_eq!(s.runtime.max_concurrent_runs, 64);
+        assert_eq!(s.runtime.max_memory_mib, 128);
+        assert_eq!(s.runner.workers, 8);
+        assert!(s.runner.examples);
+        assert_eq!(
+            s.runner.plugins_dir.as_deref(),
+            Some(Path::new("/opt/plugins"))
+        );
+        assert_eq!(s.secrets.dir, Path::new("/run/secrets/portico"));
+        assert!(s.notifications.allow_private);
+    }
+
+    #[test]
+    fn defaults_follow_the_data_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = resolve(&dir.path().join("none.toml"), &["--data-dir", "/srv/p"]).unwrap();
+        assert_eq!(s.database.url, "sqlite:///srv/p/portico.db");
+        assert_eq!(s.secrets.dir, Path::new("/srv/p/secrets"));
+        assert_eq!(s.runtime.max_concurrent_runs, 1024);
+        assert_eq!(s.server.public_url, "http://127.0.0.1:7678");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("portico.toml");
+        std::fs::write(&file, "[runtime]\nmax_memory_mb = 512\n").unwrap();
+        let err = resolve(&file, &[]).unwrap_err();
+        assert!(err.contains("max_memory_mb"), "the key is named: {err}");
+
+        std::fs::write(&file, "[sever]\nlisten = \"0.0.0.0:80\"\n").unwrap();
+        let err = resolve(&file, &[]).unwrap_err();
+        assert!(err.contains("sever"), "the section is named: {err}");
+    }
+
+    #[test]
+    fn a_flat_key_of_earlier_versions_says_where_it_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("portico.toml");
+        std::fs::write(&file, "database = \"sqlite://x.db\"\n").unwrap();
+        let err = resolve(&file, &[]).unwrap_err();
+        assert!(err.contains("`database` moved to [database] url"), "{err}");
+        std::fs::write(&file, "workers = 4\n").unwrap();
+        let err = resolve(&file, &[]).unwrap_err();
+        assert!(err.contains("`workers` moved to [runner] workers"), "{err}");
+    }
+
+    #[test]
+    fn zero_sizes_are_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = dir.path().join("none.toml");
+        let err = resolve(&none, &["--max-memory-mib", "0"]).unwrap_err();
+        assert!(err.contains("runtime.max_memory_mib"), "{err}");
+        let err = resolve(&none, &["--max-concurrent-runs", "0"]).unwrap_err();
+        assert!(err.contains("runtime.max_concurrent_runs"), "{err}");
+    }
+
+    #[test]
+    fn portico_config_masks_the_database_password_and_reads_back_as_portico_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = dir.path().join("none.toml");
+        let flags = [
+            "--database",
+            "postgres://u:pw@h/db",
+            "--plugins-dir",
+            "/opt/plugins",
+        ];
+        let printed = resolve(&none, &flags).unwrap().to_masked_toml();
+        assert!(
+            printed.contains("url = \"postgres://u:***@h/db\""),
+            "{printed}"
+        );
+        assert!(!printed.contains("pw"), "{printed}");
+
+        let file = dir.path().join("portico.toml");
+        std::fs::write(&file, &printed).unwrap();
+        let read_back = resolve(&file, &[]).unwrap();
+        assert_eq!(read_back.database.url, "postgres://u:***@h/db");
+        assert_eq!(read_back.to_masked_toml(), printed, "the same settings");
+    }
+
+    #[test]
+    fn passwords_are_masked_wherever_a_url_holds_them() {
+        assert_eq!(
+            mask_password("postgres://u:pw@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            mask_password("postgres://h/db?user=u&password=pw&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
+        assert_eq!(
+            mask_password("sqlite://data/p:w@x.db"),
+            "sqlite://data/p:w@x.db"
+        );
+    }
+
+    #[test]
+    fn the_runtime_is_sized_by_the_runtime_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("portico.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/p\"\n[runtime]\nmax_concurrent_runs = 16\nmax_memory_mib = 96\n",
+        )
+        .unwrap();
+        let config = resolve(&file, &[]).unwrap().runtime_config([7; 32]);
+        assert_eq!(config.max_concurrent_runs, 16);
+        assert_eq!(config.max_memory_mib, 96);
+        assert_eq!(config.cache_dir, Path::new("/srv/p/cache"));
+        assert_eq!(config.artifact_key, [7; 32]);
     }
 }
