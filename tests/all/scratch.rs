@@ -69,6 +69,9 @@ async fn watched(steps: Value, limits: Value) -> (Finished, Usage, PathBuf) {
 
     let mut most = Usage::default();
     let mut folder = None;
+    // "seen" is created once: creating it again while the host removes the folder after the
+    // run could leave the folder behind (a file appearing during the removal).
+    let mut told = false;
     while !handle.is_finished() {
         if folder.is_none() {
             folder = folder_of(&marker);
@@ -77,12 +80,12 @@ async fn watched(steps: Value, limits: Value) -> (Finished, Usage, PathBuf) {
             let now = usage(folder);
             most.allocated = most.allocated.max(now.allocated);
             most.counted = most.counted.max(now.counted);
-            if folder.join(format!("f-{marker}")).exists() {
+            if !told && folder.join(format!("f-{marker}")).exists() {
                 // Measured once more after the last write: let the plugin finish.
                 let now = usage(folder);
                 most.allocated = most.allocated.max(now.allocated);
                 most.counted = most.counted.max(now.counted);
-                let _ = std::fs::File::create(folder.join("seen"));
+                told = std::fs::File::create(folder.join("seen")).is_ok();
             }
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
