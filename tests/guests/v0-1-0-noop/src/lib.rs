@@ -15,7 +15,10 @@ struct V010;
 
 impl Guest for V010 {
     fn run(request: RunRequest) -> Result<RunOutcome, RunFailure> {
-        log::emit(log::Level::Info, &format!("built for 0.1.0, run {}", request.run_id));
+        log::emit(
+            log::Level::Info,
+            &format!("built for 0.1.0, run {}", request.run_id),
+        );
         progress::report(Some(50), Some("halfway"));
         progress::add_link(&Link {
             title: "docs".into(),
