@@ -35,6 +35,11 @@
 //! credentials added by the host), [`progress`] and [`log`](mod@log) (always allowed).
 #![deny(missing_docs)]
 
+/// The plugin contract this SDK is built for. Every plugin built with it imports
+/// `portico:action/*@0.2.0`, which is how a host knows the version: a host that does not offer
+/// it refuses the plugin naming both ("built for portico:action@0.2.0; this host offers ...").
+pub const CONTRACT: &str = "portico:action@0.2.0";
+
 #[doc(hidden)]
 pub mod bindings;
 pub mod catalog;

@@ -2,6 +2,7 @@
 //! runtime, talking to a real HTTP server on 127.0.0.1.
 
 mod capabilities;
+mod contract;
 mod hardening;
 mod hostile;
 mod loading;

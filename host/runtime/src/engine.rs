@@ -207,14 +207,18 @@ fn engine_config(config: &RuntimeConfig) -> Config {
     engine
 }
 
-/// Links every import the `action-backend` world may use. What a run may actually do is
-/// decided per call by the run's grant, so one linker serves every plugin.
+/// Links every import the `action-backend` world may use, in every contract version this host
+/// offers (`bindings::OFFERED`). What a run may actually do is decided per call by the run's
+/// grant, so one linker serves every plugin.
 pub(crate) fn linker<T>(engine: &Engine) -> wasmtime::Result<Linker<T>>
 where
     T: bindings::log::Host
         + bindings::progress::Host
         + bindings::catalog::Host
         + bindings::types::Host
+        + bindings::v0_1::portico::action::log::Host
+        + bindings::v0_1::portico::action::progress::Host
+        + bindings::v0_1::portico::action::catalog::Host
         + wasmtime_wasi::WasiView
         + wasmtime_wasi_http::WasiHttpView
         + 'static,
@@ -224,6 +228,14 @@ where
     bindings::progress::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
     bindings::catalog::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
     bindings::types::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
+    // 0.1.0: the same implementation under the older names (`types` has no functions).
+    {
+        use bindings::v0_1::portico::action as v0_1;
+        v0_1::log::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
+        v0_1::progress::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
+        v0_1::catalog::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
+        linker.instance("portico:action/types@0.1.0")?;
+    }
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     Ok(linker)

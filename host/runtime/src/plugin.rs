@@ -8,7 +8,7 @@
 //! once, verified and deserialized from memory, so the file cannot change between the check and
 //! the use; an artifact that fails the check is deleted and compiled again.
 
-use crate::bindings::ActionBackendPre;
+use crate::bindings::{self, v0_1, v0_2};
 use crate::engine::Inner;
 use crate::run::RunState;
 use hmac::{Hmac, Mac};
@@ -25,7 +25,16 @@ pub struct Plugin {
     digest: String,
     size: usize,
     loaded_from: LoadedFrom,
-    pub(crate) pre: ActionBackendPre<RunState>,
+    pub(crate) pre: Backend,
+}
+
+/// The instantiation template of the contract version the plugin was built for: each version's
+/// `run` export is found by its own world's indices.
+pub(crate) enum Backend {
+    /// Built for `portico:action@0.1.0`.
+    V0_1(v0_1::ActionBackendPre<RunState>),
+    /// Built for `portico:action@0.2.0`.
+    V0_2(v0_2::ActionBackendPre<RunState>),
 }
 
 impl Plugin {
@@ -37,6 +46,14 @@ impl Plugin {
     /// Size of the component in bytes.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// The contract version the plugin was built for, e.g. `0.2.0` (`portico:action@0.2.0`).
+    pub fn contract(&self) -> &'static str {
+        match self.pre {
+            Backend::V0_1(_) => "0.1.0",
+            Backend::V0_2(_) => "0.2.0",
+        }
     }
 
     /// Where the compiled code came from when this process first loaded it.
@@ -109,12 +126,16 @@ pub(crate) fn load(rt: &Inner, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError>
         None => (artifact.compile(rt, bytes)?, LoadedFrom::Compiled),
     };
 
+    let version = contract_version(rt, &component)?;
     let pre = rt
         .linker
         .instantiate_pre(&component)
         .map_err(|e| PluginError::UnsupportedImport(format!("{e:#}")))?;
-    let pre =
-        ActionBackendPre::new(pre).map_err(|e| PluginError::MissingExport(format!("{e:#}")))?;
+    let missing = |e: wasmtime::Error| PluginError::MissingExport(format!("{e:#}"));
+    let pre = match version {
+        Version::V0_1 => Backend::V0_1(v0_1::ActionBackendPre::new(pre).map_err(missing)?),
+        Version::V0_2 => Backend::V0_2(v0_2::ActionBackendPre::new(pre).map_err(missing)?),
+    };
     let plugin = Arc::new(Plugin {
         digest: digest.clone(),
         size: bytes.len(),
@@ -122,6 +143,54 @@ pub(crate) fn load(rt: &Inner, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError>
         pre,
     });
     Ok(rt.lock_plugins().entry(digest).or_insert(plugin).clone())
+}
+
+/// The contract versions this host links.
+enum Version {
+    V0_1,
+    V0_2,
+}
+
+/// The contract version the component was built for, read from its `portico:action/*@<version>`
+/// imports (the SDK stamps its version there). A version this host does not link is refused
+/// naming both sides, so the operator knows to upgrade the host or rebuild the plugin. A
+/// component importing none of the contract's interfaces is run as the current version (the
+/// `run` export is the same in every version).
+fn contract_version(rt: &Inner, component: &Component) -> Result<Version, PluginError> {
+    let prefix = format!("{}/", bindings::PACKAGE);
+    let mut found = None;
+    for (name, _) in component.component_type().imports(&rt.engine) {
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let version = rest.split_once('@').map_or("", |(_, v)| v);
+        let this = match version {
+            "0.1.0" => Version::V0_1,
+            "0.2.0" => Version::V0_2,
+            other => {
+                let built_for = if other.is_empty() {
+                    bindings::PACKAGE.to_owned()
+                } else {
+                    format!("{}@{other}", bindings::PACKAGE)
+                };
+                return Err(PluginError::UnsupportedImport(format!(
+                    "built for {built_for}; this host offers {}",
+                    bindings::OFFERED
+                )));
+            }
+        };
+        match (&found, &this) {
+            (Some(Version::V0_1), Version::V0_2) | (Some(Version::V0_2), Version::V0_1) => {
+                return Err(PluginError::UnsupportedImport(format!(
+                    "{name}: the component mixes {}@0.1.0 and @0.2.0 imports; build it \
+                     against one version",
+                    bindings::PACKAGE
+                )));
+            }
+            _ => found = Some(this),
+        }
+    }
+    Ok(found.unwrap_or(Version::V0_2))
 }
 
 /// A component's compiled code in the cache, and the MAC that vouches for it.

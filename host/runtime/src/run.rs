@@ -12,7 +12,7 @@ use crate::engine::{Inner, MAX_TABLE_ELEMENTS};
 use crate::events::{Link, LogLevel, RunEvents};
 use crate::failure::{FailureKind, RunFailure};
 use crate::grant::{Grants, Limits, cut_text};
-use crate::plugin::Plugin;
+use crate::plugin::{Backend, Plugin};
 use crate::request::{Operation, RunOutcome, RunRequest};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -268,8 +268,16 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
     let request = request_to_wit(job.request);
     let ended = {
         let call = async {
-            let backend = plugin.pre.instantiate_async(&mut store).await?;
-            backend.call_run(&mut store, &request).await
+            match &plugin.pre {
+                Backend::V0_2(pre) => {
+                    let backend = pre.instantiate_async(&mut store).await?;
+                    backend.call_run(&mut store, &request).await
+                }
+                Backend::V0_1(pre) => {
+                    let backend = pre.instantiate_async(&mut store).await?;
+                    backend.call_run(&mut store, &request).await
+                }
+            }
         };
         // The epoch stops a busy guest; this outer timer stops one blocked in a host call.
         tokio::select! {
