@@ -247,7 +247,7 @@ pub fn check(body: &Value, known: &Known<'_>) -> Result<ActionDefinition, Vec<Vi
     let grant_check = known
         .runtime
         .grants(caps, im.limits)
-        .and_then(|_| known.runtime.check_secret_access(&def.identifier, caps));
+        .and_then(|grants| known.runtime.check_secret_access(&def.identifier, &grants));
     if let Err(e) = grant_check {
         let path = if e.path.starts_with("limits.") || e.path.starts_with("capabilities.") {
             format!("invocationMethod.{}", e.path)

@@ -100,55 +100,11 @@ impl Runtime {
         Grants::new(capabilities, limits, &self.inner.config)
     }
 
-    /// Checks that every secret an action's HTTP grant names may be used by that action (and
-    /// sent to that origin), as the operator allows it. A secret not configured yet is let
+    /// Checks that every secret an action's checked grant names may be used by that action
+    /// (and sent to that origin), as the operator allows it. A secret not configured yet is let
     /// through: its runs are denied naming it until it is.
-    pub fn check_secret_access(
-        &self,
-        action: &str,
-        capabilities: &Capabilities,
-    ) -> Result<(), GrantError> {
-        let secrets = &*self.inner.secrets;
-        for (i, entry) in capabilities.http.iter().enumerate() {
-            let origin = crate::capabilities::secrets::normalise_origin(&entry.url);
-            for (header, value) in &entry.headers {
-                let path = format!("capabilities.http[{i}].headers.{header}");
-                let template = crate::capabilities::secrets::Template::parse(value, &path)?;
-                for name in template.secret_names() {
-                    if secrets.secret(name).is_none() {
-                        continue;
-                    }
-                    let access = secrets.access(name);
-                    if !access.allows_action(action) {
-                        return Err(GrantError::new(
-                            path,
-                            format!(
-                                "secret `{name}` may not be used by action `{action}`: the \
-                                 operator allows it for {} (PORTICO_SECRET_<NAME>_ACTIONS or \
-                                 secrets/<name>.actions)",
-                                if access.actions.is_empty() {
-                                    "no action".to_owned()
-                                } else {
-                                    access.actions.join(", ")
-                                }
-                            ),
-                        ));
-                    }
-                    if !access.allows_origin(&origin) {
-                        return Err(GrantError::new(
-                            path,
-                            format!(
-                                "secret `{name}` may not be sent to {origin}: the operator \
-                                 allows it for {} (PORTICO_SECRET_<NAME>_ORIGINS or \
-                                 secrets/<name>.origins)",
-                                access.origins.join(", ")
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(())
+    pub fn check_secret_access(&self, action: &str, grants: &Grants) -> Result<(), GrantError> {
+        crate::capabilities::http::check_secret_access(grants, &*self.inner.secrets, action)
     }
 
     /// Checks a component and prepares it to run: compiled once per digest (or loaded from the

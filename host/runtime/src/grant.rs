@@ -127,31 +127,38 @@ impl Limits {
     /// Checks every limit against its host maximum; `memory_max_mib` is the host's
     /// `max_memory_mib`.
     pub fn check(&self, memory_max_mib: u32) -> Result<(), GrantError> {
-        let bounds: [(&str, u64, u64, &str); 14] = [
-            ("timeoutSeconds", self.timeout_seconds.into(), 24 * 3600, ""),
+        // (field, value, min, max, note): zero means "none" where that makes sense; time, memory
+        // and open files need at least one, and so does httpConcurrency (zero would make every
+        // request wait for a slot until the run times out; httpRequests: 0 denies them).
+        let bounds: [(&str, u64, u64, u64, &str); 14] = [
+            (
+                "timeoutSeconds",
+                self.timeout_seconds.into(),
+                1,
+                24 * 3600,
+                "",
+            ),
             (
                 "memoryMiB",
                 self.memory_mib.into(),
+                1,
                 memory_max_mib.into(),
                 " (the host's max_memory_mib)",
             ),
-            ("logBytes", self.log_bytes, 64 << 20, ""),
-            ("logLines", self.log_lines.into(), 1_000_000, ""),
-            ("outputBytes", self.output_bytes, 16 << 20, ""),
-            ("textBytes", self.text_bytes.into(), 64 << 10, ""),
-            ("links", self.links.into(), 1_000, ""),
-            ("linkBytes", self.link_bytes.into(), 64 << 10, ""),
-            ("labelBytes", self.label_bytes.into(), 4 << 10, ""),
-            ("scratchMiB", self.scratch_mib.into(), 4 << 10, ""),
-            ("scratchFiles", self.scratch_files.into(), 100_000, ""),
-            ("openFiles", self.open_files.into(), 1_024, ""),
-            ("httpRequests", self.http_requests.into(), 10_000, ""),
-            ("httpConcurrency", self.http_concurrency.into(), 64, ""),
+            ("logBytes", self.log_bytes, 0, 64 << 20, ""),
+            ("logLines", self.log_lines.into(), 0, 1_000_000, ""),
+            ("outputBytes", self.output_bytes, 0, 16 << 20, ""),
+            ("textBytes", self.text_bytes.into(), 0, 64 << 10, ""),
+            ("links", self.links.into(), 0, 1_000, ""),
+            ("linkBytes", self.link_bytes.into(), 0, 64 << 10, ""),
+            ("labelBytes", self.label_bytes.into(), 0, 4 << 10, ""),
+            ("scratchMiB", self.scratch_mib.into(), 0, 4 << 10, ""),
+            ("scratchFiles", self.scratch_files.into(), 0, 100_000, ""),
+            ("openFiles", self.open_files.into(), 1, 1_024, ""),
+            ("httpRequests", self.http_requests.into(), 0, 10_000, ""),
+            ("httpConcurrency", self.http_concurrency.into(), 1, 64, ""),
         ];
-        // Zero means "none" where that makes sense; time, memory and open files need one.
-        let needs_one = ["timeoutSeconds", "memoryMiB", "openFiles"];
-        for (name, value, max, note) in bounds {
-            let min = u64::from(needs_one.contains(&name));
+        for (name, value, min, max, note) in bounds {
             if value < min || value > max {
                 return Err(GrantError::new(
                     format!("limits.{name}"),

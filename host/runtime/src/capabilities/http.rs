@@ -190,6 +190,56 @@ impl HttpRule {
     }
 }
 
+/// Whether the operator lets `action` use every configured secret its grant names, for the
+/// origin each is sent to; the error names the grant's header and the rule to change.
+pub(crate) fn check_secret_access(
+    grants: &Grants,
+    secrets: &dyn SecretsProvider,
+    action: &str,
+) -> Result<(), GrantError> {
+    for (i, rule) in grants.http.iter().enumerate() {
+        let origin = rule.origin();
+        for (header, template) in &rule.headers {
+            let path = format!("capabilities.http[{i}].headers.{header}");
+            for name in template.secret_names() {
+                if secrets.secret(name).is_none() {
+                    continue;
+                }
+                let access = secrets.access(name);
+                let allowed = |list: &[String]| {
+                    if list.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        list.join(", ")
+                    }
+                };
+                if !access.allows_action(action) {
+                    return Err(GrantError::new(
+                        path,
+                        format!(
+                            "secret `{name}` may not be used by action `{action}`: the operator \
+                             allows it for {} (PORTICO_SECRET_<NAME>_ACTIONS or \
+                             secrets/<name>.actions)",
+                            allowed(&access.actions)
+                        ),
+                    ));
+                }
+                if !access.allows_origin(&origin) {
+                    return Err(GrantError::new(
+                        path,
+                        format!(
+                            "secret `{name}` may not be sent to {origin}: the operator allows it \
+                             for {} (PORTICO_SECRET_<NAME>_ORIGINS or secrets/<name>.origins)",
+                            allowed(&access.origins)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A path a server cannot read as another one: no `.`/`..` segments, no empty segment inside,
 /// no escaped `.`, `/`, `\\` or `%`, no backslash.
 fn is_plain_path(path: &str) -> bool {

@@ -58,7 +58,7 @@ impl SecretAccess {
 }
 
 /// `https://API.example.com` -> `https://api.example.com:443`, the form grants are matched in.
-pub(crate) fn normalise_origin(origin: &str) -> String {
+fn normalise_origin(origin: &str) -> String {
     let Ok(uri) = origin.trim().parse::<http::Uri>() else {
         return origin.trim().to_owned();
     };
