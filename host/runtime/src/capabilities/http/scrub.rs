@@ -36,7 +36,11 @@ impl Redactor {
         for value in values {
             forms(value, &mut needles);
             // `Basic base64(user:password)`: the decoded pair and the password alone too.
-            if let Some(encoded) = value.strip_prefix("Basic ")
+            // The scheme's name is case-insensitive (RFC 9110).
+            let basic = value
+                .get(..6)
+                .filter(|scheme| scheme.eq_ignore_ascii_case("basic "));
+            if let Some(encoded) = basic.map(|scheme| &value[scheme.len()..])
                 && let Ok(decoded) = STANDARD.decode(encoded.trim())
                 && let Ok(pair) = String::from_utf8(decoded)
             {
@@ -160,6 +164,10 @@ fn forms(value: &str, out: &mut Vec<Vec<u8>>) {
             out.push(encoded.into_bytes());
         }
     }
+    // Hex, as debug dumps print bytes.
+    let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
+    out.push(hex.to_ascii_uppercase().into_bytes());
+    out.push(hex.into_bytes());
     for engine in [&STANDARD, &URL_SAFE] {
         for shift in 0..3usize {
             let mut bytes = vec![0u8; shift];
@@ -303,6 +311,18 @@ mod tests {
         for text in ["deploy-bot:hunter2-password", "pw=hunter2-password"] {
             assert!(r.finds(text.as_bytes()), "{text}");
         }
+    }
+
+    #[test]
+    fn hex_dumps_and_a_lower_case_basic_scheme_are_caught() {
+        let r =
+            Redactor::new(&[format!("basic {}", STANDARD.encode("bot:hunter2-password"))]).unwrap();
+        assert!(r.finds(b"password: hunter2-password"));
+        let hex: String = b"hunter2-password"
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        assert!(r.finds(hex.as_bytes()), "{hex}");
     }
 
     #[test]
