@@ -365,7 +365,7 @@ fn read_settings(path: &Path) -> Result<FileSettings, String> {
         // `database` is now a section; only a string there is the old key.
         if table.get(*old).is_some_and(|v| !v.is_table()) {
             return Err(format!(
-                "{}: `{old}` moved to {new} (settings are sectioned since issue 12)",
+                "{}: `{old}` moved to {new} (portico.toml is in sections now; `portico config` prints the whole shape)",
                 path.display()
             ));
         }
