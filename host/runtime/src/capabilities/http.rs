@@ -40,7 +40,9 @@ pub(crate) struct HttpRule {
     port: u16,
     /// Set when the grant names an address: the only case where private addresses are allowed.
     ip: Option<IpAddr>,
-    headers: Vec<(HeaderName, Template)>,
+    /// Each header with its value's template and its name as the action spells it (for errors
+    /// that point at the field).
+    headers: Vec<(HeaderName, Template, String)>,
     /// `None`: every method but the refused ones.
     methods: Option<Vec<Method>>,
     /// `None`: every path.
@@ -86,13 +88,13 @@ impl HttpRule {
                 let field = format!("{path}.headers.{name}");
                 let header = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| GrantError::new(&field, "not a valid header name"))?;
-                Ok((header, Template::parse(value, &field)?))
+                Ok((header, Template::parse(value, &field)?, name.clone()))
             })
             .collect::<Result<Vec<_>, GrantError>>()?;
         let ip: Option<IpAddr> = host.parse().ok();
         let secret = headers
             .iter()
-            .find_map(|(_, t)| t.secret_names().next().map(str::to_owned));
+            .find_map(|(_, t, _)| t.secret_names().next().map(str::to_owned));
         if let Some(secret) = secret
             && !tls
             && ip.is_none()
@@ -199,8 +201,8 @@ pub(crate) fn check_secret_access(
 ) -> Result<(), GrantError> {
     for (i, rule) in grants.http.iter().enumerate() {
         let origin = rule.origin();
-        for (header, template) in &rule.headers {
-            let path = format!("capabilities.http[{i}].headers.{header}");
+        for (_, template, written) in &rule.headers {
+            let path = format!("capabilities.http[{i}].headers.{written}");
             for name in template.secret_names() {
                 if secrets.secret(name).is_none() {
                     continue;
@@ -402,7 +404,7 @@ impl Outbound {
         }
 
         let mut injected = Vec::new();
-        for (name, template) in &rule.headers {
+        for (name, template, _) in &rule.headers {
             let (value, secrets) = match template.render(&*self.secrets, &self.action, &origin) {
                 Ok(rendered) => rendered,
                 Err(refused) => {
