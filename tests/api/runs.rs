@@ -390,14 +390,14 @@ async fn a_run_left_in_progress_by_a_dead_worker_ends_as_interrupted() {
         let deadline = Instant::now() + Duration::from_secs(10);
         let ended = loop {
             let run = store.get_run("r_orphan").await.unwrap().unwrap();
-            if run.status != "IN_PROGRESS" {
+            if run.status != portico_store::RunStatus::InProgress {
                 break run;
             }
             assert!(Instant::now() < deadline, "the orphan was never recovered");
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         workers.abort();
-        assert_eq!(ended.status, "FAILURE");
+        assert_eq!(ended.status, portico_store::RunStatus::Failure);
         assert_eq!(ended.error.unwrap()["kind"], "interrupted");
     }
 }

@@ -161,8 +161,14 @@ async fn drive(p: &Portico, action: &str, clients: usize, deadline: Instant) -> 
 async fn drain(store: &dyn Store) {
     let deadline = Instant::now() + DRAIN_LIMIT;
     loop {
-        let pending = store.count_runs("PENDING").await.expect("count");
-        let running = store.count_runs("IN_PROGRESS").await.expect("count");
+        let pending = store
+            .count_runs(portico_store::RunStatus::Pending)
+            .await
+            .expect("count");
+        let running = store
+            .count_runs(portico_store::RunStatus::InProgress)
+            .await
+            .expect("count");
         if pending + running == 0 {
             return;
         }
@@ -226,7 +232,7 @@ async fn bench(backend: Backend, clients: usize) -> Report {
         for run in page.iter().filter(|r| r.id != warm_up) {
             let end = run.ended_at.expect("an ended run has endedAt");
             last_end = last_end.max(end);
-            if run.status == "SUCCESS" {
+            if run.status == portico_store::RunStatus::Success {
                 ended.push((end - run.created_at).as_seconds_f64() * 1e3);
             } else {
                 not_success += 1;

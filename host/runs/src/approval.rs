@@ -6,7 +6,7 @@
 
 use crate::actions::{ActionDefinition, Audience};
 use crate::jq;
-use portico_store::{Approval, AuditRecord, Role, RunRecord, Store, StoreError, User};
+use portico_store::{Approval, AuditRecord, Role, RunRecord, RunStatus, Store, StoreError, User};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -233,7 +233,7 @@ pub async fn decide(
             "status `{decision}` is not APPROVE or DECLINE"
         )));
     }
-    if run.status != "WAITING_FOR_APPROVAL" {
+    if run.status != RunStatus::WaitingForApproval {
         return Err(ApprovalError::Conflict(format!(
             "run `{}` is {}, not waiting for approval",
             run.id, run.status
@@ -277,22 +277,22 @@ pub async fn decide(
     })?;
 
     let settled = if decision == "DECLINE" {
-        Some("DECLINED")
+        Some(RunStatus::Declined)
     } else {
         match rule.quorum {
-            Quorum::Any => Some("PENDING"),
+            Quorum::Any => Some(RunStatus::Pending),
             Quorum::All => {
                 let list = approvers_of(store, &run, action, &rule).await?;
                 list.iter()
                     .all(|a| a.state == "APPROVED")
-                    .then_some("PENDING")
+                    .then_some(RunStatus::Pending)
             }
         }
     };
     if let Some(status) = settled {
-        run.status = status.into();
+        run.status = status;
         run.updated_at = now;
-        if status == "DECLINED" {
+        if status == RunStatus::Declined {
             run.ended_at = Some(now);
             let reason = description.unwrap_or_else(|| "no reason given".into());
             run.error = Some(json!({
@@ -309,7 +309,7 @@ pub async fn decide(
 pub async fn expire(store: &dyn Store) -> Result<Vec<RunRecord>, StoreError> {
     let waiting = store
         .list_runs(&portico_store::RunFilter {
-            status: Some("WAITING_FOR_APPROVAL".into()),
+            status: Some(RunStatus::WaitingForApproval),
             limit: 1000,
             ..Default::default()
         })
@@ -330,7 +330,7 @@ pub async fn expire(store: &dyn Store) -> Result<Vec<RunRecord>, StoreError> {
         if deadline > now {
             continue;
         }
-        run.status = "DECLINED".into();
+        run.status = RunStatus::Declined;
         run.updated_at = now;
         run.ended_at = Some(now);
         run.error = Some(json!({

@@ -14,7 +14,7 @@ use crate::actions::{ActionDefinition, Notification};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use portico_runtime::net::is_public;
-use portico_store::{AuditRecord, RunRecord, Store};
+use portico_store::{AuditRecord, RunRecord, RunStatus, Store};
 use serde_json::json;
 use sha2::Sha256;
 use std::net::{IpAddr, SocketAddr};
@@ -327,11 +327,11 @@ fn body(hook: &Notification, action: &ActionDefinition, run: &RunRecord, event: 
 }
 
 /// The event a run's status announces, if any.
-pub fn event_of(status: &str) -> Option<&'static str> {
+pub fn event_of(status: RunStatus) -> Option<&'static str> {
     crate::actions::NOTIFICATION_EVENTS
         .iter()
         .copied()
-        .find(|e| *e == status)
+        .find(|e| *e == status.as_str())
 }
 
 #[cfg(test)]

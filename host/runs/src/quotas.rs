@@ -5,7 +5,7 @@
 
 use crate::actions::ActionDefinition;
 use portico_catalog::Catalog;
-use portico_store::{RunFilter, Store, User};
+use portico_store::{RunFilter, RunStatus, Store, User};
 use serde_json::{Value, json};
 
 /// A quota the request would exceed.
@@ -43,9 +43,9 @@ pub async fn check(
     let Some(quotas) = action.quotas else {
         return Ok(());
     };
-    let runs = |status: Option<&str>, limit: u32| RunFilter {
+    let runs = |status: Option<RunStatus>, limit: u32| RunFilter {
         action: Some(action.identifier.clone()),
-        status: status.map(str::to_owned),
+        status,
         created_by: Some(user.identifier.clone()),
         limit: limit as usize + 1,
         ..RunFilter::default()
@@ -60,7 +60,11 @@ pub async fn check(
     if let Some(limit) = quotas.max_concurrent_runs_per_user {
         const QUOTA: &str = "maxConcurrentRunsPerUser";
         let mut current = 0;
-        for status in ["WAITING_FOR_APPROVAL", "PENDING", "IN_PROGRESS"] {
+        for status in [
+            RunStatus::WaitingForApproval,
+            RunStatus::Pending,
+            RunStatus::InProgress,
+        ] {
             let listed = store.list_runs(&runs(Some(status), limit)).await;
             current += listed
                 .map_err(|e| QuotaError::Count(QUOTA, e.to_string()))?

@@ -17,7 +17,7 @@ use crate::payload::Payload;
 use crate::run_catalog::RunCatalog;
 use portico_catalog::Catalog;
 use portico_runtime::{HandOff, Link, LogLevel, RunEvents, RunJob, Runtime};
-use portico_store::{JsonText, RunLogLine, RunRecord, Store};
+use portico_store::{JsonText, RunLogLine, RunRecord, RunStatus, Store};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -312,7 +312,7 @@ impl Inner {
         if action.notifications.is_empty() && action.approval_notification.is_none() {
             return;
         }
-        if let Some(event) = crate::notify::event_of(&run.status) {
+        if let Some(event) = crate::notify::event_of(run.status) {
             self.notifier.run_event(action, run, event);
         }
     }
@@ -447,7 +447,7 @@ impl Inner {
     async fn stop_ended_elsewhere(&self, ids: &[String]) {
         for id in ids {
             if let Ok(Some(run)) = self.store.get_run(id).await
-                && RunRecord::is_final(&run.status)
+                && run.is_final()
                 && let Some(token) = self.lock_running().get(id)
             {
                 token.cancel();
@@ -492,7 +492,7 @@ impl Inner {
                 json!({ "kind": "interrupted", "message": message })
             };
             let now = portico_store::now();
-            run.status = "FAILURE".into();
+            run.status = RunStatus::Failure;
             run.error = Some(error);
             run.updated_at = now;
             run.ended_at = Some(now);
@@ -537,7 +537,7 @@ impl Inner {
             Err(message) => {
                 tracing::error!(run_id = %run.id, "run could not start: {message}");
                 let now = portico_store::now();
-                run.status = "FAILURE".into();
+                run.status = RunStatus::Failure;
                 run.error = Some(json!({ "kind": "internal", "message": message }));
                 run.updated_at = now;
                 run.ended_at = Some(now);
@@ -636,7 +636,7 @@ impl Inner {
                     run.ended_at = None;
                     run.status_label = Some("Waiting for the external system's report".into());
                 } else {
-                    run.status = "SUCCESS".into();
+                    run.status = RunStatus::Success;
                 }
                 run.summary = outcome.summary.map(|s| events.redact(&s));
                 run.link = outcome
@@ -651,9 +651,9 @@ impl Inner {
             }
             Err(failure) => {
                 run.status = if failure.kind == portico_runtime::FailureKind::Cancelled {
-                    "CANCELLED".into()
+                    RunStatus::Cancelled
                 } else {
-                    "FAILURE".into()
+                    RunStatus::Failure
                 };
                 run.link = events.links();
                 let message = events.redact(&failure.message);

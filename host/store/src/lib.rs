@@ -14,7 +14,7 @@ mod sqlite;
 pub use model::{
     ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Credential,
     Entity, EntityRef, JsonText, PluginVersion, Relation, Role, RunFilter, RunLogLine, RunRecord,
-    Team, User,
+    RunStatus, Team, UnknownStatus, User,
 };
 pub use query::{Combinator, Direction, Field, Op, Query, QueryError, Rule};
 
@@ -230,7 +230,7 @@ pub trait Store: Send + Sync {
     ) -> Result<u64>;
     /// Writes a run's mutable fields (status, statusLabel, link, summary, progress, error,
     /// affectedEntities, output, updatedAt, endedAt), with `audit` when given, only if its
-    /// current status is not final ([`RunRecord::is_final`]). Returns `false` (and writes
+    /// current status is not final ([`RunStatus::is_final`]). Returns `false` (and writes
     /// nothing, not even the audit record) when it was already final, e.g. cancelled meanwhile,
     /// or does not exist. Writing a final status clears the lease.
     async fn update_run(&self, run: &RunRecord, audit: Option<AuditRecord>) -> Result<bool>;
@@ -251,7 +251,7 @@ pub trait Store: Send + Sync {
     /// The decisions on a run, oldest first.
     async fn approvals(&self, run_id: &str) -> Result<Vec<Approval>>;
     /// How many runs have `status`.
-    async fn count_runs(&self, status: &str) -> Result<u64>;
+    async fn count_runs(&self, status: RunStatus) -> Result<u64>;
     /// Appends log lines in one transaction. A `(run_id, seq)` that is already stored (or
     /// repeated in `lines`) fails the whole call with [`StoreError::Conflict`] and stores none
     /// of the lines.

@@ -352,10 +352,89 @@ pub struct ActionRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-/// One run of an action: what was asked, by whom, and how it is going. The store keeps
-/// `status` as free text; the host uses `WAITING_FOR_APPROVAL`, `PENDING`, `IN_PROGRESS`,
-/// `SUCCESS`, `FAILURE`, `CANCELLED` and `DECLINED`, of which [`RunRecord::is_final`] names the
-/// final ones.
+/// Where a run is in its life, spelled as Port spells it (`IN_PROGRESS`) in the database and
+/// on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    /// Held until enough approvers approve it.
+    WaitingForApproval,
+    /// Accepted and queued for a worker.
+    Pending,
+    /// A worker (or an external system it was handed to) holds it.
+    InProgress,
+    /// Ended well.
+    Success,
+    /// Ended badly; `error` says how.
+    Failure,
+    /// Stopped by a user.
+    Cancelled,
+    /// Refused by an approver.
+    Declined,
+}
+
+impl RunStatus {
+    /// Every status, in the order of a run's life.
+    pub const ALL: [RunStatus; 7] = [
+        Self::WaitingForApproval,
+        Self::Pending,
+        Self::InProgress,
+        Self::Success,
+        Self::Failure,
+        Self::Cancelled,
+        Self::Declined,
+    ];
+
+    /// The statuses a run never leaves.
+    pub const FINAL: [RunStatus; 4] = [
+        Self::Success,
+        Self::Failure,
+        Self::Cancelled,
+        Self::Declined,
+    ];
+
+    /// The stored and displayed spelling, e.g. `IN_PROGRESS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WaitingForApproval => "WAITING_FOR_APPROVAL",
+            Self::Pending => "PENDING",
+            Self::InProgress => "IN_PROGRESS",
+            Self::Success => "SUCCESS",
+            Self::Failure => "FAILURE",
+            Self::Cancelled => "CANCELLED",
+            Self::Declined => "DECLINED",
+        }
+    }
+
+    /// Whether a run in this status never changes again.
+    pub fn is_final(self) -> bool {
+        Self::FINAL.contains(&self)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A text that is not one of [`RunStatus::ALL`]'s spellings.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown run status `{0}`")]
+pub struct UnknownStatus(pub String);
+
+impl std::str::FromStr for RunStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// One run of an action: what was asked, by whom, and how it is going.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRecord {
@@ -369,8 +448,8 @@ pub struct RunRecord {
     pub entity: Option<String>,
     /// The inputs as users may see them (secrets already redacted by the caller).
     pub properties: Value,
-    /// `PENDING`, `IN_PROGRESS`, `SUCCESS`, `FAILURE`, `CANCELLED`, ...
-    pub status: String,
+    /// Where it is in its life.
+    pub status: RunStatus,
     /// A short human-readable status.
     pub status_label: Option<String>,
     /// Links, as JSON objects `{title, url}`.
@@ -408,9 +487,6 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// The statuses a run never leaves.
-    pub const FINAL: &'static [&'static str] = &["SUCCESS", "FAILURE", "CANCELLED", "DECLINED"];
-
     /// A run just accepted: `PENDING`, no outcome yet, created and updated now, never claimed.
     /// Callers fill in its blueprint, entity, inputs and payload.
     pub fn accepted(id: &str, action: &str, source: &str, created_by: &str) -> Self {
@@ -421,7 +497,7 @@ impl RunRecord {
             blueprint: None,
             entity: None,
             properties: Value::Object(Default::default()),
-            status: "PENDING".into(),
+            status: RunStatus::Pending,
             status_label: None,
             link: Vec::new(),
             summary: None,
@@ -440,9 +516,9 @@ impl RunRecord {
         }
     }
 
-    /// Whether `status` is final: `SUCCESS`, `FAILURE`, `CANCELLED` or `DECLINED`.
-    pub fn is_final(status: &str) -> bool {
-        Self::FINAL.contains(&status)
+    /// Whether it reached a status it never leaves.
+    pub fn is_final(&self) -> bool {
+        self.status.is_final()
     }
 }
 
@@ -536,7 +612,7 @@ pub struct RunFilter {
     /// The action's identifier.
     pub action: Option<String>,
     /// The status.
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Who asked for it.
     pub created_by: Option<String>,
     /// The entity it acts on.

@@ -289,7 +289,11 @@ fn run(r: &Row) -> Result<RunRecord> {
         blueprint: r.try_get(2).map_err(pg)?,
         entity: r.try_get(3).map_err(pg)?,
         properties: r.try_get(4).map_err(pg)?,
-        status: r.try_get(5).map_err(pg)?,
+        status: r
+            .try_get::<_, &str>(5)
+            .map_err(pg)?
+            .parse()
+            .map_err(|e: UnknownStatus| StoreError::Database(e.to_string()))?,
         status_label: r.try_get(6).map_err(pg)?,
         link: serde_json::from_value(r.try_get(7).map_err(pg)?).unwrap_or_default(),
         summary: r.try_get(8).map_err(pg)?,
@@ -310,7 +314,7 @@ fn run(r: &Row) -> Result<RunRecord> {
 
 /// The SQL list of the final statuses, e.g. `('SUCCESS', 'FAILURE')`.
 fn final_statuses() -> String {
-    let quoted: Vec<String> = RunRecord::FINAL.iter().map(|s| format!("'{s}'")).collect();
+    let quoted: Vec<String> = RunStatus::FINAL.iter().map(|s| format!("'{s}'")).collect();
     format!("({})", quoted.join(", "))
 }
 
@@ -432,7 +436,7 @@ impl PostgresStore {
                 &r.blueprint,
                 &r.entity,
                 &r.properties,
-                &r.status,
+                &r.status.as_str(),
                 &r.status_label,
                 &Json(&r.link),
                 &r.summary,
@@ -1223,7 +1227,7 @@ impl Store for PostgresStore {
             add("action = ?", Param::Text(v.clone()));
         }
         if let Some(v) = &f.status {
-            add("status = ?", Param::Text(v.clone()));
+            add("status = ?", Param::Text(v.as_str().into()));
         }
         if let Some(v) = &f.created_by {
             add("created_by = ?", Param::Text(v.clone()));
@@ -1301,7 +1305,7 @@ impl Store for PostgresStore {
                 &stmt,
                 &[
                     &r.id,
-                    &r.status,
+                    &r.status.as_str(),
                     &r.status_label,
                     &Json(&r.link),
                     &r.summary,
@@ -1311,7 +1315,7 @@ impl Store for PostgresStore {
                     &r.output,
                     &ms(r.updated_at),
                     &r.ended_at.map(ms),
-                    &RunRecord::is_final(&r.status),
+                    &r.is_final(),
                 ],
             )
             .await
@@ -1410,10 +1414,13 @@ impl Store for PostgresStore {
         .collect()
     }
 
-    async fn count_runs(&self, status: &str) -> Result<u64> {
+    async fn count_runs(&self, status: RunStatus) -> Result<u64> {
         let c = self.client().await?;
         let n: i64 = c
-            .query_one("SELECT count(*) FROM runs WHERE status = $1", &[&status])
+            .query_one(
+                "SELECT count(*) FROM runs WHERE status = $1",
+                &[&status.as_str()],
+            )
             .await
             .and_then(|r| r.try_get(0))
             .map_err(pg)?;

@@ -179,7 +179,7 @@ impl SqliteStore {
             text(r.blueprint),
             text(r.entity),
             V::Text(r.properties.to_string()),
-            V::Text(r.status),
+            V::Text(r.status.as_str().into()),
             text(r.status_label),
             V::Text(serde_json::to_string(&r.link).map_err(db)?),
             text(r.summary),
@@ -278,7 +278,7 @@ fn migrate(conn: &Connection) -> Result<()> {
 /// caller so the writer thread only writes.
 struct RunUpdate {
     id: String,
-    status: String,
+    status: RunStatus,
     status_label: Option<String>,
     link: String,
     summary: Option<String>,
@@ -295,7 +295,7 @@ impl RunUpdate {
     fn of(r: &RunRecord) -> Result<Self> {
         Ok(Self {
             id: r.id.clone(),
-            status: r.status.clone(),
+            status: r.status,
             status_label: r.status_label.clone(),
             link: serde_json::to_string(&r.link).map_err(db)?,
             summary: r.summary.clone(),
@@ -305,7 +305,7 @@ impl RunUpdate {
             output: r.output.as_ref().map(Value::to_string),
             updated_at: ms(r.updated_at),
             ended_at: r.ended_at.map(ms),
-            is_final: RunRecord::is_final(&r.status),
+            is_final: r.is_final(),
         })
     }
 }
@@ -529,8 +529,23 @@ fn run(row: &Row) -> rusqlite::Result<RunRecord> {
 
 /// The SQL list of the final statuses, e.g. `('SUCCESS', 'FAILURE')`.
 fn final_statuses() -> String {
-    let quoted: Vec<String> = RunRecord::FINAL.iter().map(|s| format!("'{s}'")).collect();
+    let quoted: Vec<String> = RunStatus::FINAL.iter().map(|s| format!("'{s}'")).collect();
     format!("({})", quoted.join(", "))
+}
+
+impl rusqlite::types::ToSql for RunStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for RunStatus {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
 }
 
 /// A `LIMIT`: SQLite takes at most an INTEGER.
@@ -1348,7 +1363,7 @@ impl Store for SqliteStore {
             add("action = ?", V::Text(v.clone()));
         }
         if let Some(v) = &f.status {
-            add("status = ?", V::Text(v.clone()));
+            add("status = ?", V::Text(v.as_str().into()));
         }
         if let Some(v) = &f.created_by {
             add("created_by = ?", V::Text(v.clone()));
@@ -1545,8 +1560,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn count_runs(&self, status: &str) -> Result<u64> {
-        let status = status.to_owned();
+    async fn count_runs(&self, status: RunStatus) -> Result<u64> {
         self.read(move |c| {
             c.query_row(
                 "SELECT count(*) FROM runs WHERE status = ?1",

@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use portico_store::{
     ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction,
     Entity, EntityRef, Field, Op, PluginVersion, Query, Relation, Role, Rule, RunFilter,
-    RunLogLine, RunRecord, Store, StoreError, Team, User, Write,
+    RunLogLine, RunRecord, RunStatus, Store, StoreError, Team, User, Write,
 };
 use serde_json::{Value, json};
 use std::future::Future;
@@ -2787,7 +2787,7 @@ async fn a_failing_write_among_concurrent_ones_fails_alone() {
 async fn a_run_created_claimed_is_in_progress_and_leased_to_its_worker() {
     on_each_backend(|store| async move {
         let mut started = run("r_now", "deploy", 1_000);
-        started.status = "IN_PROGRESS".into();
+        started.status = RunStatus::InProgress;
         started.attempts = 1;
         store
             .create_claimed_run(
@@ -2830,10 +2830,10 @@ async fn runs_are_listed_newest_first_by_every_filter_and_paged_with_a_cursor() 
         b.created_by = "bob".into();
         let mut c = run("r_c", "scaffold", 2_000);
         c.entity = Some("checkout".into());
-        c.status = "SUCCESS".into();
+        c.status = RunStatus::Success;
         let mut d = run("r_d", "deploy", 3_000);
         d.created_by = "bob".into();
-        d.status = "SUCCESS".into();
+        d.status = RunStatus::Success;
         for r in [c, a, d, b] {
             create_run(&*store, r).await;
         }
@@ -2852,7 +2852,7 @@ async fn runs_are_listed_newest_first_by_every_filter_and_paged_with_a_cursor() 
             ["r_d", "r_b", "r_a"]
         );
         assert_eq!(
-            listed(&*store, by(|f| f.status = Some("SUCCESS".into()))).await,
+            listed(&*store, by(|f| f.status = Some(RunStatus::Success))).await,
             ["r_d", "r_c"]
         );
         assert_eq!(
@@ -2870,7 +2870,7 @@ async fn runs_are_listed_newest_first_by_every_filter_and_paged_with_a_cursor() 
                 by(|f| {
                     f.action = Some("deploy".into());
                     f.created_by = Some("bob".into());
-                    f.status = Some("PENDING".into());
+                    f.status = Some(RunStatus::Pending);
                 })
             )
             .await,
@@ -2922,13 +2922,13 @@ async fn claiming_takes_the_oldest_pending_runs_up_to_the_limit() {
     on_each_backend(|store| async move {
         create_runs(&*store, 5).await;
         let mut done = run("r_done", "deploy", 1);
-        done.status = "SUCCESS".into();
+        done.status = RunStatus::Success;
         create_run(&*store, done).await;
 
         let first = store.claim_runs("w1", 2, t(60_000)).await.unwrap();
         assert_eq!(ids(&first), ["r001", "r002"]);
         for r in &first {
-            assert_eq!(r.status, "IN_PROGRESS");
+            assert_eq!(r.status, RunStatus::InProgress);
             assert_eq!(r.attempts, 1);
             assert_eq!(r.payload.value()["inputs"]["token"], "s3cret");
         }
@@ -2945,8 +2945,8 @@ async fn claiming_takes_the_oldest_pending_runs_up_to_the_limit() {
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(store.count_runs("IN_PROGRESS").await.unwrap(), 5);
-        assert_eq!(store.count_runs("SUCCESS").await.unwrap(), 1);
+        assert_eq!(store.count_runs(RunStatus::InProgress).await.unwrap(), 5);
+        assert_eq!(store.count_runs(RunStatus::Success).await.unwrap(), 1);
 
         create_run(&*store, run("r_new", "deploy", 20_000)).await;
         assert!(
@@ -2956,7 +2956,7 @@ async fn claiming_takes_the_oldest_pending_runs_up_to_the_limit() {
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(store.count_runs("PENDING").await.unwrap(), 1);
+        assert_eq!(store.count_runs(RunStatus::Pending).await.unwrap(), 1);
     })
     .await;
 }
@@ -2993,8 +2993,8 @@ async fn concurrent_claimers_never_take_the_same_run_and_together_take_them_all(
         let expected: Vec<String> = (1..=50).map(|i| format!("r{i:03}")).collect();
         assert_eq!(claimed_ids, expected, "each run exactly once");
         assert!(claimed.iter().all(|r| r.attempts == 1));
-        assert_eq!(store.count_runs("PENDING").await.unwrap(), 0);
-        assert_eq!(store.count_runs("IN_PROGRESS").await.unwrap(), 50);
+        assert_eq!(store.count_runs(RunStatus::Pending).await.unwrap(), 0);
+        assert_eq!(store.count_runs(RunStatus::InProgress).await.unwrap(), 50);
     })
     .await;
 }
@@ -3017,7 +3017,7 @@ async fn only_the_worker_owning_a_run_renews_its_lease() {
 
         // A run that has ended is not renewed, even by its former owner.
         let mut done = store.get_run("r001").await.unwrap().unwrap();
-        done.status = "SUCCESS".into();
+        done.status = RunStatus::Success;
         assert!(store.update_run(&done, None).await.unwrap());
         assert_eq!(store.renew_leases("w1", &all, t(90_000)).await.unwrap(), 1);
     })
@@ -3053,7 +3053,7 @@ async fn updates_write_the_mutable_fields_until_the_status_is_final() {
 
         // A final status is written once...
         let mut failed = r.clone();
-        failed.status = "FAILURE".into();
+        failed.status = RunStatus::Failure;
         failed.error = Some(json!({ "kind": "plugin", "message": "boom" }));
         failed.output = Some(json!({ "exit": 1 }));
         failed.updated_at = t(30_000);
@@ -3067,9 +3067,13 @@ async fn updates_write_the_mutable_fields_until_the_status_is_final() {
         assert_eq!(store.get_run("r001").await.unwrap(), Some(failed.clone()));
         // ...and never overwritten: not by a late success, nor by a cancellation, and the
         // refused update stores no audit record.
-        for status in ["SUCCESS", "CANCELLED", "IN_PROGRESS"] {
+        for status in [
+            RunStatus::Success,
+            RunStatus::Cancelled,
+            RunStatus::InProgress,
+        ] {
             let mut late = failed.clone();
-            late.status = status.into();
+            late.status = status;
             late.updated_at = t(40_000);
             assert!(
                 !store
@@ -3098,7 +3102,7 @@ async fn updates_write_the_mutable_fields_until_the_status_is_final() {
 
         // A PENDING run may be cancelled before any worker claims it; then none will.
         let mut cancelled = store.get_run("r002").await.unwrap().unwrap();
-        cancelled.status = "CANCELLED".into();
+        cancelled.status = RunStatus::Cancelled;
         cancelled.ended_at = Some(t(25_000));
         assert!(store.update_run(&cancelled, None).await.unwrap());
         assert!(
@@ -3129,7 +3133,7 @@ async fn expired_runs_are_the_in_progress_ones_whose_lease_ended() {
         // r003 is IN_PROGRESS without any lease (set so by an update, never claimed): no
         // worker will ever finish it, so it counts as expired whatever the time.
         let mut unowned = store.get_run("r003").await.unwrap().unwrap();
-        unowned.status = "IN_PROGRESS".into();
+        unowned.status = RunStatus::InProgress;
         assert!(store.update_run(&unowned, None).await.unwrap());
         // r004 stays PENDING: never expired.
 
@@ -3142,11 +3146,11 @@ async fn expired_runs_are_the_in_progress_ones_whose_lease_ended() {
         );
         let expired = store.expired_runs(t(40_000)).await.unwrap();
         assert_eq!(ids(&expired), ["r001", "r002", "r003"]);
-        assert!(expired.iter().all(|r| r.status == "IN_PROGRESS"));
+        assert!(expired.iter().all(|r| r.status == RunStatus::InProgress));
 
         // Failing one as interrupted takes it off the list.
         let mut interrupted = expired[0].clone();
-        interrupted.status = "FAILURE".into();
+        interrupted.status = RunStatus::Failure;
         interrupted.error = Some(json!({ "kind": "interrupted", "message": "worker died" }));
         interrupted.ended_at = Some(t(40_000));
         assert!(store.update_run(&interrupted, None).await.unwrap());
@@ -3168,7 +3172,7 @@ async fn requeued_runs_are_pending_again_and_claimed_anew() {
         assert!(!store.requeue_run("r001").await.unwrap(), "already PENDING");
         assert!(!store.requeue_run("r_unknown").await.unwrap());
         let requeued = store.get_run("r001").await.unwrap().unwrap();
-        assert_eq!(requeued.status, "PENDING");
+        assert_eq!(requeued.status, RunStatus::Pending);
         assert_eq!(requeued.attempts, 1);
         // Its lease is gone: it is not expired, and its old owner cannot renew it.
         assert_eq!(ids(&store.expired_runs(t(20_000)).await.unwrap()), ["r002"]);
@@ -3208,7 +3212,7 @@ async fn a_handed_off_run_waits_for_its_deadline_and_no_worker_renews_it() {
 
         let run = store.get_run("r001").await.unwrap().unwrap();
         assert!(run.external);
-        assert_eq!(run.status, "IN_PROGRESS");
+        assert_eq!(run.status, RunStatus::InProgress);
         let mine = ["r001".to_owned()];
         let renewed = store.renew_leases("w1", &mine, t(20_000)).await.unwrap();
         assert_eq!(renewed, 0, "its worker let it go");
@@ -3238,7 +3242,7 @@ async fn sealed_secrets_in_the_payload_are_deleted_when_the_run_ends() {
         );
 
         let mut ended = live;
-        ended.status = "SUCCESS".into();
+        ended.status = RunStatus::Success;
         ended.ended_at = Some(t(5_000));
         store.update_run(&ended, None).await.unwrap();
         let ended = store.get_run("r_s").await.unwrap().unwrap();
@@ -3288,19 +3292,19 @@ async fn each_approver_decides_a_run_once() {
 #[tokio::test]
 async fn runs_are_counted_by_status() {
     on_each_backend(|store| async move {
-        assert_eq!(store.count_runs("PENDING").await.unwrap(), 0);
+        assert_eq!(store.count_runs(RunStatus::Pending).await.unwrap(), 0);
         create_runs(&*store, 4).await;
         store.claim_runs("w1", 1, t(10_000)).await.unwrap();
         let mut done = store.get_run("r002").await.unwrap().unwrap();
-        done.status = "SUCCESS".into();
+        done.status = RunStatus::Success;
         store.update_run(&done, None).await.unwrap();
 
-        assert_eq!(store.count_runs("PENDING").await.unwrap(), 2);
-        assert_eq!(store.count_runs("IN_PROGRESS").await.unwrap(), 1);
-        assert_eq!(store.count_runs("SUCCESS").await.unwrap(), 1);
-        assert_eq!(store.count_runs("FAILURE").await.unwrap(), 0);
-        // Statuses are compared exactly.
-        assert_eq!(store.count_runs("pending").await.unwrap(), 0);
+        assert_eq!(store.count_runs(RunStatus::Pending).await.unwrap(), 2);
+        assert_eq!(store.count_runs(RunStatus::InProgress).await.unwrap(), 1);
+        assert_eq!(store.count_runs(RunStatus::Success).await.unwrap(), 1);
+        assert_eq!(store.count_runs(RunStatus::Failure).await.unwrap(), 0);
+        // Statuses are spelled exactly.
+        assert!("pending".parse::<RunStatus>().is_err());
     })
     .await;
 }

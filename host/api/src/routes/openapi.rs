@@ -981,7 +981,7 @@ mod tests {
         let ended = RunRecord {
             blueprint: Some("service".into()),
             entity: Some("checkout".into()),
-            status: "FAILURE".into(),
+            status: portico_store::RunStatus::Failure,
             status_label: Some("Failed".into()),
             link: vec![json!({ "title": "CI", "url": "https://ci/1" })],
             summary: Some("it broke".into()),

@@ -16,7 +16,7 @@ use portico_runs::payload::{Payload, new_run_id};
 use portico_runs::quotas::{self, QuotaError};
 use portico_runs::runner::SecretValues;
 use portico_runtime::{Operation, RunRequest, User};
-use portico_store::{AuditRecord, JsonText, Role, RunFilter, RunRecord};
+use portico_store::{AuditRecord, JsonText, Role, RunFilter, RunRecord, RunStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -46,7 +46,7 @@ struct Shown<'a> {
     blueprint: Option<Identifier<'a>>,
     entity: Option<Identifier<'a>>,
     properties: &'a Value,
-    status: &'a str,
+    status: RunStatus,
     status_label: &'a Option<String>,
     link: &'a [Value],
     summary: &'a Option<String>,
@@ -78,7 +78,7 @@ impl<'a> Shown<'a> {
             blueprint: identifier(&run.blueprint),
             entity: identifier(&run.entity),
             properties: &run.properties,
-            status: &run.status,
+            status: run.status,
             status_label: &run.status_label,
             link: &run.link,
             summary: &run.summary,
@@ -224,7 +224,7 @@ pub(crate) async fn create(
     let pending = match state.lookups.pending.get(&()) {
         Some(n) => n,
         None => {
-            let n = state.store.count_runs("PENDING").await?;
+            let n = state.store.count_runs(RunStatus::Pending).await?;
             state.lookups.pending.put((), n);
             n
         }
@@ -337,13 +337,12 @@ pub(crate) async fn create(
         entity: entity.map(|e| e.identifier),
         properties: shown.clone(),
         status: if waits {
-            "WAITING_FOR_APPROVAL"
+            RunStatus::WaitingForApproval
         } else if reservation.is_some() {
-            "IN_PROGRESS"
+            RunStatus::InProgress
         } else {
-            "PENDING"
-        }
-        .into(),
+            RunStatus::Pending
+        },
         attempts: i32::from(reservation.is_some()),
         ..RunRecord::accepted(&run_id, &action.identifier, "API", &caller.user.identifier)
     };
@@ -450,7 +449,14 @@ pub(crate) async fn list(
     };
     let filter = RunFilter {
         action: f.action,
-        status: f.status,
+        status: match f.status.as_deref().map(str::parse) {
+            None => None,
+            Some(Ok(status)) => Some(status),
+            // No run has a status that does not exist.
+            Some(Err(_)) => {
+                return Ok(axum::Json(json!({ "ok": true, "runs": [], "next": null })));
+            }
+        },
         created_by,
         entity: f.entity,
         before: f.cursor,
@@ -613,7 +619,7 @@ fn stream(state: AppState, run: RunRecord, after: i64) -> impl IntoResponse {
                 f.queued
                     .push_back(Event::default().event("status").data(data));
             }
-            let ended = RunRecord::is_final(&now.status);
+            let ended = now.is_final();
             f.run = now;
             if ended {
                 // Lines written just before the end are read once more before closing.
@@ -639,7 +645,7 @@ pub(crate) async fn cancel(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let mut run = visible_run(&state, &caller, &id).await?;
-    if RunRecord::is_final(&run.status) {
+    if run.is_final() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
@@ -648,7 +654,7 @@ pub(crate) async fn cancel(
     }
     if !state.runner.cancel(&id) {
         let now = portico_store::now();
-        run.status = "CANCELLED".into();
+        run.status = RunStatus::Cancelled;
         run.error = Some(
             json!({ "kind": "cancelled", "message": format!("cancelled by {}", caller.user.identifier) }),
         );
@@ -691,7 +697,7 @@ async fn reportable(state: &AppState, reporter: &Reporter, id: &str) -> ApiResul
         _ => {}
     }
     let run = any_run(state, id).await?;
-    if RunRecord::is_final(&run.status) {
+    if run.is_final() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
@@ -754,11 +760,11 @@ fn apply(
     match report.status.as_deref() {
         None | Some("IN_PROGRESS") => {}
         Some("SUCCESS") => {
-            run.status = "SUCCESS".into();
+            run.status = RunStatus::Success;
             run.ended_at = Some(now);
         }
         Some("FAILURE") => {
-            run.status = "FAILURE".into();
+            run.status = RunStatus::Failure;
             run.ended_at = Some(now);
             let message = run
                 .summary
@@ -806,7 +812,7 @@ pub(crate) async fn report(
             format!("run `{id}` ended meanwhile: it takes no more reports"),
         ));
     }
-    if RunRecord::is_final(&run.status) {
+    if run.is_final() {
         state.runner.announce(&run);
     }
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
@@ -876,7 +882,7 @@ pub(crate) async fn append_log(
         let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", &id);
         audit.run_id = Some(id.clone());
         audit.after = Some(json!({ "status": run.status, "statusLabel": run.status_label }));
-        if state.store.update_run(&run, Some(audit)).await? && RunRecord::is_final(&run.status) {
+        if state.store.update_run(&run, Some(audit)).await? && run.is_final() {
             state.runner.announce(&run);
         }
     }
@@ -958,9 +964,9 @@ pub(crate) async fn approve(
         }
         Err(e) => return Err(e.into()),
     };
-    match run.status.as_str() {
-        "PENDING" => state.runner.wake(),
-        "DECLINED" => state.runner.announce(&run),
+    match run.status {
+        RunStatus::Pending => state.runner.wake(),
+        RunStatus::Declined => state.runner.announce(&run),
         _ => {}
     }
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
