@@ -7,6 +7,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portico_catalog::{CatalogError, Violation};
+use portico_runs::intake::IntakeError;
 use portico_store::StoreError;
 use serde_json::json;
 
@@ -17,6 +18,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Vec<Violation>,
+    /// Seconds for a `Retry-After` header (a 503 that passes).
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -27,6 +30,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -72,7 +76,37 @@ impl IntoResponse for ApiError {
         if !self.details.is_empty() {
             body["details"] = json!(self.details);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(e: IntakeError) -> Self {
+        match e {
+            IntakeError::NotFound(_) => Self::not_found(e.to_string()),
+            IntakeError::Automation(_) => {
+                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            IntakeError::Invalid(details) => CatalogError::invalid(details).into(),
+            IntakeError::Forbidden(m) => Self::forbidden(m),
+            IntakeError::Overloaded { .. } => Self {
+                retry_after: Some(1),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
+            },
+            IntakeError::Quota(_) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                e.to_string(),
+            ),
+            IntakeError::Store(e) => e.into(),
+            IntakeError::Broken(_) | IntakeError::Internal(_) => Self::internal(e),
+        }
     }
 }
 
@@ -87,6 +121,7 @@ impl From<CatalogError> for ApiError {
                 code: "invalid",
                 message,
                 details,
+                retry_after: None,
             },
             CatalogError::Store(e) => Self::internal(e),
         }

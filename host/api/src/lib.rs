@@ -13,6 +13,7 @@ pub use error::{ApiError, ApiResult};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use portico_catalog::Catalog;
+use portico_runs::intake::RunIntake;
 use portico_runs::runner::{Runner, RunnerConfig};
 use portico_runtime::Runtime;
 use portico_store::Store;
@@ -29,32 +30,24 @@ pub struct AppState {
     pub runtime: Runtime,
     /// Executes runs; start its workers with [`Runner::start`].
     pub runner: Runner,
-    /// Lookups every run request makes, kept briefly (see [`Lookups`]).
+    /// Accepts run requests: every rule between a request and a committed run.
+    pub intake: RunIntake,
+    /// Lookups every request makes, kept briefly (see [`Lookups`]).
     pub lookups: Arc<Lookups>,
 }
 
-/// What a run request looks up that rarely changes, cached for a moment: a token's user, an
-/// action's definition, how many runs are queued. This replica clears them when it changes
-/// users or actions; other replicas' changes show within the ttl.
+/// What every request looks up that rarely changes, cached for a moment: a token's user. This
+/// replica clears it when it changes users; other replicas' changes show within the ttl. (The
+/// intake keeps its own: actions and the queue's length.)
 pub struct Lookups {
     /// Users by token hash (`None`: unknown token).
     pub users: portico_runs::ttl_cache::TtlCache<String, Option<portico_store::User>>,
-    /// Actions by identifier, parsed.
-    pub actions: portico_runs::ttl_cache::TtlCache<
-        String,
-        Option<Arc<portico_runs::actions::ActionDefinition>>,
-    >,
-    /// The number of PENDING runs (the queue bound is a soft limit).
-    pub pending: portico_runs::ttl_cache::TtlCache<(), u64>,
 }
 
 impl Default for Lookups {
     fn default() -> Self {
-        use std::time::Duration;
         Self {
-            users: portico_runs::ttl_cache::TtlCache::new(Duration::from_secs(2)),
-            actions: portico_runs::ttl_cache::TtlCache::new(Duration::from_secs(1)),
-            pending: portico_runs::ttl_cache::TtlCache::new(Duration::from_millis(100)),
+            users: portico_runs::ttl_cache::TtlCache::new(std::time::Duration::from_secs(2)),
         }
     }
 }
@@ -69,11 +62,13 @@ impl AppState {
     pub fn with_runner(store: Arc<dyn Store>, runtime: Runtime, config: RunnerConfig) -> Self {
         let catalog = Arc::new(Catalog::new(store.clone()));
         let runner = Runner::new(store.clone(), catalog.clone(), runtime.clone(), config);
+        let intake = RunIntake::new(store.clone(), catalog.clone(), runner.clone());
         Self {
             catalog,
             store,
             runtime,
             runner,
+            intake,
             lookups: Arc::default(),
         }
     }

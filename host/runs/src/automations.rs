@@ -9,11 +9,13 @@
 //! its run id is derived from those, so a second attempt is a conflict.
 
 use crate::actions::{ActionDefinition, AutomationEvent};
+use crate::host_key::HostKey;
 use crate::jq;
+use crate::new_run::NewRun;
 use crate::payload::{Payload, new_run_id};
 use portico_catalog::{Catalog, EntityEvent};
-use portico_runtime::{Operation, RunRequest, User};
-use portico_store::{AuditRecord, JsonText, RunRecord, Store, StoreError};
+use portico_runtime::{Operation, User};
+use portico_store::{AuditRecord, RunRecord, RunStatus, Store, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -29,17 +31,21 @@ pub struct Automations {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
     actions: RwLock<Vec<ActionDefinition>>,
+    /// Seals a run's secret inputs (an automation's runs have none, but every run is built
+    /// the same way).
+    key: HostKey,
     /// Timer firings already done (their run exists), to skip the conflict.
     fired: Mutex<HashSet<String>>,
 }
 
 impl Automations {
     /// Automations over `store`; call [`Automations::refresh`] to load them.
-    pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>) -> Self {
+    pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>, key: HostKey) -> Self {
         Self {
             store,
             catalog,
             actions: RwLock::default(),
+            key,
             fired: Mutex::default(),
         }
     }
@@ -232,45 +238,38 @@ impl Automations {
             return false;
         }
 
-        let entity_ref = entity
-            .and_then(|e| serde_json::from_value::<portico_store::Entity>(e).ok())
-            .map(crate::run_catalog::to_runtime);
-        let request = RunRequest {
-            run_id: run_id.clone(),
-            action: action.identifier.clone(),
-            operation: if entity_ref.is_some() {
+        let entity = entity.and_then(|e| serde_json::from_value::<portico_store::Entity>(e).ok());
+        let new = NewRun {
+            id: run_id,
+            action: Arc::new(action.clone()),
+            operation: if entity.is_some() {
                 Operation::DayTwo
             } else {
                 Operation::Create
             },
-            inputs: body.clone(),
-            entity: entity_ref.clone(),
+            blueprint: entity.as_ref().map(|e| e.blueprint.clone()),
+            entity,
+            event: Some(body["event"].clone()),
+            inputs: body,
+            secrets: Vec::new(),
             triggered_by: User {
-                identifier: actor.clone(),
+                identifier: actor,
                 email: None,
                 roles: vec!["admin".into()],
                 teams: Vec::new(),
             },
-            config: action.invocation_method.config.clone(),
-        };
-        let payload = Payload {
-            action: Arc::new(action.clone()),
-            request,
-            sealed: None,
+            source: "AUTOMATION",
+            status: RunStatus::Pending,
             chain,
         };
-        let run = RunRecord {
-            blueprint: entity_ref.as_ref().map(|e| e.blueprint.clone()),
-            entity: entity_ref.map(|e| e.identifier),
-            properties: body.clone(),
-            payload: JsonText::of(&payload).unwrap_or_default(),
-            ..RunRecord::accepted(&run_id, &action.identifier, "AUTOMATION", &actor)
+        let built = match new.build(&self.key) {
+            Ok(built) => built,
+            Err(e) => {
+                tracing::error!(action = %action.identifier, "cannot start an automation: {e}");
+                return false;
+            }
         };
-        let mut audit = AuditRecord::success(&actor, "automation", "RUN", "run", &run_id);
-        audit.run_id = Some(run_id.clone());
-        audit.blueprint = run.blueprint.clone();
-        audit.after = Some(json!({ "action": action.identifier, "event": body["event"] }));
-        match self.store.create_run(run, audit).await {
+        match self.store.create_run(built.record, built.audit).await {
             Ok(()) => true,
             Err(StoreError::Conflict(_)) => false,
             Err(e) => {

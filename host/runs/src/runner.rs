@@ -132,7 +132,11 @@ impl Runner {
         Self {
             inner: Arc::new(Inner {
                 notifier,
-                automations: Arc::new(Automations::new(store.clone(), catalog.clone())),
+                automations: Arc::new(Automations::new(
+                    store.clone(),
+                    catalog.clone(),
+                    config.key.clone(),
+                )),
                 plugins: crate::ttl_cache::TtlCache::new(Duration::from_secs(1)),
                 store,
                 catalog,

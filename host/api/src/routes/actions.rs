@@ -73,7 +73,7 @@ async fn write(
         Some(stored.data.clone()),
     );
     state.store.put_action(stored.clone(), write, audit).await?;
-    state.lookups.actions.clear();
+    state.intake.actions_changed();
     state.runner.refresh_automations().await;
     Ok(stored)
 }
@@ -182,7 +182,7 @@ pub(crate) async fn delete(
         .store
         .delete_action(&id, record(&caller, "DELETE", &id, Some(before.data), None))
         .await?;
-    state.lookups.actions.clear();
+    state.intake.actions_changed();
     state.runner.refresh_automations().await;
     Ok(axum::Json(json!({ "ok": true })))
 }

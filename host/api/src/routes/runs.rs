@@ -11,12 +11,10 @@ use axum::response::{IntoResponse, Response};
 use portico_catalog::CatalogError;
 use portico_runs::actions::ActionDefinition;
 use portico_runs::approval::{self, ApprovalError, ApprovalRule};
-use portico_runs::inputs::{self, InputContext, InputLookup};
-use portico_runs::payload::{Payload, new_run_id};
-use portico_runs::quotas::{self, QuotaError};
+use portico_runs::intake::{RunAsk, Source};
+use portico_runs::payload::Payload;
 use portico_runs::runner::SecretValues;
-use portico_runtime::{Operation, RunRequest, User};
-use portico_store::{AuditRecord, JsonText, Role, RunFilter, RunRecord, RunStatus};
+use portico_store::{AuditRecord, Role, RunFilter, RunRecord, RunStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -102,45 +100,6 @@ struct Accepted<'a> {
     run: Shown<'a>,
 }
 
-/// Records a refused run request in the audit log.
-async fn refused(state: &AppState, caller: &Caller, action: &str, reason: &str) {
-    let record = AuditRecord::failure(
-        &caller.user.identifier,
-        "api",
-        "RUN",
-        "action",
-        action,
-        reason,
-    );
-    if let Err(e) = state.store.record(record).await {
-        tracing::error!("cannot record a refused run: {e}");
-    }
-}
-
-/// How long a request waits for a worker before its run is queued instead.
-const WORKER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
-
-struct Lookup<'a>(&'a AppState);
-
-#[async_trait::async_trait]
-impl InputLookup for Lookup<'_> {
-    async fn entity(&self, blueprint: &str, identifier: &str) -> Option<Value> {
-        let e = self
-            .0
-            .catalog
-            .get_entity(blueprint, identifier)
-            .await
-            .ok()?;
-        serde_json::to_value(e).ok()
-    }
-    async fn user_exists(&self, identifier: &str) -> bool {
-        matches!(self.0.store.get_user(identifier).await, Ok(Some(_)))
-    }
-    async fn team_exists(&self, name: &str) -> bool {
-        matches!(self.0.store.list_teams().await, Ok(teams) if teams.iter().any(|t| t.name == name))
-    }
-}
-
 /// Triggers a run: validated, committed, then answered 202 with the run.
 #[utoipa::path(post, path = "/v1/actions/{action}/runs", tag = "runs", security(("bearer" = [])),
     params(("action" = String, Path)), request_body(content = Object, description = "`{properties, entity?}`"),
@@ -152,260 +111,19 @@ pub(crate) async fn create(
     Path(id): Path<String>,
     Json(body): Json<NewRun>,
 ) -> ApiResult<Response> {
-    let action = match state.lookups.actions.get(&id) {
-        Some(action) => action,
-        None => {
-            let stored = state.store.get_action(&id).await?;
-            let action = stored
-                .map(|s| serde_json::from_value::<ActionDefinition>(s.data).map(Arc::new))
-                .transpose()
-                .map_err(ApiError::internal)?;
-            state.lookups.actions.put(id.clone(), action.clone());
-            action
-        }
+    let ask = RunAsk {
+        properties: body.properties,
+        entity: body.entity,
     };
-    let action = action.ok_or_else(|| ApiError::not_found(format!("action `{id}` not found")))?;
-
-    if action.trigger.kind == "automation" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("action `{id}` is an automation: its trigger.event runs it, not a request"),
-        ));
-    }
-    let operation = match action.trigger.operation.as_str() {
-        "DAY-2" => Operation::DayTwo,
-        "DELETE" => Operation::Delete,
-        _ => Operation::Create,
-    };
-    let entity = match (
-        &body.entity,
-        operation,
-        &action.trigger.blueprint_identifier,
-    ) {
-        (None, Operation::Create, _) => None,
-        (None, _, _) => {
-            return Err(
-                CatalogError::field("entity", "required: this action runs on an entity").into(),
-            );
-        }
-        (Some(id), _, Some(bp)) => Some(state.catalog.get_entity(bp, id).await.map_err(|_| {
-            ApiError::from(CatalogError::field(
-                "entity",
-                format!("entity `{id}` of blueprint `{bp}` does not exist"),
-            ))
-        })?),
-        (Some(_), _, None) => {
-            return Err(CatalogError::field(
-                "entity",
-                "this action has no blueprint to find the entity in",
-            )
-            .into());
-        }
-    };
-    let owners = entity.as_ref().map(|e| e.team.clone()).unwrap_or_default();
-    let execute = &action.permissions.execute;
-    // With a policy, the policy decides (below); roles, users and teams only say who sees it.
-    if execute.policy.is_none() && !execute.admits(&caller.user, &owners) {
-        refused(&state, &caller, &id, "not allowed by permissions.execute").await;
-        return Err(ApiError::forbidden(format!(
-            "you may not run `{id}`: its permissions.execute allows roles [{}], users [{}], teams [{}]{}",
-            action.permissions.execute.roles.join(", "),
-            action.permissions.execute.users.join(", "),
-            action.permissions.execute.teams.join(", "),
-            if action.permissions.execute.owned_by_team {
-                " and the entity's owning teams"
-            } else {
-                ""
-            }
-        )));
-    }
-
-    let pending = match state.lookups.pending.get(&()) {
-        Some(n) => n,
-        None => {
-            let n = state.store.count_runs(RunStatus::Pending).await?;
-            state.lookups.pending.put((), n);
-            n
-        }
-    };
-    if pending >= state.runner.config().max_queue {
-        let mut response = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            format!("{pending} runs are waiting, the most this server queues; retry shortly"),
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Ok(response);
-    }
-
-    let user = User {
-        identifier: caller.user.identifier.clone(),
-        email: caller.user.email.clone(),
-        roles: vec![caller.user.role.as_str().to_owned()],
-        teams: caller.user.teams.clone(),
-    };
-    let entity_json = entity
-        .as_ref()
-        .map(|e| serde_json::to_value(e).unwrap_or_default());
-    let context = InputContext {
-        entity: entity_json,
-        user: serde_json::to_value(&user).unwrap_or_default(),
-    };
-    let submitted = if body.properties.is_null() {
-        json!({})
-    } else {
-        body.properties
-    };
-    let validated = inputs::validate(
-        &action.trigger.user_inputs,
-        &submitted,
-        &context,
-        &Lookup(&state),
-    )
-    .await
-    .map_err(|details| ApiError::from(CatalogError::invalid(details)))?;
-
-    let rule = ApprovalRule::parse(&action.required_approval).map_err(ApiError::internal)?;
-    // What policies and approval conditions see; most actions have neither.
-    let context = if execute.policy.is_some() || rule.is_some() {
-        json!({
-            "inputs": validated.properties.clone(),
-            "user": context.user,
-            "entity": context.entity,
-            "action": action.identifier,
-            "blueprint": action.trigger.blueprint_identifier,
-        })
-    } else {
-        Value::Null
-    };
-    if let Some(policy) = &execute.policy
-        && let Err(why) = policy.allows(&state.catalog, &context).await
-    {
-        refused(
-            &state,
-            &caller,
-            &id,
-            &format!("permissions.execute.policy: {why}"),
-        )
-        .await;
-        return Err(ApiError::forbidden(format!(
-            "you may not run `{id}`: its policy denies it ({why})"
-        )));
-    }
-    if let Err(e) = quotas::check(state.store.as_ref(), &state.catalog, &action, &caller.user).await
-    {
-        refused(&state, &caller, &id, &e.to_string()).await;
-        return Err(match e {
-            QuotaError::Exceeded(over) => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "quota_exceeded",
-                format!("{over}: wait for one to end, or ask an admin to raise it"),
-            ),
-            QuotaError::Count(..) => ApiError::internal(e),
-        });
-    }
-    let waits = rule.is_some_and(|r| r.applies(&context));
-    // Started at once when this process has a worker free (soon); otherwise queued for one.
-    let reservation = if waits {
-        None
-    } else {
-        state.runner.reserve(WORKER_PATIENCE).await
-    };
-
-    let mut shown = validated.properties.clone();
-    for name in &validated.secrets {
-        if let Some(v) = shown.get_mut(name) {
-            *v = json!("[REDACTED]");
-        }
-    }
-    let run_id = new_run_id();
-    let request = RunRequest {
-        run_id: run_id.clone(),
-        action: action.identifier.clone(),
-        operation,
-        inputs: validated.properties,
-        entity: entity.clone().map(portico_runs::run_catalog::to_runtime),
-        triggered_by: user,
-        config: action.invocation_method.config.clone(),
-    };
-    let run = RunRecord {
-        blueprint: action.trigger.blueprint_identifier.clone(),
-        entity: entity.map(|e| e.identifier),
-        properties: shown.clone(),
-        status: if waits {
-            RunStatus::WaitingForApproval
-        } else if reservation.is_some() {
-            RunStatus::InProgress
-        } else {
-            RunStatus::Pending
-        },
-        attempts: i32::from(reservation.is_some()),
-        ..RunRecord::accepted(&run_id, &action.identifier, "API", &caller.user.identifier)
-    };
-    let payload = Payload::seal(
-        action.clone(),
-        request,
-        &validated.secrets,
-        &state.runner.config().key,
-    );
-    let mut audit = AuditRecord::success(&caller.user.identifier, "api", "RUN", "run", &run_id);
-    audit.blueprint = run.blueprint.clone();
-    audit.run_id = Some(run_id);
-    audit.after = Some(json!({ "action": run.action, "properties": shown }));
+    let run = state
+        .intake
+        .request(&caller.user, Source::Api, &id, ask)
+        .await?;
     let answer = serde_json::to_vec(&Accepted {
         ok: true,
         run: Shown::of(&run),
     })
     .map_err(ApiError::internal)?;
-    // Only runs someone listens to are kept past the write (their payload is large).
-    let listened = waits || !action.notifications.is_empty() || state.runner.watches_runs();
-    let stored = RunRecord {
-        payload: JsonText::of(&payload).map_err(ApiError::internal)?,
-        ..run
-    };
-    let kept = listened.then(|| stored.clone());
-    let start = match reservation {
-        Some(reservation) => {
-            // The worker reads `payload`: the record's copy stays with the store.
-            let run = RunRecord {
-                payload: JsonText::default(),
-                ..stored.clone()
-            };
-            let (worker, lease_until) = state.runner.claim();
-            state
-                .store
-                .create_claimed_run(stored, audit, worker, lease_until)
-                .await?;
-            Some((reservation, run))
-        }
-        None => {
-            state.store.create_run(stored, audit).await?;
-            if !waits {
-                if let Some(n) = state.lookups.pending.get(&()) {
-                    state.lookups.pending.put((), n + 1);
-                }
-                state.runner.wake();
-            }
-            None
-        }
-    };
-    if let Some(run) = kept {
-        if waits {
-            state.runner.announce(&run);
-        }
-        if !action.notifications.is_empty() {
-            let notifier = state.runner.notifier();
-            notifier.run_event(&action, &run, "RUN_CREATED");
-        }
-        state.runner.run_created(&run);
-    }
-    if let Some((reservation, run)) = start {
-        state.runner.dispatch(reservation, run, payload);
-    }
     let json = [(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -1,0 +1,413 @@
+//! The run intake: everything between "someone asks for a run" and "the run is committed and
+//! dispatched", in one place for every front door (the API, and the portal and the CLI that use
+//! it). In order: the action (compiled, cached), its operation and entity, `permissions.execute`,
+//! the queue bound, the inputs, the policy, the quotas, approval, then the run record with its
+//! payload and audit entry, a worker reserved when one is free, the commit, and the
+//! notifications. A refusal is a typed [`IntakeError`]; the API maps it to HTTP once.
+
+use crate::actions::ActionDefinition;
+use crate::compiled::{Action, CompileError, TriggerKind};
+use crate::inputs::{self, InputContext, InputLookup};
+use crate::new_run::NewRun;
+use crate::payload::new_run_id;
+use crate::quotas::{self, QuotaError, QuotaExceeded};
+use crate::runner::Runner;
+use crate::ttl_cache::TtlCache;
+use portico_catalog::{Catalog, Violation};
+use portico_runtime::{Operation, User};
+use portico_store::{AuditRecord, RunRecord, RunStatus, Store, StoreError};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a request waits for a worker before its run is queued instead.
+const WORKER_PATIENCE: Duration = Duration::from_millis(100);
+
+/// Where a request comes from, kept as the run's `source`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The HTTP API (and the CLI, which uses it).
+    Api,
+    /// The portal.
+    Ui,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "API",
+            Self::Ui => "UI",
+        }
+    }
+}
+
+/// What a caller asks for.
+#[derive(Debug, Default)]
+pub struct RunAsk {
+    /// The inputs (`null` counts as none).
+    pub properties: Value,
+    /// The entity a DAY-2 or DELETE action runs on.
+    pub entity: Option<String>,
+}
+
+/// Why a run was not accepted. Refusals the guardrails decide (permission, policy, quota) are
+/// already in the audit log when this is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// No such action.
+    #[error("action `{0}` not found")]
+    NotFound(String),
+    /// An automation's runs start from its event only.
+    #[error("action `{0}` is an automation: its trigger.event runs it, not a request")]
+    Automation(String),
+    /// The inputs or the entity are invalid; each problem names its field.
+    #[error("{} invalid field(s)", .0.len())]
+    Invalid(Vec<Violation>),
+    /// `permissions.execute` or its policy refuses the caller; the text says which.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The queue is full.
+    #[error("{pending} runs are waiting, the most this server queues; retry shortly")]
+    Overloaded {
+        /// Runs waiting.
+        pending: u64,
+    },
+    /// A quota would be exceeded.
+    #[error("{0}: wait for one to end, or ask an admin to raise it")]
+    Quota(QuotaExceeded),
+    /// The stored action no longer compiles (a server fault).
+    #[error(transparent)]
+    Broken(#[from] CompileError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something else on the server failed; the text is for the log only.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntakeError {
+    fn field(path: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![Violation {
+            path: path.into(),
+            message: message.into(),
+        }])
+    }
+}
+
+/// The run intake of this process. Cheap to clone.
+#[derive(Clone)]
+pub struct RunIntake {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    runner: Runner,
+    /// Compiled actions by identifier (`None`: no such action). This replica forgets them when
+    /// it writes an action; other replicas' writes show within the ttl.
+    actions: TtlCache<String, Option<Arc<Action>>>,
+    /// How many runs are PENDING (the queue bound is a soft limit).
+    pending: TtlCache<(), u64>,
+}
+
+impl RunIntake {
+    /// An intake committing to `store` and dispatching to `runner`.
+    pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>, runner: Runner) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                catalog,
+                runner,
+                actions: TtlCache::new(Duration::from_secs(1)),
+                pending: TtlCache::new(Duration::from_millis(100)),
+            }),
+        }
+    }
+
+    /// Forgets cached actions: call after writing or deleting one.
+    pub fn actions_changed(&self) {
+        self.inner.actions.clear();
+    }
+
+    /// The compiled action, from the cache or the store; `None` when there is no such action.
+    pub async fn action(&self, id: &str) -> Result<Option<Arc<Action>>, IntakeError> {
+        if let Some(action) = self.inner.actions.get(&id.to_owned()) {
+            return Ok(action);
+        }
+        let action = match self.inner.store.get_action(id).await? {
+            Some(stored) => {
+                let definition: ActionDefinition = serde_json::from_value(stored.data)
+                    .map_err(|e| IntakeError::Internal(format!("stored action `{id}`: {e}")))?;
+                Some(Arc::new(Action::compile(definition)?))
+            }
+            None => None,
+        };
+        self.inner.actions.put(id.to_owned(), action.clone());
+        Ok(action)
+    }
+
+    /// Accepts a run of `action_id` for `caller`, or says why not. The answer is the run as
+    /// stored (without its payload), already committed and dispatched.
+    pub async fn request(
+        &self,
+        caller: &portico_store::User,
+        source: Source,
+        action_id: &str,
+        ask: RunAsk,
+    ) -> Result<RunRecord, IntakeError> {
+        let inner = &*self.inner;
+        let action = self
+            .action(action_id)
+            .await?
+            .ok_or_else(|| IntakeError::NotFound(action_id.to_owned()))?;
+        if action.trigger_kind == TriggerKind::Automation {
+            return Err(IntakeError::Automation(action_id.to_owned()));
+        }
+        let entity = self.entity(&action, ask.entity).await?;
+        let owners = entity.as_ref().map(|e| e.team.clone()).unwrap_or_default();
+        let execute = &action.permissions.execute;
+        // With a policy, the policy decides (below); roles, users and teams only say who sees it.
+        if execute.policy.is_none() && !execute.admits(caller, &owners) {
+            self.refused(
+                caller,
+                source,
+                action_id,
+                "not allowed by permissions.execute",
+            )
+            .await;
+            return Err(IntakeError::Forbidden(format!(
+                "you may not run `{action_id}`: its permissions.execute allows roles [{}], users [{}], teams [{}]{}",
+                execute.roles.join(", "),
+                execute.users.join(", "),
+                execute.teams.join(", "),
+                if execute.owned_by_team {
+                    " and the entity's owning teams"
+                } else {
+                    ""
+                }
+            )));
+        }
+
+        let pending = match inner.pending.get(&()) {
+            Some(n) => n,
+            None => {
+                let n = inner.store.count_runs(RunStatus::Pending).await?;
+                inner.pending.put((), n);
+                n
+            }
+        };
+        if pending >= inner.runner.config().max_queue {
+            return Err(IntakeError::Overloaded { pending });
+        }
+
+        let user = User {
+            identifier: caller.identifier.clone(),
+            email: caller.email.clone(),
+            roles: vec![caller.role.as_str().to_owned()],
+            teams: caller.teams.clone(),
+        };
+        let context = InputContext {
+            entity: entity
+                .as_ref()
+                .map(|e| serde_json::to_value(e).unwrap_or_default()),
+            user: serde_json::to_value(&user).unwrap_or_default(),
+        };
+        let submitted = if ask.properties.is_null() {
+            json!({})
+        } else {
+            ask.properties
+        };
+        let validated = inputs::validate(
+            &action.trigger.user_inputs,
+            &submitted,
+            &context,
+            &Lookup(inner),
+        )
+        .await
+        .map_err(IntakeError::Invalid)?;
+
+        // What policies and approval conditions see; most actions have neither.
+        let context = if execute.policy.is_some() || action.approval.is_some() {
+            json!({
+                "inputs": validated.properties.clone(),
+                "user": context.user,
+                "entity": context.entity,
+                "action": action.identifier,
+                "blueprint": action.trigger.blueprint_identifier,
+            })
+        } else {
+            Value::Null
+        };
+        if let Some(policy) = &execute.policy
+            && let Err(why) = policy.allows(&inner.catalog, &context).await
+        {
+            self.refused(
+                caller,
+                source,
+                action_id,
+                &format!("permissions.execute.policy: {why}"),
+            )
+            .await;
+            return Err(IntakeError::Forbidden(format!(
+                "you may not run `{action_id}`: its policy denies it ({why})"
+            )));
+        }
+        if let Err(e) = quotas::check(inner.store.as_ref(), &inner.catalog, &action, caller).await {
+            self.refused(caller, source, action_id, &e.to_string())
+                .await;
+            return Err(match e {
+                QuotaError::Exceeded(over) => IntakeError::Quota(over),
+                QuotaError::Count(..) => IntakeError::Internal(e.to_string()),
+            });
+        }
+        let waits = action
+            .approval
+            .as_ref()
+            .is_some_and(|r| r.applies(&context));
+        // Started at once when this process has a worker free (soon); otherwise queued for one.
+        let reservation = if waits {
+            None
+        } else {
+            inner.runner.reserve(WORKER_PATIENCE).await
+        };
+
+        let built = NewRun {
+            id: new_run_id(),
+            action: action.definition().clone(),
+            operation: action.operation,
+            blueprint: action.trigger.blueprint_identifier.clone(),
+            entity,
+            inputs: validated.properties,
+            secrets: validated.secrets,
+            triggered_by: user,
+            source: source.as_str(),
+            status: if waits {
+                RunStatus::WaitingForApproval
+            } else if reservation.is_some() {
+                RunStatus::InProgress
+            } else {
+                RunStatus::Pending
+            },
+            chain: Vec::new(),
+            event: None,
+        }
+        .build(&inner.runner.config().key)
+        .map_err(|e| IntakeError::Internal(e.to_string()))?;
+        // What the caller is answered and a local worker reads: the store keeps the payload.
+        let mut record = built.record;
+        let payload = std::mem::take(&mut record.payload);
+        let accepted = record.clone();
+        record.payload = payload;
+        // Only runs someone listens to are kept past the write (their payload is large).
+        let listened = waits || !action.notifications.is_empty() || inner.runner.watches_runs();
+        let kept = listened.then(|| record.clone());
+        let start = match reservation {
+            Some(reservation) => {
+                let (worker, lease_until) = inner.runner.claim();
+                inner
+                    .store
+                    .create_claimed_run(record, built.audit, worker, lease_until)
+                    .await?;
+                Some(reservation)
+            }
+            None => {
+                inner.store.create_run(record, built.audit).await?;
+                if !waits {
+                    if let Some(n) = inner.pending.get(&()) {
+                        inner.pending.put((), n + 1);
+                    }
+                    inner.runner.wake();
+                }
+                None
+            }
+        };
+        if let Some(run) = kept {
+            if waits {
+                inner.runner.announce(&run);
+            }
+            if !action.notifications.is_empty() {
+                inner
+                    .runner
+                    .notifier()
+                    .run_event(&action, &run, "RUN_CREATED");
+            }
+            inner.runner.run_created(&run);
+        }
+        if let Some(reservation) = start {
+            inner
+                .runner
+                .dispatch(reservation, accepted.clone(), built.payload);
+        }
+        Ok(accepted)
+    }
+
+    /// The entity a request names, checked against the action's operation and blueprint.
+    async fn entity(
+        &self,
+        action: &Action,
+        entity: Option<String>,
+    ) -> Result<Option<portico_store::Entity>, IntakeError> {
+        match (
+            entity,
+            action.operation,
+            &action.trigger.blueprint_identifier,
+        ) {
+            (None, Operation::Create, _) => Ok(None),
+            (None, _, _) => Err(IntakeError::field(
+                "entity",
+                "required: this action runs on an entity",
+            )),
+            (Some(id), _, Some(bp)) => match self.inner.catalog.get_entity(bp, &id).await {
+                Ok(entity) => Ok(Some(entity)),
+                Err(_) => Err(IntakeError::field(
+                    "entity",
+                    format!("entity `{id}` of blueprint `{bp}` does not exist"),
+                )),
+            },
+            (Some(_), _, None) => Err(IntakeError::field(
+                "entity",
+                "this action has no blueprint to find the entity in",
+            )),
+        }
+    }
+
+    /// Records a refused run request in the audit log.
+    async fn refused(
+        &self,
+        caller: &portico_store::User,
+        source: Source,
+        action: &str,
+        reason: &str,
+    ) {
+        let origin = source.as_str().to_ascii_lowercase();
+        let record =
+            AuditRecord::failure(&caller.identifier, &origin, "RUN", "action", action, reason);
+        if let Err(e) = self.inner.store.record(record).await {
+            tracing::error!("cannot record a refused run: {e}");
+        }
+    }
+}
+
+/// What input validation looks up: entities in the catalog, users and teams in the store.
+struct Lookup<'a>(&'a Inner);
+
+#[async_trait::async_trait]
+impl InputLookup for Lookup<'_> {
+    async fn entity(&self, blueprint: &str, identifier: &str) -> Option<Value> {
+        let e = self
+            .0
+            .catalog
+            .get_entity(blueprint, identifier)
+            .await
+            .ok()?;
+        serde_json::to_value(e).ok()
+    }
+    async fn user_exists(&self, identifier: &str) -> bool {
+        matches!(self.0.store.get_user(identifier).await, Ok(Some(_)))
+    }
+    async fn team_exists(&self, name: &str) -> bool {
+        matches!(self.0.store.list_teams().await, Ok(teams) if teams.iter().any(|t| t.name == name))
+    }
+}
