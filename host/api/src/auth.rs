@@ -144,12 +144,14 @@ pub enum Reporter {
     User(Caller),
 }
 
-impl Reporter {
-    /// Who the audit log names.
-    pub fn actor(&self) -> String {
-        match self {
-            Self::Run(id) => format!("run-token:{id}"),
-            Self::User(caller) => caller.user.identifier.clone(),
+impl From<Reporter> for portico_runs::external::Reporter {
+    fn from(reporter: Reporter) -> Self {
+        match reporter {
+            Reporter::Run(id) => Self::RunToken(id),
+            Reporter::User(caller) => Self::User {
+                admin: caller.is_admin(),
+                identifier: caller.user.identifier,
+            },
         }
     }
 }

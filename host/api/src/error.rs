@@ -7,6 +7,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portico_catalog::{CatalogError, Violation};
+use portico_runs::external::ReportError;
 use portico_runs::intake::IntakeError;
 use portico_store::StoreError;
 use serde_json::json;
@@ -83,6 +84,18 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Forbidden(m) => Self::forbidden(m),
+            ReportError::NotFound(_) => Self::not_found(e.to_string()),
+            ReportError::Ended(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            ReportError::Invalid(v) => CatalogError::invalid(vec![v]).into(),
+            ReportError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod actions;
 pub mod approval;
 pub mod automations;
 pub mod compiled;
+pub mod external;
 pub mod host_key;
 pub mod inputs;
 pub mod intake;

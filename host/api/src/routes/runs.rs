@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use portico_catalog::CatalogError;
 use portico_runs::actions::ActionDefinition;
 use portico_runs::approval::{self, ApprovalError, ApprovalRule};
+use portico_runs::external::{ExternalLog, ExternalReport, Reports};
 use portico_runs::intake::{RunAsk, Source};
 use portico_runs::payload::Payload;
-use portico_runs::runner::SecretValues;
 use portico_store::{AuditRecord, Role, RunFilter, RunRecord, RunStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -386,121 +386,6 @@ pub(crate) async fn cancel(
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
 }
 
-/// What an external system (or an admin) reports about a run: Port's run PATCH.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct ExternalReport {
-    /// `SUCCESS` or `FAILURE` ends the run; `IN_PROGRESS` keeps it going.
-    status: Option<String>,
-    status_label: Option<String>,
-    summary: Option<String>,
-    /// A URL, a list of URLs, or a list of `{title, url}`.
-    link: Option<Value>,
-}
-
-/// The run a reporter may change: a run token is good for its own run only; users must be admins.
-async fn reportable(state: &AppState, reporter: &Reporter, id: &str) -> ApiResult<RunRecord> {
-    match reporter {
-        Reporter::Run(own) if own != id => {
-            return Err(ApiError::forbidden(format!(
-                "this run token is for run `{own}`, not `{id}`"
-            )));
-        }
-        Reporter::User(caller) if !caller.is_admin() => {
-            return Err(ApiError::forbidden(
-                "reporting on a run needs the run's token (given to the system it was handed to) \
-                 or the admin role",
-            ));
-        }
-        _ => {}
-    }
-    let run = any_run(state, id).await?;
-    if run.is_final() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!(
-                "run `{id}` already ended ({}): it takes no more reports",
-                run.status
-            ),
-        ));
-    }
-    Ok(run)
-}
-
-fn links(value: Value) -> Result<Vec<Value>, CatalogError> {
-    let bad = || {
-        CatalogError::field(
-            "link",
-            "must be a URL, a list of URLs, or a list of {title, url}",
-        )
-    };
-    let items = match value {
-        Value::String(url) => vec![Value::String(url)],
-        Value::Array(items) => items,
-        _ => return Err(bad()),
-    };
-    items
-        .into_iter()
-        .map(|item| match item {
-            Value::String(url) => Ok(json!({ "title": url, "url": url })),
-            Value::Object(o) if o.get("url").is_some_and(Value::is_string) => Ok(json!({
-                "title": o.get("title").cloned().unwrap_or_else(|| o["url"].clone()),
-                "url": o["url"],
-            })),
-            _ => Err(bad()),
-        })
-        .collect()
-}
-
-/// Applies a report to `run`: labels, summary, links, and a final status with its end time.
-/// The run's secret inputs are redacted from what is reported: the run token may be in the
-/// plugin's hands.
-fn apply(
-    run: &mut RunRecord,
-    report: ExternalReport,
-    secrets: &SecretValues,
-) -> Result<(), CatalogError> {
-    let now = portico_store::now();
-    if let Some(link) = report.link {
-        let mut added = Value::Array(links(link)?);
-        secrets.redact_json(&mut added);
-        if let Value::Array(added) = added {
-            run.link.extend(added);
-        }
-    }
-    if let Some(label) = report.status_label {
-        run.status_label = Some(secrets.redact(&label));
-    }
-    if let Some(summary) = report.summary {
-        run.summary = Some(secrets.redact(&summary));
-    }
-    match report.status.as_deref() {
-        None | Some("IN_PROGRESS") => {}
-        Some("SUCCESS") => {
-            run.status = RunStatus::Success;
-            run.ended_at = Some(now);
-        }
-        Some("FAILURE") => {
-            run.status = RunStatus::Failure;
-            run.ended_at = Some(now);
-            let message = run
-                .summary
-                .clone()
-                .unwrap_or_else(|| "the external system reported a failure".into());
-            run.error = Some(json!({ "kind": "external", "message": message }));
-        }
-        Some(other) => {
-            return Err(CatalogError::field(
-                "status",
-                format!("`{other}` is not one of SUCCESS, FAILURE, IN_PROGRESS"),
-            ));
-        }
-    }
-    run.updated_at = now;
-    Ok(())
-}
-
 /// An external system (holding the run's token) or an admin reports on a run:
 /// `{status: SUCCESS | FAILURE | IN_PROGRESS, statusLabel, summary, link}`.
 #[utoipa::path(patch, path = "/v1/actions/runs/{run_id}", tag = "runs", security(("bearer" = [])),
@@ -513,43 +398,16 @@ pub(crate) async fn report(
     Path(id): Path<String>,
     Json(body): Json<ExternalReport>,
 ) -> ApiResult<axum::Json<Value>> {
-    let mut run = reportable(&state, &reporter, &id).await?;
-    let before = json!({ "status": run.status, "statusLabel": run.status_label });
-    let secrets = state.runner.secret_values(&run);
-    apply(&mut run, body, &secrets)?;
-    let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", &id);
-    audit.run_id = Some(id.clone());
-    audit.before = Some(before);
-    audit.after = Some(
-        json!({ "status": run.status, "statusLabel": run.status_label, "summary": run.summary }),
-    );
-    if !state.store.update_run(&run, Some(audit)).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("run `{id}` ended meanwhile: it takes no more reports"),
-        ));
-    }
-    if run.is_final() {
-        state.runner.announce(&run);
-    }
+    let run = reports(&state).report(&reporter.into(), &id, body).await?;
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
 }
 
-/// Log lines from an external system: `{message, level?, terminationStatus?, statusLabel?}`
-/// as in Port, where `terminationStatus` (SUCCESS or FAILURE) ends the run.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct NewLog {
-    message: String,
-    #[serde(default = "info")]
-    level: String,
-    termination_status: Option<String>,
-    status_label: Option<String>,
-}
-
-fn info() -> String {
-    "INFO".into()
+/// The external report rules over this server's store and runner.
+fn reports(state: &AppState) -> Reports<'_> {
+    Reports {
+        store: state.store.as_ref(),
+        runner: &state.runner,
+    }
 }
 
 /// Appends a line to a run's log (run token or admin); `terminationStatus` ends the run.
@@ -560,50 +418,11 @@ pub(crate) async fn append_log(
     State(state): State<AppState>,
     reporter: Reporter,
     Path(id): Path<String>,
-    Json(body): Json<NewLog>,
+    Json(body): Json<ExternalLog>,
 ) -> ApiResult<Response> {
-    let mut run = reportable(&state, &reporter, &id).await?;
-    let level = body.level.to_uppercase();
-    if !["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level.as_str()) {
-        return Err(
-            CatalogError::field("level", "must be one of TRACE, DEBUG, INFO, WARN, ERROR").into(),
-        );
-    }
-    if body.message.len() > 64 * 1024 {
-        return Err(CatalogError::field("message", "must be at most 65536 bytes").into());
-    }
-    let secrets = state.runner.secret_values(&run);
-    let mut line = portico_store::RunLogLine {
-        run_id: id.clone(),
-        seq: 0,
-        at: portico_store::now(),
-        level,
-        message: secrets.redact(&body.message),
-    };
-    // A worker may be appending to the same run: take the next free number.
-    let mut attempts = 0;
-    loop {
-        line.seq = state.store.last_log_seq(&id).await? + 1;
-        match state.store.append_run_logs(vec![line.clone()]).await {
-            Err(portico_store::StoreError::Conflict(_)) if attempts < 5 => attempts += 1,
-            other => break other?,
-        }
-    }
-    if body.termination_status.is_some() || body.status_label.is_some() {
-        let report = ExternalReport {
-            status: body.termination_status,
-            status_label: body.status_label,
-            summary: None,
-            link: None,
-        };
-        apply(&mut run, report, &secrets)?;
-        let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", &id);
-        audit.run_id = Some(id.clone());
-        audit.after = Some(json!({ "status": run.status, "statusLabel": run.status_label }));
-        if state.store.update_run(&run, Some(audit)).await? && run.is_final() {
-            state.runner.announce(&run);
-        }
-    }
+    let line = reports(&state)
+        .append_log(&reporter.into(), &id, body)
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "ok": true, "log": line })),
