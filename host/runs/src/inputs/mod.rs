@@ -1,0 +1,184 @@
+//! User inputs: what an action asks for when it is triggered, and the checks on what a user
+//! submits.
+//!
+//! An action's `trigger.userInputs` follows Port's shape, `{properties, required, order?, steps?,
+//! titles?}`. Each property is an input such as
+//!
+//! ```json
+//! { "type": "string", "format": "entity", "blueprint": "service", "title": "Service",
+//!   "visible": { "jqQuery": ".form.kind == \"service\"" }, "dependsOn": ["kind"] }
+//! ```
+//!
+//! [`check_definition`] checks a definition when an action is written; [`validate`] checks the
+//! `properties` of a run against it when the run is created, fills defaults, drops hidden inputs
+//! and replaces entity identifiers with the entities.
+//!
+//! `visible`, `disabled`, `default` and `required` may be `{"jqQuery": "..."}`: a jq expression
+//! run over `{form, entity, user}`, where `form` holds the submitted values after defaults,
+//! `entity` the entity the action runs on (or `null`), and `user` the caller's
+//! `{identifier, email, roles, teams}`. Its first output is its value.
+//!
+//! [`definition`] holds the checks made when an action is written, [`request`] those made on a
+//! run's values; this module holds what both read: the input kinds and keys, and each input's
+//! JSON Schema.
+
+mod definition;
+mod request;
+
+pub use definition::check_definition;
+pub use request::validate;
+
+use async_trait::async_trait;
+use portico_catalog::Violation;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+
+/// Where the definition sits in an action.
+const PREFIX: &str = "trigger.userInputs";
+
+/// What a jq expression runs over besides the form.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InputContext {
+    /// The entity a DAY-2 or DELETE action runs on; `None` for CREATE.
+    pub entity: Option<Value>,
+    /// The caller: `{identifier, email, roles, teams}`.
+    pub user: Value,
+}
+
+/// A run's inputs once validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Validated {
+    /// The values to run with: defaults filled in, hidden inputs dropped, entity identifiers
+    /// replaced by the entities.
+    pub properties: Value,
+    /// Names of the inputs in `properties` whose definition has `encryption`: the caller encrypts
+    /// them, and redacts them wherever the run is shown.
+    pub secrets: Vec<String>,
+}
+
+/// What [`validate`] asks the catalog and the directory.
+#[async_trait]
+pub trait InputLookup: Send + Sync {
+    /// The entity `identifier` of `blueprint`, as the run should receive it, if it exists.
+    async fn entity(&self, blueprint: &str, identifier: &str) -> Option<Value>;
+    /// Whether a user with this identifier (or email) exists.
+    async fn user_exists(&self, identifier: &str) -> bool;
+    /// Whether a team with this name exists.
+    async fn team_exists(&self, name: &str) -> bool;
+}
+
+fn violation(path: impl Into<String>, message: impl Into<String>) -> Violation {
+    Violation {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// A field that may be a value or `{"jqQuery": "..."}`.
+enum Field<'a> {
+    Plain(&'a Value),
+    Jq(&'a str),
+    /// An object with `jqQuery` that is not exactly `{"jqQuery": "<string>"}`.
+    BadJq,
+}
+
+fn field(value: &Value) -> Field<'_> {
+    match value.as_object() {
+        Some(o) if o.contains_key("jqQuery") => match (o.len(), o["jqQuery"].as_str()) {
+            (1, Some(code)) => Field::Jq(code),
+            _ => Field::BadJq,
+        },
+        _ => Field::Plain(value),
+    }
+}
+
+/// Formats whose values name something that must exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reference {
+    Entity,
+    User,
+    Team,
+}
+
+/// Whether an input names entities, users or teams: `format` on the input (a string, or a list
+/// for `type: array`), or on its `items` (Port's shape for lists). Returns the blueprint for
+/// entities and whether the value is a list.
+fn reference(def: &Map<String, Value>) -> Option<(Reference, Option<&str>, bool)> {
+    let kind = |format: Option<&Value>| match format.and_then(Value::as_str) {
+        Some("entity") => Some(Reference::Entity),
+        Some("user") => Some(Reference::User),
+        Some("team") => Some(Reference::Team),
+        _ => None,
+    };
+    let many = def.get("type").and_then(Value::as_str) == Some("array");
+    if let Some(k) = kind(def.get("format")) {
+        return Some((k, def.get("blueprint").and_then(Value::as_str), many));
+    }
+    let items = def.get("items").and_then(Value::as_object)?;
+    let k = kind(items.get("format"))?;
+    many.then(|| (k, items.get("blueprint").and_then(Value::as_str), true))
+}
+
+/// The JSON Schema a value of this input (or of its items) must satisfy.
+fn value_schema(def: &Map<String, Value>) -> Value {
+    let mut schema = Map::new();
+    for (key, value) in def {
+        match key.as_str() {
+            "type" | "enum" | "pattern" | "minLength" | "maxLength" | "minimum" | "maximum"
+            | "exclusiveMinimum" | "exclusiveMaximum" | "minItems" | "maxItems" | "uniqueItems" => {
+                schema.insert(key.clone(), value.clone());
+            }
+            "items" => {
+                if let Some(items) = value.as_object() {
+                    schema.insert("items".into(), value_schema(items));
+                }
+            }
+            "format" => match value.as_str() {
+                Some("date-time") => {
+                    schema.insert("format".into(), json!("date-time"));
+                }
+                Some("url") => {
+                    schema.insert("format".into(), json!("uri"));
+                }
+                Some(f @ ("email" | "ipv4" | "ipv6")) => {
+                    schema.insert("format".into(), json!(f));
+                }
+                // A list of entities, users or teams: identifiers.
+                Some("entity" | "user" | "team")
+                    if def.get("type").and_then(Value::as_str) == Some("array")
+                        && !def.contains_key("items") =>
+                {
+                    schema.insert("items".into(), json!({ "type": "string" }));
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    Value::Object(schema)
+}
+
+/// The compiled validator of an input's schema. Compiling costs far more than validating, and
+/// the same few schemas come back on every run, so they are kept (by their text).
+fn validator(schema: &Value) -> Result<std::sync::Arc<jsonschema::Validator>, String> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static COMPILED: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = OnceLock::new();
+    const MAX_KEPT: usize = 4096;
+    let key = schema.to_string();
+    let cache = COMPILED.get_or_init(Mutex::default);
+    if let Some(v) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(v.clone());
+    }
+    let compiled = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| e.to_string())?;
+    let compiled = Arc::new(compiled);
+    let mut kept = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() >= MAX_KEPT {
+        kept.clear();
+    }
+    kept.insert(key, compiled.clone());
+    Ok(compiled)
+}
