@@ -9,6 +9,7 @@
 //! its run id is derived from those, so a second attempt is a conflict.
 
 use crate::actions::{ActionDefinition, AutomationEvent};
+use crate::compiled::{Action, TriggerKind};
 use crate::host_key::HostKey;
 use crate::jq;
 use crate::new_run::NewRun;
@@ -30,7 +31,7 @@ const TIMER_BATCH: usize = 500;
 pub struct Automations {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
-    actions: RwLock<Vec<ActionDefinition>>,
+    actions: RwLock<Vec<Arc<Action>>>,
     /// Seals a run's secret inputs (an automation's runs have none, but every run is built
     /// the same way).
     key: HostKey,
@@ -54,10 +55,15 @@ impl Automations {
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let mut automations = Vec::new();
         for stored in self.store.list_actions().await? {
-            if let Ok(action) = serde_json::from_value::<ActionDefinition>(stored.data)
-                && action.trigger.kind == "automation"
-            {
-                automations.push(action);
+            let Ok(definition) = serde_json::from_value::<ActionDefinition>(stored.data) else {
+                continue;
+            };
+            match Action::compile(definition) {
+                Ok(action) if action.trigger_kind == TriggerKind::Automation => {
+                    automations.push(Arc::new(action));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!("{e}"),
             }
         }
         *self.actions.write().unwrap_or_else(|e| e.into_inner()) = automations;
@@ -75,7 +81,7 @@ impl Automations {
         })
     }
 
-    fn matching(&self, wanted: impl Fn(&AutomationEvent) -> bool) -> Vec<ActionDefinition> {
+    fn matching(&self, wanted: impl Fn(&AutomationEvent) -> bool) -> Vec<Arc<Action>> {
         let actions = self.actions.read().unwrap_or_else(|e| e.into_inner());
         actions
             .iter()
@@ -197,7 +203,7 @@ impl Automations {
     /// close a loop. `cause` is the run whose change this reacts to.
     async fn start(
         &self,
-        action: &ActionDefinition,
+        action: &Action,
         body: Value,
         entity: Option<Value>,
         cause: Option<&str>,
@@ -241,7 +247,7 @@ impl Automations {
         let entity = entity.and_then(|e| serde_json::from_value::<portico_store::Entity>(e).ok());
         let new = NewRun {
             id: run_id,
-            action: Arc::new(action.clone()),
+            action: action.definition().clone(),
             operation: if entity.is_some() {
                 Operation::DayTwo
             } else {

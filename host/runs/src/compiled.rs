@@ -5,6 +5,7 @@
 
 use crate::actions::ActionDefinition;
 use crate::approval::{ApprovalRule, parse_duration};
+use crate::inputs::CompiledInputs;
 use portico_runtime::Operation;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct Action {
     pub approval: Option<ApprovalRule>,
     /// `approvalTimeout`, parsed.
     pub approval_timeout: Option<Duration>,
+    /// `trigger.userInputs` with each input's JSON Schema compiled.
+    pub inputs: CompiledInputs,
 }
 
 /// A stored definition that no longer compiles (it was checked when written, so this is a
@@ -69,7 +72,9 @@ impl Action {
             .map(parse_duration)
             .transpose()
             .map_err(|e| fail(format!("approvalTimeout: {e}")))?;
+        let inputs = CompiledInputs::compile(&definition.trigger.user_inputs);
         Ok(Self {
+            inputs,
             definition: Arc::new(definition),
             trigger_kind: trigger,
             operation,

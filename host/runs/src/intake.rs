@@ -219,14 +219,9 @@ impl RunIntake {
         } else {
             ask.properties
         };
-        let validated = inputs::validate(
-            &action.trigger.user_inputs,
-            &submitted,
-            &context,
-            &Lookup(inner),
-        )
-        .await
-        .map_err(IntakeError::Invalid)?;
+        let validated = inputs::validate(&action.inputs, &submitted, &context, &Lookup(inner))
+            .await
+            .map_err(IntakeError::Invalid)?;
 
         // What policies and approval conditions see; most actions have neither.
         let context = if execute.policy.is_some() || action.approval.is_some() {

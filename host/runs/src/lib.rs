@@ -25,5 +25,7 @@ pub mod run_catalog;
 pub mod runner;
 pub mod ttl_cache;
 
-pub use inputs::{InputContext, InputLookup, Validated, check_definition, validate};
+pub use inputs::{
+    CompiledInputs, InputContext, InputLookup, Validated, check_definition, validate,
+};
 pub use runner::SecretValues;

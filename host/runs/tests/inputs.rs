@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 use portico_catalog::Violation;
-use portico_runs::inputs::{InputContext, InputLookup, Validated, check_definition, validate};
+use portico_runs::inputs::{
+    CompiledInputs, InputContext, InputLookup, Validated, check_definition, validate,
+};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -47,13 +49,18 @@ fn alice() -> InputContext {
     }
 }
 
+/// `userInputs` compiled, as an action's are when it is compiled.
+fn compiled(user_inputs: &Value) -> CompiledInputs {
+    CompiledInputs::compile(user_inputs)
+}
+
 /// `userInputs` with these properties and nothing required.
 fn inputs(properties: Value) -> Value {
     json!({ "properties": properties, "required": [] })
 }
 
 async fn check(user_inputs: &Value, submitted: Value) -> Result<Validated, Vec<Violation>> {
-    validate(user_inputs, &submitted, &alice(), &Directory).await
+    validate(&compiled(user_inputs), &submitted, &alice(), &Directory).await
 }
 
 /// The values a valid submission runs with.
@@ -265,7 +272,13 @@ async fn a_jq_disabled_can_depend_on_the_user() {
         user: json!({ "identifier": "root", "roles": ["Admin"], "teams": [] }),
         ..alice()
     };
-    let v = validate(&def, &json!({ "size": "large" }), &admin, &Directory).await;
+    let v = validate(
+        &compiled(&def),
+        &json!({ "size": "large" }),
+        &admin,
+        &Directory,
+    )
+    .await;
     assert_eq!(v.unwrap().properties, json!({ "size": "large" }));
 }
 
@@ -333,7 +346,7 @@ async fn jq_sees_the_entity_of_a_day_2_action() {
         entity: Some(json!({ "identifier": "api", "properties": { "tier": "gold" } })),
         ..alice()
     };
-    let v = validate(&def, &json!({}), &context, &Directory).await;
+    let v = validate(&compiled(&def), &json!({}), &context, &Directory).await;
     assert_eq!(v.unwrap().properties, json!({ "tier": "gold" }));
     // Without an entity, `.entity` is null.
     assert_eq!(accepted(&def, json!({})).await, json!({}));
@@ -730,6 +743,7 @@ async fn every_problem_is_reported_at_once() {
 fn validation_can_run_on_any_tokio_worker() {
     fn send<T: Send>(_: T) {}
     let (def, submitted, context) = (json!({}), json!({}), alice());
+    let def = compiled(&def);
     send(validate(&def, &submitted, &context, &Directory));
 }
 

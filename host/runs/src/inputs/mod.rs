@@ -31,7 +31,8 @@ pub use request::validate;
 use async_trait::async_trait;
 use portico_catalog::Violation;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Where the definition sits in an action.
 const PREFIX: &str = "trigger.userInputs";
@@ -158,27 +159,64 @@ fn value_schema(def: &Map<String, Value>) -> Value {
     Value::Object(schema)
 }
 
-/// The compiled validator of an input's schema. Compiling costs far more than validating, and
-/// the same few schemas come back on every run, so they are kept (by their text).
-fn validator(schema: &Value) -> Result<std::sync::Arc<jsonschema::Validator>, String> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, OnceLock};
-    static COMPILED: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = OnceLock::new();
-    const MAX_KEPT: usize = 4096;
-    let key = schema.to_string();
-    let cache = COMPILED.get_or_init(Mutex::default);
-    if let Some(v) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(v.clone());
-    }
-    let compiled = jsonschema::options()
+/// The validator of an input's schema.
+fn validator(schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
+    jsonschema::options()
         .should_validate_formats(true)
         .build(schema)
-        .map_err(|e| e.to_string())?;
-    let compiled = Arc::new(compiled);
-    let mut kept = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if kept.len() >= MAX_KEPT {
-        kept.clear();
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// An action's `userInputs` compiled once, when the action is compiled: the definition and each
+/// input's JSON Schema validator (compiling one costs far more than validating with it), so a
+/// run request compiles nothing. jq expressions are compiled once per evaluation thread
+/// instead: jaq's filters cannot cross threads.
+#[derive(Clone)]
+pub struct CompiledInputs {
+    definition: Value,
+    /// Each input's validator, or why its schema does not compile (reported on each request).
+    schemas: HashMap<String, Result<Arc<jsonschema::Validator>, String>>,
+}
+
+impl CompiledInputs {
+    /// Compiles `trigger.userInputs` (checked with [`check_definition`] when it was written).
+    pub fn compile(user_inputs: &Value) -> Self {
+        let schemas = user_inputs
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(name, def)| {
+                let empty = Map::new();
+                let def = def.as_object().unwrap_or(&empty);
+                (name.clone(), validator(&value_schema(def)))
+            })
+            .collect();
+        Self {
+            definition: user_inputs.clone(),
+            schemas,
+        }
     }
-    kept.insert(key, compiled.clone());
-    Ok(compiled)
+
+    /// `trigger.userInputs` as written.
+    pub fn definition(&self) -> &Value {
+        &self.definition
+    }
+
+    /// The validator of input `name`'s values.
+    fn schema(&self, name: &str) -> Result<Arc<jsonschema::Validator>, String> {
+        match self.schemas.get(name) {
+            Some(compiled) => compiled.clone(),
+            None => Err(format!("no input `{name}`")),
+        }
+    }
+}
+
+impl std::fmt::Debug for CompiledInputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledInputs")
+            .field("definition", &self.definition)
+            .finish_non_exhaustive()
+    }
 }

@@ -117,13 +117,12 @@ struct Pending {
 /// A jq expression that fails, or returns the wrong kind of value, is an error: the run is
 /// refused. Messages never show the value of an input with `encryption`.
 pub async fn validate(
-    user_inputs: &Value,
+    inputs: &CompiledInputs,
     submitted: &Value,
     context: &InputContext,
     lookup: &dyn InputLookup,
 ) -> Result<Validated, Vec<Violation>> {
-    let (mut values, pending, secrets, mut problems) =
-        check_values(user_inputs, submitted, context)?;
+    let (mut values, pending, secrets, mut problems) = check_values(inputs, submitted, context)?;
 
     for p in pending {
         let Some(value) = values.get(&p.name).cloned() else {
@@ -204,10 +203,11 @@ type Checked = (
 
 /// Rules 1 to 7, and what rule 8 must look up. Synchronous: jaq's values never cross an await.
 fn check_values(
-    user_inputs: &Value,
+    compiled: &CompiledInputs,
     submitted: &Value,
     context: &InputContext,
 ) -> Result<Checked, Vec<Violation>> {
+    let user_inputs = compiled.definition();
     let empty = Map::new();
     let inputs = user_inputs
         .get("properties")
@@ -458,7 +458,7 @@ fn check_values(
     // 7. Each value against its JSON Schema.
     let mut invalid = BTreeSet::new();
     for (name, value) in &values {
-        match validator(&value_schema(def(name))) {
+        match compiled.schema(name) {
             Ok(schema) => {
                 for e in schema.iter_errors(value) {
                     invalid.insert(name.clone());
