@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use portico_catalog::{CatalogError, Violation};
 use portico_runs::external::ReportError;
 use portico_runs::intake::IntakeError;
+use portico_runs::registry::RegistryError;
 use portico_store::StoreError;
 use serde_json::json;
 
@@ -95,6 +96,16 @@ impl From<ReportError> for ApiError {
             ReportError::Ended(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             ReportError::Invalid(v) => CatalogError::invalid(vec![v]).into(),
             ReportError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Invalid(details) => CatalogError::invalid(details).into(),
+            RegistryError::Store(e) => e.into(),
+            RegistryError::Internal(_) => Self::internal(e),
         }
     }
 }

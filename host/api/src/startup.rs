@@ -217,45 +217,31 @@ pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
         {
             continue;
         }
-        let blueprints: Vec<String> = state
-            .store
-            .list_blueprints()
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|b| b.identifier)
-            .collect();
-        let known = portico_runs::action_check::Known {
-            blueprints: &blueprints,
-            plugins: &plugins,
+        let registry = portico_runs::registry::ActionRegistry {
+            store: state.store.as_ref(),
             runtime: &state.runtime,
+            intake: &state.intake,
+            runner: &state.runner,
         };
         // An example the host's settings refuse (e.g. a secret the operator has not allowed
         // it) is left out with a warning; the host still starts.
-        let def = match portico_runs::action_check::check(&action, &known) {
-            Ok(def) => def,
-            Err(problems) => {
-                tracing::warn!("example action {id} not created: {problems:?}");
+        let checked = match registry.check(&action).await {
+            Ok(checked) => checked,
+            Err(e @ portico_runs::registry::RegistryError::Invalid(_)) => {
+                tracing::warn!("example action {id} not created: {e:?}");
                 continue;
             }
+            Err(e) => return Err(format!("example action {id}: {e}")),
         };
-        let now = portico_store::now();
-        let record = portico_store::ActionRecord {
-            identifier: id.clone(),
-            plugin: def.plugin_name().to_owned(),
-            data: serde_json::to_value(&def).map_err(|e| e.to_string())?,
-            created_at: now,
-            updated_at: now,
+        let author = portico_runs::registry::Author {
+            actor: "portico",
+            origin: "examples",
         };
-        let mut audit = AuditRecord::success("portico", "examples", "CREATE", "action", &id);
-        audit.after = Some(record.data.clone());
-        state
-            .store
-            .put_action(record, portico_store::Write::Create, audit)
+        registry
+            .write(author, &checked, portico_store::Write::Create)
             .await
             .map_err(|e| format!("example action {id}: {e}"))?;
         created.push(format!("action {id}"));
     }
-    state.runner.refresh_automations().await;
     Ok(created)
 }

@@ -21,6 +21,7 @@ pub mod notify;
 pub mod payload;
 pub mod policy;
 pub mod quotas;
+pub mod registry;
 pub mod run_catalog;
 pub mod runner;
 pub mod ttl_cache;

@@ -7,75 +7,26 @@ use crate::extract::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use portico_catalog::CatalogError;
-use portico_runs::action_check::{self, Known};
 use portico_runs::actions::{ActionDefinition, Permissions};
-use portico_store::{ActionRecord, AuditRecord, Write};
+use portico_runs::registry::{ActionRegistry, Author};
+use portico_store::{ActionRecord, Write};
 use serde_json::{Value, json};
 
-fn record(
-    caller: &Caller,
-    operation: &str,
-    id: &str,
-    before: Option<Value>,
-    after: Option<Value>,
-) -> AuditRecord {
-    let mut record = AuditRecord::success(&caller.user.identifier, "api", operation, "action", id);
-    record.before = before;
-    record.after = after;
-    record
-}
-
-/// Checks a definition against the blueprints, plugins and runtime bounds of this server.
-async fn check(state: &AppState, body: &Value) -> ApiResult<ActionDefinition> {
-    let blueprints: Vec<String> = state
-        .store
-        .list_blueprints()
-        .await?
-        .into_iter()
-        .map(|b| b.identifier)
-        .collect();
-    let plugins: Vec<(String, String)> = state
-        .store
-        .list_plugins()
-        .await?
-        .into_iter()
-        .map(|p| (p.name, p.digest))
-        .collect();
-    let known = Known {
-        blueprints: &blueprints,
-        plugins: &plugins,
+/// The action registry over this server's state.
+fn registry(state: &AppState) -> ActionRegistry<'_> {
+    ActionRegistry {
+        store: state.store.as_ref(),
         runtime: &state.runtime,
-    };
-    action_check::check(body, &known).map_err(|details| CatalogError::invalid(details).into())
+        intake: &state.intake,
+        runner: &state.runner,
+    }
 }
 
-async fn write(
-    state: &AppState,
-    caller: &Caller,
-    def: ActionDefinition,
-    write: Write,
-) -> ApiResult<ActionRecord> {
-    let before = state.store.get_action(&def.identifier).await?;
-    let now = portico_store::now();
-    let stored = ActionRecord {
-        identifier: def.identifier.clone(),
-        plugin: def.plugin_name().to_owned(),
-        data: serde_json::to_value(&def).map_err(ApiError::internal)?,
-        created_at: before.as_ref().map_or(now, |b| b.created_at),
-        updated_at: now,
-    };
-    let operation = if before.is_some() { "UPDATE" } else { "CREATE" };
-    let audit = record(
-        caller,
-        operation,
-        &def.identifier,
-        before.map(|b| b.data),
-        Some(stored.data.clone()),
-    );
-    state.store.put_action(stored.clone(), write, audit).await?;
-    state.intake.actions_changed();
-    state.runner.refresh_automations().await;
-    Ok(stored)
+fn author(caller: &Caller) -> Author<'_> {
+    Author {
+        actor: &caller.user.identifier,
+        origin: "api",
+    }
 }
 
 fn show(action: &ActionRecord) -> Value {
@@ -122,8 +73,11 @@ pub(crate) async fn create(
     caller
         .require_admin(state.store.as_ref(), "changing actions", "action", &id)
         .await?;
-    let def = check(&state, &body).await?;
-    let stored = write(&state, &caller, def, Write::Create).await?;
+    let registry = registry(&state);
+    let action = registry.check(&body).await?;
+    let stored = registry
+        .write(author(&caller), &action, Write::Create)
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "ok": true, "action": show(&stored) })),
@@ -161,8 +115,11 @@ pub(crate) async fn replace(
             CatalogError::field("identifier", format!("must match the path (`{id}`)")).into(),
         );
     }
-    let def = check(&state, &body).await?;
-    let stored = write(&state, &caller, def, Write::Replace).await?;
+    let registry = registry(&state);
+    let action = registry.check(&body).await?;
+    let stored = registry
+        .write(author(&caller), &action, Write::Replace)
+        .await?;
     Ok(axum::Json(json!({ "ok": true, "action": show(&stored) })))
 }
 
@@ -177,13 +134,8 @@ pub(crate) async fn delete(
     caller
         .require_admin(state.store.as_ref(), "deleting actions", "action", &id)
         .await?;
-    let before = found(&state, &id).await?;
-    state
-        .store
-        .delete_action(&id, record(&caller, "DELETE", &id, Some(before.data), None))
-        .await?;
-    state.intake.actions_changed();
-    state.runner.refresh_automations().await;
+    let current = found(&state, &id).await?;
+    registry(&state).delete(author(&caller), current).await?;
     Ok(axum::Json(json!({ "ok": true })))
 }
 
@@ -239,9 +191,12 @@ pub(crate) async fn patch_permissions(
         }
         data["permissions"][key] = value.clone();
     }
-    let def = check(&state, &data).await?;
-    let permissions: Permissions = def.permissions.clone();
-    write(&state, &caller, def, Write::Replace).await?;
+    let registry = registry(&state);
+    let action = registry.check(&data).await?;
+    registry
+        .write(author(&caller), &action, Write::Replace)
+        .await?;
+    let permissions: &Permissions = &action.permissions;
     Ok(axum::Json(
         json!({ "ok": true, "permissions": permissions }),
     ))
