@@ -1,8 +1,17 @@
-//! Portico's self-service actions and their runs.
+//! Portico's self-service actions and their runs. Modules by concern, each depending only on
+//! those listed before it:
 //!
-//! [`actions`] holds action definitions and [`action_check`] checks them when they are written; [`inputs`] validates user inputs:
-//! [`inputs::check_definition`] when an action is written, [`inputs::validate`] when a run is
-//! created.
+//! - support: `jq` (budgeted jq), [`host_key`] (sealing, tokens), [`ttl_cache`];
+//! - actions: [`actions`] (the stored definition, Port's shape), [`inputs`] (userInputs:
+//!   [`inputs::check_definition`] on write, [`inputs::validate`] on request), [`policy`],
+//!   [`action_check`] (a definition against this server), [`approval`] (rules and decisions),
+//!   [`compiled`] (an action ready for requests);
+//! - a new run: [`payload`] (what travels to the worker), [`run_catalog`], [`quotas`],
+//!   [`new_run`] (record, payload and audit, built one way);
+//! - running: [`notify`], [`automations`], [`runner`] (the queue, workers, leases), [`external`]
+//!   (reports from a system a run was handed to);
+//! - front doors' services: [`intake`] (a request to a committed run), [`registry`] (writing
+//!   actions).
 
 #![warn(missing_docs)]
 

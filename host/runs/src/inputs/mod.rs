@@ -18,7 +18,7 @@
 //! `entity` the entity the action runs on (or `null`), and `user` the caller's
 //! `{identifier, email, roles, teams}`. Its first output is its value.
 //!
-//! [`definition`] holds the checks made when an action is written, [`request`] those made on a
+//! `definition` holds the checks made when an action is written, `request` those made on a
 //! run's values; this module holds what both read: the input kinds and keys, and each input's
 //! JSON Schema.
 
