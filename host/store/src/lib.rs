@@ -11,6 +11,8 @@
 mod model;
 mod postgres;
 pub mod query;
+mod rows;
+mod sql;
 mod sqlite;
 
 pub use model::{
@@ -62,7 +64,13 @@ pub trait Store:
 }
 
 impl<T> Store for T where
-    T: Health + CatalogData + UserDirectory + PluginRegistry + ActionRegistry + RunQueue + AuditTrail
+    T: Health
+        + CatalogData
+        + UserDirectory
+        + PluginRegistry
+        + ActionRegistry
+        + RunQueue
+        + AuditTrail
 {
 }
 
@@ -328,6 +336,26 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         Ok(Arc::new(sqlite::SqliteStore::open(path.as_ref()).await?))
     }
+}
+
+/// A failure that did not come from the database itself (or a SQLite one, whose text says it all).
+pub(crate) fn db(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// Why a blueprint cannot be deleted without its entities ([`StoreError::InUse`]).
+pub(crate) fn blueprint_in_use(identifier: &str, count: i64) -> StoreError {
+    StoreError::InUse(format!(
+        "blueprint `{identifier}` has {count} entities; delete them first or pass \
+         ?delete_entities=true"
+    ))
+}
+
+/// Why a plugin cannot be deleted while actions use it ([`StoreError::InUse`]).
+pub(crate) fn plugin_in_use(name: &str, users: i64) -> StoreError {
+    StoreError::InUse(format!(
+        "plugin `{name}` is used by {users} action(s); change or delete them first"
+    ))
 }
 
 /// Why a user cannot be demoted, disabled or deleted ([`StoreError::InUse`]): the same words from

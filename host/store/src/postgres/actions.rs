@@ -1,25 +1,18 @@
-//! PostgresStore: the [`crate::ActionRegistry`] methods.
+//! [`ActionRegistry`] on Postgres.
 
-use super::*;
+use super::audit::insert_audit;
+use super::{PostgresStore, conflict_or, pg};
+use crate::rows::{self, ms};
+use crate::sql;
+use crate::{ActionRecord, ActionRegistry, AuditRecord, Result, Write};
 
 #[async_trait::async_trait]
-impl crate::ActionRegistry for PostgresStore {
+impl ActionRegistry for PostgresStore {
     async fn put_action(&self, a: ActionRecord, write: Write, audit: AuditRecord) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let sql = match write {
-            Write::Create => {
-                "INSERT INTO actions (identifier, plugin, data, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5)"
-            }
-            Write::Replace => {
-                "INSERT INTO actions (identifier, plugin, data, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identifier) DO UPDATE SET \
-                 plugin = EXCLUDED.plugin, data = EXCLUDED.data, updated_at = EXCLUDED.updated_at"
-            }
-        };
         tx.execute(
-            sql,
+            sql::put_action(write).postgres(),
             &[
                 &a.identifier,
                 &a.plugin,
@@ -37,33 +30,27 @@ impl crate::ActionRegistry for PostgresStore {
     async fn get_action(&self, identifier: &str) -> Result<Option<ActionRecord>> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
-                "SELECT identifier, plugin, data, created_at, updated_at FROM actions WHERE identifier = $1",
-                &[&identifier],
-            )
+            .query_opt(sql::GET_ACTION.postgres(), &[&identifier])
             .await
             .map_err(pg)?;
-        row.as_ref().map(action).transpose()
+        row.as_ref().map(rows::action).transpose()
     }
 
     async fn list_actions(&self) -> Result<Vec<ActionRecord>> {
         let c = self.client().await?;
-        c.query(
-            "SELECT identifier, plugin, data, created_at, updated_at FROM actions ORDER BY identifier",
-            &[],
-        )
-        .await
-        .map_err(pg)?
-        .iter()
-        .map(action)
-        .collect()
+        c.query(sql::LIST_ACTIONS.postgres(), &[])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(rows::action)
+            .collect()
     }
 
     async fn delete_action(&self, identifier: &str, audit: AuditRecord) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         let deleted = tx
-            .execute("DELETE FROM actions WHERE identifier = $1", &[&identifier])
+            .execute(sql::DELETE_ACTION.postgres(), &[&identifier])
             .await
             .map_err(pg)?;
         if deleted > 0 {

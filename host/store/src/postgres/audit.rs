@@ -1,62 +1,56 @@
-//! PostgresStore: the [`crate::AuditTrail`] methods.
+//! [`AuditTrail`] on Postgres, and the audit insert every write runs in its transaction.
 
-use super::*;
+use super::{PostgresStore, bind, pg};
+use crate::query::Dialect;
+use crate::rows::{self, audit_status, ms};
+use crate::sql;
+use crate::{AuditFilter, AuditRecord, AuditTrail, Result};
+use deadpool_postgres::GenericClient;
+
+/// Appends an audit record, on a connection or inside the caller's transaction.
+pub(super) async fn insert_audit(c: &impl GenericClient, a: &AuditRecord) -> Result<()> {
+    let stmt = c
+        .prepare_cached(sql::INSERT_AUDIT.postgres())
+        .await
+        .map_err(pg)?;
+    c.execute(
+        &stmt,
+        &[
+            &ms(a.at),
+            &a.actor,
+            &a.operation,
+            &a.resource_type,
+            &a.resource_id,
+            &a.blueprint,
+            &a.run_id,
+            &a.before,
+            &a.after,
+            &audit_status(a.status),
+            &a.reason,
+            &a.origin,
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
 
 #[async_trait::async_trait]
-impl crate::AuditTrail for PostgresStore {
+impl AuditTrail for PostgresStore {
     async fn record(&self, audit: AuditRecord) -> Result<()> {
         // One statement: it is its own transaction.
         insert_audit(&self.client().await?, &audit).await
     }
 
     async fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        let mut conditions = vec!["1=1".to_owned()];
-        let mut params: Vec<Param> = Vec::new();
-        let mut add = |condition: &str, value: Param| {
-            params.push(value);
-            conditions.push(condition.replace('?', &format!("${}", params.len())));
-        };
-        if let Some(v) = &f.resource_type {
-            add("resource_type = ?", Param::Text(v.clone()));
-        }
-        if let Some(v) = &f.resource_id {
-            add("resource_id = ?", Param::Text(v.clone()));
-        }
-        if let Some(v) = &f.actor {
-            add("actor = ?", Param::Text(v.clone()));
-        }
-        if let Some(v) = &f.run_id {
-            add("run_id = ?", Param::Text(v.clone()));
-        }
-        if let Some(v) = f.from {
-            add("at >= ?", Param::Int(ms(v)));
-        }
-        if let Some(v) = f.to {
-            add("at < ?", Param::Int(ms(v)));
-        }
-        if let Some(v) = f.before_id {
-            add("id < ?", Param::Int(v));
-        }
-        if let Some(v) = &f.visible_to {
-            add(
-                "(resource_type IN ('blueprint', 'entity') OR actor = ?)",
-                Param::Text(v.clone()),
-            );
-        }
-        let sql = format!(
-            "SELECT id, at, actor, operation, resource_type, resource_id, blueprint, run_id, \
-             before, after, status, reason, origin FROM audit_log WHERE {} \
-             ORDER BY id DESC LIMIT {}",
-            conditions.join(" AND "),
-            sql_limit(f.limit)
-        );
+        let (text, params) = sql::audit_log(f, Dialect::Postgres);
         let params: Vec<_> = params.iter().map(bind).collect();
         let c = self.client().await?;
-        c.query_typed(&sql, &params)
+        c.query_typed(&text, &params)
             .await
             .map_err(pg)?
             .iter()
-            .map(audit_record)
+            .map(rows::audit_record)
             .collect()
     }
 }

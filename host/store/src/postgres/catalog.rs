@@ -1,13 +1,21 @@
-//! PostgresStore: the [`crate::CatalogData`] methods.
+//! [`CatalogData`] on Postgres.
 
-use super::*;
+use super::audit::insert_audit;
+use super::{PostgresStore, bind, conflict_or, pg};
+use crate::query::Dialect;
+use crate::rows::{self, ms};
+use crate::sql;
+use crate::{
+    AuditRecord, Blueprint, CatalogData, Entity, EntityRef, Query, Relation, Result, Write, db,
+};
+use tokio_postgres::types::Json;
 
 #[async_trait::async_trait]
-impl crate::CatalogData for PostgresStore {
+impl CatalogData for PostgresStore {
     async fn list_blueprints(&self) -> Result<Vec<Blueprint>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached("SELECT data FROM blueprints ORDER BY identifier")
+            .prepare_cached(sql::LIST_BLUEPRINTS.postgres())
             .await
             .map_err(pg)?;
         c.query(&stmt, &[])
@@ -21,7 +29,7 @@ impl crate::CatalogData for PostgresStore {
     async fn get_blueprint(&self, identifier: &str) -> Result<Option<Blueprint>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached("SELECT data FROM blueprints WHERE identifier = $1")
+            .prepare_cached(sql::GET_BLUEPRINT.postgres())
             .await
             .map_err(pg)?;
         c.query_opt(&stmt, &[&identifier])
@@ -33,16 +41,12 @@ impl crate::CatalogData for PostgresStore {
 
     async fn put_blueprint(&self, bp: Blueprint, write: Write, audit: AuditRecord) -> Result<()> {
         let data = serde_json::to_value(&bp).map_err(db)?;
-        let sql = match write {
-            Write::Create => "INSERT INTO blueprints (identifier, data) VALUES ($1, $2)",
-            Write::Replace => {
-                "INSERT INTO blueprints (identifier, data) VALUES ($1, $2) \
-                 ON CONFLICT (identifier) DO UPDATE SET data = EXCLUDED.data"
-            }
-        };
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let stmt = tx.prepare_cached(sql).await.map_err(pg)?;
+        let stmt = tx
+            .prepare_cached(sql::put_blueprint(write).postgres())
+            .await
+            .map_err(pg)?;
         tx.execute(&stmt, &[&bp.identifier, &data])
             .await
             .map_err(|e| conflict_or(e, || format!("blueprint `{}`", bp.identifier)))?;
@@ -59,33 +63,21 @@ impl crate::CatalogData for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         let count: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM entities WHERE blueprint = $1",
-                &[&identifier],
-            )
+            .query_one(sql::COUNT_ENTITIES.postgres(), &[&identifier])
             .await
             .and_then(|r| r.try_get(0))
             .map_err(pg)?;
         if count > 0 && !with_entities {
-            return Err(StoreError::InUse(format!(
-                "blueprint `{identifier}` has {count} entities; delete them first or pass \
-                 ?delete_entities=true"
-            )));
+            return Err(crate::blueprint_in_use(identifier, count));
         }
-        tx.execute(
-            "DELETE FROM entity_relations WHERE blueprint = $1",
-            &[&identifier],
-        )
-        .await
-        .map_err(pg)?;
-        tx.execute("DELETE FROM entities WHERE blueprint = $1", &[&identifier])
+        tx.execute(sql::DELETE_BLUEPRINT_EDGES.postgres(), &[&identifier])
+            .await
+            .map_err(pg)?;
+        tx.execute(sql::DELETE_BLUEPRINT_ENTITIES.postgres(), &[&identifier])
             .await
             .map_err(pg)?;
         let deleted = tx
-            .execute(
-                "DELETE FROM blueprints WHERE identifier = $1",
-                &[&identifier],
-            )
+            .execute(sql::DELETE_BLUEPRINT.postgres(), &[&identifier])
             .await
             .map_err(pg)?;
         if deleted > 0 {
@@ -98,17 +90,14 @@ impl crate::CatalogData for PostgresStore {
     async fn get_entity(&self, blueprint: &str, identifier: &str) -> Result<Option<Entity>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(&format!(
-                "SELECT {ENTITY_COLUMNS} FROM entities e \
-                 WHERE e.blueprint = $1 AND e.identifier = $2"
-            ))
+            .prepare_cached(sql::GET_ENTITY.postgres())
             .await
             .map_err(pg)?;
         c.query_opt(&stmt, &[&blueprint, &identifier])
             .await
             .map_err(pg)?
             .as_ref()
-            .map(entity)
+            .map(rows::entity)
             .transpose()
     }
 
@@ -119,24 +108,10 @@ impl crate::CatalogData for PostgresStore {
         write: Write,
         audit: AuditRecord,
     ) -> Result<()> {
-        let on_conflict = match write {
-            Write::Create => "",
-            Write::Replace => {
-                " ON CONFLICT (blueprint, identifier) DO UPDATE SET title = EXCLUDED.title, \
-                 icon = EXCLUDED.icon, team = EXCLUDED.team, properties = EXCLUDED.properties, \
-                 relations = EXCLUDED.relations, created_at = EXCLUDED.created_at, \
-                 created_by = EXCLUDED.created_by, updated_at = EXCLUDED.updated_at, \
-                 updated_by = EXCLUDED.updated_by"
-            }
-        };
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         let insert = tx
-            .prepare_cached(&format!(
-                "INSERT INTO entities (blueprint, identifier, title, icon, team, properties, \
-                 relations, created_at, created_by, updated_at, updated_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11){on_conflict}"
-            ))
+            .prepare_cached(sql::put_entity(write).postgres())
             .await
             .map_err(pg)?;
         tx.execute(
@@ -162,18 +137,14 @@ impl crate::CatalogData for PostgresStore {
             })
         })?;
         let clear = tx
-            .prepare_cached("DELETE FROM entity_relations WHERE blueprint = $1 AND identifier = $2")
+            .prepare_cached(sql::DELETE_EDGES.postgres())
             .await
             .map_err(pg)?;
         tx.execute(&clear, &[&e.blueprint, &e.identifier])
             .await
             .map_err(pg)?;
         let edge = tx
-            .prepare_cached(
-                "INSERT INTO entity_relations (blueprint, identifier, relation, \
-                 target_blueprint, target_identifier) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT DO NOTHING",
-            )
+            .prepare_cached(sql::INSERT_EDGE.postgres())
             .await
             .map_err(pg)?;
         for r in &relations {
@@ -202,11 +173,11 @@ impl crate::CatalogData for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         let edges = tx
-            .prepare_cached("DELETE FROM entity_relations WHERE blueprint = $1 AND identifier = $2")
+            .prepare_cached(sql::DELETE_EDGES.postgres())
             .await
             .map_err(pg)?;
         let rows = tx
-            .prepare_cached("DELETE FROM entities WHERE blueprint = $1 AND identifier = $2")
+            .prepare_cached(sql::DELETE_ENTITY.postgres())
             .await
             .map_err(pg)?;
         for e in &entities {
@@ -226,22 +197,14 @@ impl crate::CatalogData for PostgresStore {
     async fn dependents(&self, target: &EntityRef) -> Result<Vec<EntityRef>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(
-                "SELECT DISTINCT blueprint, identifier FROM entity_relations \
-                 WHERE target_blueprint = $1 AND target_identifier = $2 ORDER BY 1, 2",
-            )
+            .prepare_cached(sql::DEPENDENTS.postgres())
             .await
             .map_err(pg)?;
         c.query(&stmt, &[&target.blueprint, &target.identifier])
             .await
             .map_err(pg)?
             .iter()
-            .map(|r| {
-                Ok(EntityRef {
-                    blueprint: r.try_get(0).map_err(pg)?,
-                    identifier: r.try_get(1).map_err(pg)?,
-                })
-            })
+            .map(rows::entity_ref)
             .collect()
     }
 
@@ -251,40 +214,23 @@ impl crate::CatalogData for PostgresStore {
         limit: usize,
         after: Option<EntityRef>,
     ) -> Result<Vec<Entity>> {
-        let mut sql = query::compile(q, Dialect::Postgres)?;
-        if let Some(after) = after {
-            let n = sql.params.len();
-            sql.text = format!(
-                "({}) AND (e.blueprint, e.identifier) > (${}, ${})",
-                sql.text,
-                n + 1,
-                n + 2
-            );
-            sql.params.push(Param::Text(after.blueprint));
-            sql.params.push(Param::Text(after.identifier));
-        }
+        let (text, params) = sql::search(q, limit, after, Dialect::Postgres)?;
         // Not a cached prepared statement: every query has its own text, and the pool's
         // statement caches never forget one.
-        let text = format!(
-            "SELECT {ENTITY_COLUMNS} FROM entities e WHERE {} \
-             ORDER BY e.blueprint, e.identifier LIMIT {}",
-            sql.text,
-            sql_limit(limit)
-        );
-        let params: Vec<_> = sql.params.iter().map(bind).collect();
+        let params: Vec<_> = params.iter().map(bind).collect();
         let c = self.client().await?;
         c.query_typed(&text, &params)
             .await
             .map_err(pg)?
             .iter()
-            .map(entity)
+            .map(rows::entity)
             .collect()
     }
 
     async fn count_entities(&self, blueprint: &str) -> Result<u64> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached("SELECT count(*) FROM entities WHERE blueprint = $1")
+            .prepare_cached(sql::COUNT_ENTITIES.postgres())
             .await
             .map_err(pg)?;
         let n: i64 = c

@@ -1,9 +1,59 @@
-//! PostgresStore: the [`crate::UserDirectory`] methods.
+//! [`UserDirectory`] on Postgres.
 
-use super::*;
+use super::audit::insert_audit;
+use super::{PostgresStore, conflict_or, pg};
+use crate::rows::{self, ms};
+use crate::sql;
+use crate::{
+    ApiToken, AuditRecord, Credential, Result, Role, StoreError, Team, User, UserDirectory,
+};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::Json;
+
+async fn insert_token(c: &impl GenericClient, t: &ApiToken, token_hash: &str) -> Result<()> {
+    c.execute(
+        sql::INSERT_TOKEN.postgres(),
+        &[
+            &t.id,
+            &t.user,
+            &t.name,
+            &t.prefix,
+            &token_hash,
+            &ms(t.created_at),
+            &t.rotated_at.map(ms),
+            &t.last_used_at.map(ms),
+        ],
+    )
+    .await
+    .map_err(|e| conflict_or(e, || format!("token `{}`", t.id)))?;
+    Ok(())
+}
+
+/// [`StoreError::InUse`] when `identifier` is an enabled admin and no other enabled admin
+/// exists. Locks the enabled admins' rows first, so two transactions demoting two different
+/// admins at once cannot both pass: the second waits, then sees the first's change.
+async fn keep_an_admin(c: &impl GenericClient, identifier: &str) -> Result<()> {
+    let admins: Vec<String> = c
+        .query(
+            "SELECT identifier FROM users WHERE role = 'admin' AND NOT disabled \
+             ORDER BY identifier FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(pg)?;
+    if admins.iter().any(|a| a == identifier) && admins.len() == 1 {
+        return Err(StoreError::InUse(crate::last_admin(identifier)));
+    }
+    Ok(())
+}
 
 #[async_trait::async_trait]
-impl crate::UserDirectory for PostgresStore {
+impl UserDirectory for PostgresStore {
     async fn create_user(
         &self,
         u: User,
@@ -14,8 +64,7 @@ impl crate::UserDirectory for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         tx.execute(
-            "INSERT INTO users (identifier, email, role, teams, disabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            sql::INSERT_USER.postgres(),
             &[
                 &u.identifier,
                 &u.email,
@@ -40,54 +89,43 @@ impl crate::UserDirectory for PostgresStore {
     async fn list_users(&self) -> Result<Vec<User>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users ORDER BY identifier"
-            ))
+            .prepare_cached(sql::LIST_USERS.postgres())
             .await
             .map_err(pg)?;
         c.query(&stmt, &[])
             .await
             .map_err(pg)?
             .iter()
-            .map(user)
+            .map(rows::user)
             .collect()
     }
 
     async fn get_user(&self, identifier: &str) -> Result<Option<User>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE identifier = $1"
-            ))
+            .prepare_cached(sql::GET_USER.postgres())
             .await
             .map_err(pg)?;
         c.query_opt(&stmt, &[&identifier])
             .await
             .map_err(pg)?
             .as_ref()
-            .map(user)
+            .map(rows::user)
             .transpose()
     }
 
     async fn authenticate(&self, token_hash: &str) -> Result<Option<Credential>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(
-                "SELECT u.identifier, u.email, u.role, u.teams, u.created_at, u.disabled, \
-                 t.id, t.last_used_at \
-                 FROM user_tokens t JOIN users u ON u.identifier = t.user_id \
-                 WHERE t.token_hash = $1 AND NOT u.disabled",
-            )
+            .prepare_cached(sql::AUTHENTICATE.postgres())
             .await
             .map_err(pg)?;
-        let Some(row) = c.query_opt(&stmt, &[&token_hash]).await.map_err(pg)? else {
-            return Ok(None);
-        };
-        Ok(Some(Credential {
-            user: user(&row)?,
-            token_id: row.try_get(6).map_err(pg)?,
-            last_used_at: row.try_get::<_, Option<i64>>(7).map_err(pg)?.map(at),
-        }))
+        c.query_opt(&stmt, &[&token_hash])
+            .await
+            .map_err(pg)?
+            .as_ref()
+            .map(rows::credential)
+            .transpose()
     }
 
     async fn update_user(&self, u: User, audit: AuditRecord) -> Result<bool> {
@@ -98,7 +136,7 @@ impl crate::UserDirectory for PostgresStore {
         }
         let updated = tx
             .execute(
-                "UPDATE users SET role = $2, teams = $3, disabled = $4 WHERE identifier = $1",
+                sql::UPDATE_USER.postgres(),
                 &[
                     &u.identifier,
                     &u.role.as_str(),
@@ -120,11 +158,11 @@ impl crate::UserDirectory for PostgresStore {
         let tx = c.transaction().await.map_err(pg)?;
         keep_an_admin(&tx, identifier).await?;
         let deleted = tx
-            .execute("DELETE FROM users WHERE identifier = $1", &[&identifier])
+            .execute(sql::DELETE_USER.postgres(), &[&identifier])
             .await
             .map_err(pg)?;
         if deleted > 0 {
-            tx.execute("DELETE FROM user_tokens WHERE user_id = $1", &[&identifier])
+            tx.execute(sql::DELETE_USER_TOKENS.postgres(), &[&identifier])
                 .await
                 .map_err(pg)?;
             insert_audit(&tx, &audit).await?;
@@ -149,16 +187,14 @@ impl crate::UserDirectory for PostgresStore {
     async fn list_tokens(&self, user: &str) -> Result<Vec<ApiToken>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM user_tokens WHERE user_id = $1 ORDER BY created_at, id"
-            ))
+            .prepare_cached(sql::LIST_TOKENS.postgres())
             .await
             .map_err(pg)?;
         c.query(&stmt, &[&user])
             .await
             .map_err(pg)?
             .iter()
-            .map(token)
+            .map(rows::token)
             .collect()
     }
 
@@ -175,15 +211,12 @@ impl crate::UserDirectory for PostgresStore {
         let tx = c.transaction().await.map_err(pg)?;
         let row = tx
             .query_opt(
-                &format!(
-                    "UPDATE user_tokens SET token_hash = $3, prefix = $4, rotated_at = $5, \
-                     last_used_at = NULL WHERE user_id = $1 AND id = $2 RETURNING {TOKEN_COLUMNS}"
-                ),
+                sql::ROTATE_TOKEN.postgres(),
                 &[&user, &id, &token_hash, &prefix, &ms(when)],
             )
             .await
             .map_err(|e| conflict_or(e, || format!("token `{id}`")))?;
-        let rotated = row.as_ref().map(token).transpose()?;
+        let rotated = row.as_ref().map(rows::token).transpose()?;
         if rotated.is_some() {
             insert_audit(&tx, &audit).await?;
         }
@@ -195,10 +228,7 @@ impl crate::UserDirectory for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         let deleted = tx
-            .execute(
-                "DELETE FROM user_tokens WHERE user_id = $1 AND id = $2",
-                &[&user, &id],
-            )
+            .execute(sql::DELETE_TOKEN.postgres(), &[&user, &id])
             .await
             .map_err(pg)?;
         if deleted > 0 {
@@ -211,7 +241,7 @@ impl crate::UserDirectory for PostgresStore {
     async fn touch_token(&self, token_hash: &str, when: DateTime<Utc>) -> Result<()> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached("UPDATE user_tokens SET last_used_at = $2 WHERE token_hash = $1")
+            .prepare_cached(sql::TOUCH_TOKEN.postgres())
             .await
             .map_err(pg)?;
         c.execute(&stmt, &[&token_hash, &ms(when)])
@@ -223,7 +253,7 @@ impl crate::UserDirectory for PostgresStore {
     async fn count_users(&self) -> Result<u64> {
         let c = self.client().await?;
         let n: i64 = c
-            .query_one("SELECT count(*) FROM users", &[])
+            .query_one(sql::COUNT_USERS.postgres(), &[])
             .await
             .and_then(|r| r.try_get(0))
             .map_err(pg)?;
@@ -234,7 +264,7 @@ impl crate::UserDirectory for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         tx.execute(
-            "INSERT INTO teams (name, description, created_at) VALUES ($1, $2, $3)",
+            sql::INSERT_TEAM.postgres(),
             &[&team.name, &team.description, &ms(team.created_at)],
         )
         .await
@@ -246,20 +276,14 @@ impl crate::UserDirectory for PostgresStore {
     async fn list_teams(&self) -> Result<Vec<Team>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached("SELECT name, description, created_at FROM teams ORDER BY name")
+            .prepare_cached(sql::LIST_TEAMS.postgres())
             .await
             .map_err(pg)?;
         c.query(&stmt, &[])
             .await
             .map_err(pg)?
             .iter()
-            .map(|r| {
-                Ok(Team {
-                    name: r.try_get(0).map_err(pg)?,
-                    description: r.try_get(1).map_err(pg)?,
-                    created_at: at(r.try_get(2).map_err(pg)?),
-                })
-            })
+            .map(rows::team)
             .collect()
     }
 }

@@ -1,9 +1,13 @@
-//! PostgresStore: the [`crate::PluginRegistry`] methods.
+//! [`PluginRegistry`] on Postgres.
 
-use super::*;
+use super::audit::insert_audit;
+use super::{PostgresStore, pg};
+use crate::rows::{self, ms};
+use crate::sql;
+use crate::{AuditRecord, PluginRegistry, PluginVersion, Result};
 
 #[async_trait::async_trait]
-impl crate::PluginRegistry for PostgresStore {
+impl PluginRegistry for PostgresStore {
     async fn put_plugin(
         &self,
         v: PluginVersion,
@@ -14,8 +18,7 @@ impl crate::PluginRegistry for PostgresStore {
         let tx = c.transaction().await.map_err(pg)?;
         let added = tx
             .execute(
-                "INSERT INTO plugins (name, digest, size, bytes, created_at, created_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                sql::INSERT_PLUGIN.postgres(),
                 &[
                     &v.name,
                     &v.digest,
@@ -37,35 +40,21 @@ impl crate::PluginRegistry for PostgresStore {
     async fn list_plugins(&self) -> Result<Vec<PluginVersion>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(
-                "SELECT name, digest, size, created_at, created_by FROM plugins \
-                 ORDER BY name, created_at DESC, digest",
-            )
+            .prepare_cached(sql::LIST_PLUGINS.postgres())
             .await
             .map_err(pg)?;
         c.query(&stmt, &[])
             .await
             .map_err(pg)?
             .iter()
-            .map(|r| {
-                Ok(PluginVersion {
-                    name: r.try_get(0).map_err(pg)?,
-                    digest: r.try_get(1).map_err(pg)?,
-                    size: r.try_get::<_, i64>(2).map_err(pg)? as u64,
-                    created_at: at(r.try_get(3).map_err(pg)?),
-                    created_by: r.try_get(4).map_err(pg)?,
-                })
-            })
+            .map(rows::plugin)
             .collect()
     }
 
     async fn plugin_bytes(&self, name: &str, digest: &str) -> Result<Option<Vec<u8>>> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
-                "SELECT bytes FROM plugins WHERE name = $1 AND digest = $2",
-                &[&name, &digest],
-            )
+            .query_opt(sql::PLUGIN_BYTES.postgres(), &[&name, &digest])
             .await
             .map_err(pg)?;
         row.map(|r| r.try_get(0).map_err(pg)).transpose()
@@ -75,17 +64,15 @@ impl crate::PluginRegistry for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         let users: i64 = tx
-            .query_one("SELECT count(*) FROM actions WHERE plugin = $1", &[&name])
+            .query_one(sql::PLUGIN_USERS.postgres(), &[&name])
             .await
             .and_then(|r| r.try_get(0))
             .map_err(pg)?;
         if users > 0 {
-            return Err(StoreError::InUse(format!(
-                "plugin `{name}` is used by {users} action(s); change or delete them first"
-            )));
+            return Err(crate::plugin_in_use(name, users));
         }
         let deleted = tx
-            .execute("DELETE FROM plugins WHERE name = $1", &[&name])
+            .execute(sql::DELETE_PLUGIN.postgres(), &[&name])
             .await
             .map_err(pg)?;
         if deleted > 0 {

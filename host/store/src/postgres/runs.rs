@@ -1,9 +1,92 @@
-//! PostgresStore: the [`crate::RunQueue`] methods.
+//! [`RunQueue`] on Postgres. Replicas share the queue: a claim is one statement that skips the
+//! rows another claimer holds (`FOR UPDATE SKIP LOCKED`).
 
-use super::*;
+use super::audit::insert_audit;
+use super::{PostgresStore, bind, conflict_or, pg};
+use crate::query::Dialect;
+use crate::rows::{self, ms, sql_limit};
+use crate::sql;
+use crate::{Approval, AuditRecord, Result, RunFilter, RunLogLine, RunQueue, RunRecord, RunStatus};
+use chrono::{DateTime, Utc};
+use std::sync::LazyLock;
+use tokio_postgres::types::Json;
+
+/// [`RunQueue::claim_runs`]'s statement, built once.
+static CLAIM_RUNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH picked AS (SELECT id FROM runs WHERE status = 'PENDING' \
+         ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         UPDATE runs SET status = 'IN_PROGRESS', lease_owner = $2, lease_until = $3, \
+         attempts = runs.attempts + 1 FROM picked \
+         WHERE runs.id = picked.id AND runs.status = 'PENDING' \
+         RETURNING {}, false",
+        sql::RUN_COLUMNS
+            .split(", ")
+            .map(|column| match column.trim() {
+                // Read as text, as the other run reads do (`JsonText`).
+                "payload" => "runs.payload::text".to_owned(),
+                column => format!("runs.{column}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+});
+
+/// Extends the leases of all the given runs in one statement.
+const RENEW_LEASES: &str = "UPDATE runs SET lease_until = $3 \
+    WHERE id = ANY($1) AND lease_owner = $2 AND status = 'IN_PROGRESS'";
+
+impl PostgresStore {
+    /// Inserts a run and its audit record, leased to `lease` (worker, until in ms) when given.
+    async fn insert_run(
+        &self,
+        r: RunRecord,
+        audit: AuditRecord,
+        lease: Option<(&str, i64)>,
+    ) -> Result<()> {
+        let (owner, until) = lease.unzip();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let stmt = tx
+            .prepare_cached(sql::INSERT_RUN.postgres())
+            .await
+            .map_err(pg)?;
+        tx.execute(
+            &stmt,
+            &[
+                &r.id,
+                &r.action,
+                &r.blueprint,
+                &r.entity,
+                &r.properties,
+                &r.status.as_str(),
+                &r.status_label,
+                &Json(&r.link),
+                &r.summary,
+                &r.progress,
+                &r.error,
+                &r.affected_entities,
+                &r.output,
+                &r.source,
+                &r.created_by,
+                &ms(r.created_at),
+                &ms(r.updated_at),
+                &r.ended_at.map(ms),
+                &r.attempts,
+                &r.payload.as_str(),
+                &owner,
+                &until,
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or(e, || format!("run `{}`", r.id)))?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
+}
 
 #[async_trait::async_trait]
-impl crate::RunQueue for PostgresStore {
+impl RunQueue for PostgresStore {
     async fn create_run(&self, r: RunRecord, audit: AuditRecord) -> Result<()> {
         self.insert_run(r, audit, None).await
     }
@@ -22,54 +105,26 @@ impl crate::RunQueue for PostgresStore {
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(&format!("SELECT {RUN_SELECT} FROM runs WHERE id = $1"))
+            .prepare_cached(sql::GET_RUN.postgres())
             .await
             .map_err(pg)?;
         c.query_opt(&stmt, &[&id])
             .await
             .map_err(pg)?
             .as_ref()
-            .map(run)
+            .map(rows::run)
             .transpose()
     }
 
     async fn list_runs(&self, f: &RunFilter) -> Result<Vec<RunRecord>> {
-        let mut conditions = vec!["1=1".to_owned()];
-        let mut params: Vec<Param> = Vec::new();
-        let mut add = |condition: &str, value: Param| {
-            params.push(value);
-            conditions.push(condition.replace('?', &format!("${}", params.len())));
-        };
-        if let Some(v) = &f.action {
-            add("action = ?", Param::Text(v.clone()));
-        }
-        if let Some(v) = &f.status {
-            add("status = ?", Param::Text(v.as_str().into()));
-        }
-        if let Some(v) = &f.created_by {
-            add("created_by = ?", Param::Text(v.clone()));
-        }
-        if let Some(v) = &f.entity {
-            add("entity = ?", Param::Text(v.clone()));
-        }
-        if let Some(v) = &f.before {
-            add(
-                "(created_at, id) < (SELECT created_at, id FROM runs WHERE id = ?)",
-                Param::Text(v.clone()),
-            );
-        }
-        let sql = format!(
-            "SELECT {RUN_SELECT} FROM runs WHERE {} ORDER BY created_at DESC, id DESC LIMIT {}",
-            conditions.join(" AND "),
-            sql_limit(f.limit)
-        );
+        let (text, params) = sql::list_runs(f, Dialect::Postgres);
         let params: Vec<_> = params.iter().map(bind).collect();
         let c = self.client().await?;
-        c.query_typed(&sql, &params)
+        c.query_typed(&text, &params)
             .await
             .map_err(pg)?
             .iter()
-            .map(run)
+            .map(rows::run)
             .collect()
     }
 
@@ -88,7 +143,7 @@ impl crate::RunQueue for PostgresStore {
             .await
             .map_err(pg)?
             .iter()
-            .map(run)
+            .map(rows::run)
             .collect::<Result<Vec<_>>>()?;
         claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(claimed)
@@ -101,13 +156,7 @@ impl crate::RunQueue for PostgresStore {
         lease_until: DateTime<Utc>,
     ) -> Result<u64> {
         let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(
-                "UPDATE runs SET lease_until = $3 \
-                 WHERE id = ANY($1) AND lease_owner = $2 AND status = 'IN_PROGRESS'",
-            )
-            .await
-            .map_err(pg)?;
+        let stmt = c.prepare_cached(RENEW_LEASES).await.map_err(pg)?;
         c.execute(&stmt, &[&run_ids, &worker, &ms(lease_until)])
             .await
             .map_err(pg)
@@ -116,7 +165,10 @@ impl crate::RunQueue for PostgresStore {
     async fn update_run(&self, r: &RunRecord, audit: Option<AuditRecord>) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let stmt = tx.prepare_cached(&UPDATE_RUN).await.map_err(pg)?;
+        let stmt = tx
+            .prepare_cached(sql::UPDATE_RUN.postgres())
+            .await
+            .map_err(pg)?;
         let updated = tx
             .execute(
                 &stmt,
@@ -149,28 +201,21 @@ impl crate::RunQueue for PostgresStore {
     async fn expired_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(&format!(
-                "SELECT {RUN_SELECT} FROM runs WHERE status = 'IN_PROGRESS' \
-                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY created_at, id"
-            ))
+            .prepare_cached(sql::EXPIRED_RUNS.postgres())
             .await
             .map_err(pg)?;
         c.query(&stmt, &[&ms(now)])
             .await
             .map_err(pg)?
             .iter()
-            .map(run)
+            .map(rows::run)
             .collect()
     }
 
     async fn requeue_run(&self, id: &str) -> Result<bool> {
         let c = self.client().await?;
         let n = c
-            .execute(
-                "UPDATE runs SET status = 'PENDING', lease_owner = NULL, lease_until = NULL \
-                 WHERE id = $1 AND status = 'IN_PROGRESS'",
-                &[&id],
-            )
+            .execute(sql::REQUEUE_RUN.postgres(), &[&id])
             .await
             .map_err(pg)?;
         Ok(n > 0)
@@ -179,11 +224,7 @@ impl crate::RunQueue for PostgresStore {
     async fn hand_off_run(&self, id: &str, worker: &str, deadline: DateTime<Utc>) -> Result<bool> {
         let c = self.client().await?;
         let n = c
-            .execute(
-                "UPDATE runs SET lease_owner = 'external', lease_until = $3 \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS'",
-                &[&id, &worker, &ms(deadline)],
-            )
+            .execute(sql::HAND_OFF_RUN.postgres(), &[&id, &worker, &ms(deadline)])
             .await
             .map_err(pg)?;
         Ok(n > 0)
@@ -193,8 +234,7 @@ impl crate::RunQueue for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         tx.execute(
-            "INSERT INTO run_approvals (run_id, approver, decision, description, at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            sql::INSERT_APPROVAL.postgres(),
             &[
                 &d.run_id,
                 &d.approver,
@@ -211,33 +251,18 @@ impl crate::RunQueue for PostgresStore {
 
     async fn approvals(&self, run_id: &str) -> Result<Vec<Approval>> {
         let c = self.client().await?;
-        c.query(
-            "SELECT run_id, approver, decision, description, at FROM run_approvals \
-             WHERE run_id = $1 ORDER BY at, approver",
-            &[&run_id],
-        )
-        .await
-        .map_err(pg)?
-        .iter()
-        .map(|r| {
-            Ok(Approval {
-                run_id: r.try_get(0).map_err(pg)?,
-                approver: r.try_get(1).map_err(pg)?,
-                decision: r.try_get(2).map_err(pg)?,
-                description: r.try_get(3).map_err(pg)?,
-                at: at(r.try_get(4).map_err(pg)?),
-            })
-        })
-        .collect()
+        c.query(sql::APPROVALS.postgres(), &[&run_id])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(rows::approval)
+            .collect()
     }
 
     async fn count_runs(&self, status: RunStatus) -> Result<u64> {
         let c = self.client().await?;
         let n: i64 = c
-            .query_one(
-                "SELECT count(*) FROM runs WHERE status = $1",
-                &[&status.as_str()],
-            )
+            .query_one(sql::COUNT_RUNS.postgres(), &[&status.as_str()])
             .await
             .and_then(|r| r.try_get(0))
             .map_err(pg)?;
@@ -248,10 +273,7 @@ impl crate::RunQueue for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         let stmt = tx
-            .prepare_cached(
-                "INSERT INTO run_logs (run_id, seq, at, level, message) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
+            .prepare_cached(sql::INSERT_LOG.postgres())
             .await
             .map_err(pg)?;
         for l in &lines {
@@ -266,37 +288,23 @@ impl crate::RunQueue for PostgresStore {
 
     async fn last_log_seq(&self, run_id: &str) -> Result<i64> {
         let c = self.client().await?;
-        c.query_one(
-            "SELECT coalesce(max(seq), 0)::int8 FROM run_logs WHERE run_id = $1",
-            &[&run_id],
-        )
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(pg)
+        c.query_one(sql::LAST_LOG_SEQ.postgres(), &[&run_id])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(pg)
     }
 
     async fn run_logs(&self, run_id: &str, after: i64, limit: usize) -> Result<Vec<RunLogLine>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(
-                "SELECT run_id, seq, at, level, message FROM run_logs \
-                 WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            )
+            .prepare_cached(sql::RUN_LOGS.postgres())
             .await
             .map_err(pg)?;
         c.query(&stmt, &[&run_id, &after, &sql_limit(limit)])
             .await
             .map_err(pg)?
             .iter()
-            .map(|r| {
-                Ok(RunLogLine {
-                    run_id: r.try_get(0).map_err(pg)?,
-                    seq: r.try_get(1).map_err(pg)?,
-                    at: at(r.try_get(2).map_err(pg)?),
-                    level: r.try_get(3).map_err(pg)?,
-                    message: r.try_get(4).map_err(pg)?,
-                })
-            })
+            .map(rows::log_line)
             .collect()
     }
 }

@@ -1,20 +1,18 @@
-//! SqliteStore: the [`crate::ActionRegistry`] methods.
+//! [`ActionRegistry`] on SQLite.
 
-use super::*;
+use super::audit::insert_audit;
+use super::{SqliteStore, conflict_or};
+use crate::rows::{self, ms};
+use crate::sql;
+use crate::{ActionRecord, ActionRegistry, AuditRecord, Result, Write, db};
+use rusqlite::{OptionalExtension, params};
 
 #[async_trait::async_trait]
-impl crate::ActionRegistry for SqliteStore {
+impl ActionRegistry for SqliteStore {
     async fn put_action(&self, a: ActionRecord, write: Write, audit: AuditRecord) -> Result<()> {
         self.write(move |c| {
-            let verb = match write {
-                Write::Create => "INSERT",
-                Write::Replace => "INSERT OR REPLACE",
-            };
             c.execute(
-                &format!(
-                    "{verb} INTO actions (identifier, plugin, data, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)"
-                ),
+                sql::put_action(write).sqlite(),
                 params![
                     a.identifier,
                     a.plugin,
@@ -32,25 +30,19 @@ impl crate::ActionRegistry for SqliteStore {
     async fn get_action(&self, identifier: &str) -> Result<Option<ActionRecord>> {
         let id = identifier.to_owned();
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT identifier, plugin, data, created_at, updated_at FROM actions WHERE identifier = ?1",
-            )
-            .map_err(db)?
-            .query_row([id], action)
-            .optional()
-            .map_err(db)
+            c.prepare_cached(sql::GET_ACTION.sqlite())
+                .map_err(db)?
+                .query_row([id], |r| rows::action(r))
+                .optional()
+                .map_err(db)
         })
         .await
     }
 
     async fn list_actions(&self) -> Result<Vec<ActionRecord>> {
         self.read(|c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT identifier, plugin, data, created_at, updated_at FROM actions ORDER BY identifier",
-                )
-                .map_err(db)?;
-            let rows = stmt.query_map([], action).map_err(db)?;
+            let mut stmt = c.prepare_cached(sql::LIST_ACTIONS.sqlite()).map_err(db)?;
+            let rows = stmt.query_map([], |r| rows::action(r)).map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
         .await
@@ -59,9 +51,7 @@ impl crate::ActionRegistry for SqliteStore {
     async fn delete_action(&self, identifier: &str, audit: AuditRecord) -> Result<bool> {
         let id = identifier.to_owned();
         self.write(move |c| {
-            let deleted = c
-                .execute("DELETE FROM actions WHERE identifier = ?1", [&id])
-                .map_err(db)?;
+            let deleted = c.execute(sql::DELETE_ACTION.sqlite(), [&id]).map_err(db)?;
             if deleted > 0 {
                 insert_audit(c, &audit)?;
             }

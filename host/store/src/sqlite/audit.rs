@@ -1,77 +1,48 @@
-//! SqliteStore: the [`crate::AuditTrail`] methods.
+//! [`AuditTrail`] on SQLite, and the audit insert every write runs in its transaction.
 
-use super::*;
+use super::{SqliteStore, bind};
+use crate::query::Dialect;
+use crate::rows::{self, audit_status, ms};
+use crate::sql;
+use crate::{AuditFilter, AuditRecord, AuditTrail, Result, db};
+use rusqlite::{Connection, params, params_from_iter};
+use serde_json::Value;
+
+/// Appends `a` in the writer's open transaction.
+pub(super) fn insert_audit(conn: &Connection, a: &AuditRecord) -> Result<()> {
+    conn.prepare_cached(sql::INSERT_AUDIT.sqlite())
+        .map_err(db)?
+        .execute(params![
+            ms(a.at),
+            a.actor,
+            a.operation,
+            a.resource_type,
+            a.resource_id,
+            a.blueprint,
+            a.run_id,
+            a.before.as_ref().map(Value::to_string),
+            a.after.as_ref().map(Value::to_string),
+            audit_status(a.status),
+            a.reason,
+            a.origin,
+        ])
+        .map_err(db)?;
+    Ok(())
+}
 
 #[async_trait::async_trait]
-impl crate::AuditTrail for SqliteStore {
+impl AuditTrail for SqliteStore {
     async fn record(&self, audit: AuditRecord) -> Result<()> {
         self.write(move |c| insert_audit(c, &audit)).await
     }
 
     async fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        let mut conditions = vec!["1=1".to_owned()];
-        let mut params: Vec<rusqlite::types::Value> = Vec::new();
-        let mut add = |condition: &str, value: rusqlite::types::Value| {
-            params.push(value);
-            conditions.push(condition.replace('?', &format!("?{}", params.len())));
-        };
-        use rusqlite::types::Value as V;
-        if let Some(v) = &f.resource_type {
-            add("resource_type = ?", V::Text(v.clone()));
-        }
-        if let Some(v) = &f.resource_id {
-            add("resource_id = ?", V::Text(v.clone()));
-        }
-        if let Some(v) = &f.actor {
-            add("actor = ?", V::Text(v.clone()));
-        }
-        if let Some(v) = &f.run_id {
-            add("run_id = ?", V::Text(v.clone()));
-        }
-        if let Some(v) = f.from {
-            add("at >= ?", V::Integer(ms(v)));
-        }
-        if let Some(v) = f.to {
-            add("at < ?", V::Integer(ms(v)));
-        }
-        if let Some(v) = f.before_id {
-            add("id < ?", V::Integer(v));
-        }
-        if let Some(v) = &f.visible_to {
-            add(
-                "(resource_type IN ('blueprint', 'entity') OR actor = ?)",
-                V::Text(v.clone()),
-            );
-        }
-        let sql = format!(
-            "SELECT id, at, actor, operation, resource_type, resource_id, blueprint, run_id, \
-             before, after, status, reason, origin FROM audit_log WHERE {} ORDER BY id DESC LIMIT {}",
-            conditions.join(" AND "),
-            f.limit
-        );
+        let (text, params) = sql::audit_log(f, Dialect::Sqlite);
         self.read(move |c| {
-            let mut stmt = c.prepare(&sql).map_err(db)?;
+            let mut stmt = c.prepare(&text).map_err(db)?;
             let rows = stmt
-                .query_map(params_from_iter(params.iter()), |r| {
-                    Ok(AuditRecord {
-                        id: r.get(0)?,
-                        at: at(r.get(1)?),
-                        actor: r.get(2)?,
-                        operation: r.get(3)?,
-                        resource_type: r.get(4)?,
-                        resource_id: r.get(5)?,
-                        blueprint: r.get(6)?,
-                        run_id: r.get(7)?,
-                        before: r.get::<_, Option<String>>(8)?.map(json),
-                        after: r.get::<_, Option<String>>(9)?.map(json),
-                        status: if r.get::<_, String>(10)? == "SUCCESS" {
-                            AuditStatus::Success
-                        } else {
-                            AuditStatus::Failure
-                        },
-                        reason: r.get(11)?,
-                        origin: r.get(12)?,
-                    })
+                .query_map(params_from_iter(params.iter().map(bind)), |r| {
+                    rows::audit_record(r)
                 })
                 .map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)

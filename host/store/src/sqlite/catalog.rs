@@ -1,13 +1,21 @@
-//! SqliteStore: the [`crate::CatalogData`] methods.
+//! [`CatalogData`] on SQLite.
 
-use super::*;
+use super::audit::insert_audit;
+use super::{SqliteStore, bind, conflict_or};
+use crate::query::Dialect;
+use crate::rows::{self, ms};
+use crate::sql;
+use crate::{
+    AuditRecord, Blueprint, CatalogData, Entity, EntityRef, Query, Relation, Result, Write, db,
+};
+use rusqlite::{OptionalExtension, params, params_from_iter};
 
 #[async_trait::async_trait]
-impl crate::CatalogData for SqliteStore {
+impl CatalogData for SqliteStore {
     async fn list_blueprints(&self) -> Result<Vec<Blueprint>> {
         self.read(|c| {
             let mut stmt = c
-                .prepare_cached("SELECT data FROM blueprints ORDER BY identifier")
+                .prepare_cached(sql::LIST_BLUEPRINTS.sqlite())
                 .map_err(db)?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
             rows.map(|r| serde_json::from_str(&r.map_err(db)?).map_err(db))
@@ -20,11 +28,7 @@ impl crate::CatalogData for SqliteStore {
         let id = identifier.to_owned();
         self.read(move |c| {
             let data: Option<String> = c
-                .query_row(
-                    "SELECT data FROM blueprints WHERE identifier = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
+                .query_row(sql::GET_BLUEPRINT.sqlite(), [id], |r| r.get(0))
                 .optional()
                 .map_err(db)?;
             data.map(|d| serde_json::from_str(&d).map_err(db))
@@ -36,14 +40,11 @@ impl crate::CatalogData for SqliteStore {
     async fn put_blueprint(&self, bp: Blueprint, write: Write, audit: AuditRecord) -> Result<()> {
         self.write(move |c| {
             let data = serde_json::to_string(&bp).map_err(db)?;
-            let sql = match write {
-                Write::Create => "INSERT INTO blueprints (identifier, data) VALUES (?1, ?2)",
-                Write::Replace => {
-                    "INSERT OR REPLACE INTO blueprints (identifier, data) VALUES (?1, ?2)"
-                }
-            };
-            c.execute(sql, params![bp.identifier, data])
-                .map_err(|e| conflict_or(e, || format!("blueprint `{}`", bp.identifier)))?;
+            c.execute(
+                sql::put_blueprint(write).sqlite(),
+                params![bp.identifier, data],
+            )
+            .map_err(|e| conflict_or(e, || format!("blueprint `{}`", bp.identifier)))?;
             insert_audit(c, &audit)
         })
         .await
@@ -58,24 +59,17 @@ impl crate::CatalogData for SqliteStore {
         let id = identifier.to_owned();
         self.write(move |c| {
             let count: i64 = c
-                .query_row(
-                    "SELECT count(*) FROM entities WHERE blueprint = ?1",
-                    [&id],
-                    |r| r.get(0),
-                )
+                .query_row(sql::COUNT_ENTITIES.sqlite(), [&id], |r| r.get(0))
                 .map_err(db)?;
             if count > 0 && !with_entities {
-                return Err(StoreError::InUse(format!(
-                    "blueprint `{id}` has {count} entities; delete them first or pass \
-                     ?delete_entities=true"
-                )));
+                return Err(crate::blueprint_in_use(&id, count));
             }
-            c.execute("DELETE FROM entity_relations WHERE blueprint = ?1", [&id])
+            c.execute(sql::DELETE_BLUEPRINT_EDGES.sqlite(), [&id])
                 .map_err(db)?;
-            c.execute("DELETE FROM entities WHERE blueprint = ?1", [&id])
+            c.execute(sql::DELETE_BLUEPRINT_ENTITIES.sqlite(), [&id])
                 .map_err(db)?;
             let deleted = c
-                .execute("DELETE FROM blueprints WHERE identifier = ?1", [&id])
+                .execute(sql::DELETE_BLUEPRINT.sqlite(), [&id])
                 .map_err(db)?;
             if deleted > 0 {
                 insert_audit(c, &audit)?;
@@ -88,13 +82,11 @@ impl crate::CatalogData for SqliteStore {
     async fn get_entity(&self, blueprint: &str, identifier: &str) -> Result<Option<Entity>> {
         let (bp, id) = (blueprint.to_owned(), identifier.to_owned());
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {ENTITY_COLUMNS} FROM entities e WHERE e.blueprint = ?1 AND e.identifier = ?2"
-            ))
-            .map_err(db)?
-            .query_row([bp, id], entity)
-            .optional()
-            .map_err(db)
+            c.prepare_cached(sql::GET_ENTITY.sqlite())
+                .map_err(db)?
+                .query_row([bp, id], |r| rows::entity(r))
+                .optional()
+                .map_err(db)
         })
         .await
     }
@@ -107,46 +99,31 @@ impl crate::CatalogData for SqliteStore {
         audit: AuditRecord,
     ) -> Result<()> {
         self.write(move |c| {
-            let verb = match write {
-                Write::Create => "INSERT",
-                Write::Replace => "INSERT OR REPLACE",
-            };
-            c.prepare_cached(&format!(
-                "{verb} INTO entities (blueprint, identifier, title, icon, team, properties, \
-                 relations, created_at, created_by, updated_at, updated_by) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ))
-            .map_err(db)?
-            .execute(params![
-                e.blueprint,
-                e.identifier,
-                e.title,
-                e.icon,
-                serde_json::to_string(&e.team).map_err(db)?,
-                e.properties.to_string(),
-                e.relations.to_string(),
-                ms(e.created_at),
-                e.created_by,
-                ms(e.updated_at),
-                e.updated_by,
-            ])
-            .map_err(|err| {
-                conflict_or(err, || {
-                    format!("entity `{}` of blueprint `{}`", e.identifier, e.blueprint)
-                })
-            })?;
-            c.prepare_cached(
-                "DELETE FROM entity_relations WHERE blueprint = ?1 AND identifier = ?2",
-            )
-            .map_err(db)?
-            .execute([&e.blueprint, &e.identifier])
-            .map_err(db)?;
-            let mut insert = c
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO entity_relations (blueprint, identifier, relation, \
-                     target_blueprint, target_identifier) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
+            c.prepare_cached(sql::put_entity(write).sqlite())
+                .map_err(db)?
+                .execute(params![
+                    e.blueprint,
+                    e.identifier,
+                    e.title,
+                    e.icon,
+                    serde_json::to_string(&e.team).map_err(db)?,
+                    e.properties.to_string(),
+                    e.relations.to_string(),
+                    ms(e.created_at),
+                    e.created_by,
+                    ms(e.updated_at),
+                    e.updated_by,
+                ])
+                .map_err(|err| {
+                    conflict_or(err, || {
+                        format!("entity `{}` of blueprint `{}`", e.identifier, e.blueprint)
+                    })
+                })?;
+            c.prepare_cached(sql::DELETE_EDGES.sqlite())
+                .map_err(db)?
+                .execute([&e.blueprint, &e.identifier])
                 .map_err(db)?;
+            let mut insert = c.prepare_cached(sql::INSERT_EDGE.sqlite()).map_err(db)?;
             for r in &relations {
                 insert
                     .execute(params![
@@ -170,16 +147,10 @@ impl crate::CatalogData for SqliteStore {
     ) -> Result<()> {
         self.write(move |c| {
             for e in &entities {
-                c.execute(
-                    "DELETE FROM entity_relations WHERE blueprint = ?1 AND identifier = ?2",
-                    [&e.blueprint, &e.identifier],
-                )
-                .map_err(db)?;
-                c.execute(
-                    "DELETE FROM entities WHERE blueprint = ?1 AND identifier = ?2",
-                    [&e.blueprint, &e.identifier],
-                )
-                .map_err(db)?;
+                c.execute(sql::DELETE_EDGES.sqlite(), [&e.blueprint, &e.identifier])
+                    .map_err(db)?;
+                c.execute(sql::DELETE_ENTITY.sqlite(), [&e.blueprint, &e.identifier])
+                    .map_err(db)?;
             }
             audit.iter().try_for_each(|a| insert_audit(c, a))
         })
@@ -189,18 +160,10 @@ impl crate::CatalogData for SqliteStore {
     async fn dependents(&self, target: &EntityRef) -> Result<Vec<EntityRef>> {
         let target = target.clone();
         self.read(move |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT DISTINCT blueprint, identifier FROM entity_relations \
-                     WHERE target_blueprint = ?1 AND target_identifier = ?2 ORDER BY 1, 2",
-                )
-                .map_err(db)?;
+            let mut stmt = c.prepare_cached(sql::DEPENDENTS.sqlite()).map_err(db)?;
             let rows = stmt
                 .query_map([&target.blueprint, &target.identifier], |r| {
-                    Ok(EntityRef {
-                        blueprint: r.get(0)?,
-                        identifier: r.get(1)?,
-                    })
+                    rows::entity_ref(r)
                 })
                 .map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)
@@ -214,26 +177,13 @@ impl crate::CatalogData for SqliteStore {
         limit: usize,
         after: Option<EntityRef>,
     ) -> Result<Vec<Entity>> {
-        let mut sql = query::compile(q, Dialect::Sqlite)?;
-        if let Some(after) = after {
-            let n = sql.params.len();
-            sql.text = format!(
-                "({}) AND (e.blueprint, e.identifier) > (?{}, ?{})",
-                sql.text,
-                n + 1,
-                n + 2
-            );
-            sql.params.push(Param::Text(after.blueprint));
-            sql.params.push(Param::Text(after.identifier));
-        }
-        let text = format!(
-            "SELECT {ENTITY_COLUMNS} FROM entities e WHERE {} ORDER BY e.blueprint, e.identifier LIMIT {limit}",
-            sql.text
-        );
+        let (text, params) = sql::search(q, limit, after, Dialect::Sqlite)?;
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&text).map_err(db)?;
             let rows = stmt
-                .query_map(params_from_iter(sql.params.iter().map(bind)), entity)
+                .query_map(params_from_iter(params.iter().map(bind)), |r| {
+                    rows::entity(r)
+                })
                 .map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
@@ -243,13 +193,9 @@ impl crate::CatalogData for SqliteStore {
     async fn count_entities(&self, blueprint: &str) -> Result<u64> {
         let bp = blueprint.to_owned();
         self.read(move |c| {
-            c.query_row(
-                "SELECT count(*) FROM entities WHERE blueprint = ?1",
-                [bp],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(db)
+            c.query_row(sql::COUNT_ENTITIES.sqlite(), [bp], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(db)
         })
         .await
     }

@@ -1,9 +1,61 @@
-//! SqliteStore: the [`crate::UserDirectory`] methods.
+//! [`UserDirectory`] on SQLite.
 
-use super::*;
+use super::SqliteStore;
+use super::audit::insert_audit;
+use super::conflict_or;
+use crate::rows::{self, ms};
+use crate::sql;
+use crate::{
+    ApiToken, AuditRecord, Credential, Result, Role, StoreError, Team, User, UserDirectory, db,
+};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+fn insert_token(conn: &Connection, t: &ApiToken, token_hash: &str) -> Result<()> {
+    conn.execute(
+        sql::INSERT_TOKEN.sqlite(),
+        params![
+            t.id,
+            t.user,
+            t.name,
+            t.prefix,
+            token_hash,
+            ms(t.created_at),
+            t.rotated_at.map(ms),
+            t.last_used_at.map(ms)
+        ],
+    )
+    .map_err(|e| conflict_or(e, || format!("token `{}`", t.id)))?;
+    Ok(())
+}
+
+/// [`StoreError::InUse`] when `identifier` is an enabled admin and no other enabled admin
+/// exists: changing or deleting it would lock everyone out of user management. (The writer
+/// thread runs one write at a time, so counting is enough; Postgres locks the rows instead.)
+fn keep_an_admin(conn: &Connection, identifier: &str) -> Result<()> {
+    let is_admin: bool = conn
+        .query_row(
+            "SELECT count(*) FROM users WHERE identifier = ?1 AND role = 'admin' AND disabled = 0",
+            [identifier],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(db)?
+        > 0;
+    let others: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM users WHERE identifier <> ?1 AND role = 'admin' AND disabled = 0",
+            [identifier],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    if is_admin && others == 0 {
+        return Err(StoreError::InUse(crate::last_admin(identifier)));
+    }
+    Ok(())
+}
 
 #[async_trait::async_trait]
-impl crate::UserDirectory for SqliteStore {
+impl UserDirectory for SqliteStore {
     async fn create_user(
         &self,
         u: User,
@@ -13,8 +65,7 @@ impl crate::UserDirectory for SqliteStore {
     ) -> Result<()> {
         self.write(move |c| {
             c.execute(
-                "INSERT INTO users (identifier, email, role, teams, disabled, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                sql::INSERT_USER.sqlite(),
                 params![
                     u.identifier,
                     u.email,
@@ -36,12 +87,8 @@ impl crate::UserDirectory for SqliteStore {
 
     async fn list_users(&self) -> Result<Vec<User>> {
         self.read(|c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users ORDER BY identifier"
-                ))
-                .map_err(db)?;
-            let rows = stmt.query_map([], user).map_err(db)?;
+            let mut stmt = c.prepare_cached(sql::LIST_USERS.sqlite()).map_err(db)?;
+            let rows = stmt.query_map([], |r| rows::user(r)).map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
         .await
@@ -50,13 +97,9 @@ impl crate::UserDirectory for SqliteStore {
     async fn get_user(&self, identifier: &str) -> Result<Option<User>> {
         let id = identifier.to_owned();
         self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE identifier = ?1"),
-                [id],
-                user,
-            )
-            .optional()
-            .map_err(db)
+            c.query_row(sql::GET_USER.sqlite(), [id], |r| rows::user(r))
+                .optional()
+                .map_err(db)
         })
         .await
     }
@@ -64,22 +107,11 @@ impl crate::UserDirectory for SqliteStore {
     async fn authenticate(&self, token_hash: &str) -> Result<Option<Credential>> {
         let hash = token_hash.to_owned();
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT u.identifier, u.email, u.role, u.teams, u.created_at, u.disabled, \
-                 t.id, t.last_used_at \
-                 FROM user_tokens t JOIN users u ON u.identifier = t.user_id \
-                 WHERE t.token_hash = ?1 AND u.disabled = 0",
-            )
-            .map_err(db)?
-            .query_row([hash], |row| {
-                Ok(Credential {
-                    user: user(row)?,
-                    token_id: row.get(6)?,
-                    last_used_at: row.get::<_, Option<i64>>(7)?.map(at),
-                })
-            })
-            .optional()
-            .map_err(db)
+            c.prepare_cached(sql::AUTHENTICATE.sqlite())
+                .map_err(db)?
+                .query_row([hash], |r| rows::credential(r))
+                .optional()
+                .map_err(db)
         })
         .await
     }
@@ -91,7 +123,7 @@ impl crate::UserDirectory for SqliteStore {
             }
             let updated = c
                 .execute(
-                    "UPDATE users SET role = ?2, teams = ?3, disabled = ?4 WHERE identifier = ?1",
+                    sql::UPDATE_USER.sqlite(),
                     params![
                         u.identifier,
                         u.role.as_str(),
@@ -112,11 +144,9 @@ impl crate::UserDirectory for SqliteStore {
         let id = identifier.to_owned();
         self.write(move |c| {
             keep_an_admin(c, &id)?;
-            let deleted = c
-                .execute("DELETE FROM users WHERE identifier = ?1", [&id])
-                .map_err(db)?;
+            let deleted = c.execute(sql::DELETE_USER.sqlite(), [&id]).map_err(db)?;
             if deleted > 0 {
-                c.execute("DELETE FROM user_tokens WHERE user_id = ?1", [&id])
+                c.execute(sql::DELETE_USER_TOKENS.sqlite(), [&id])
                     .map_err(db)?;
                 insert_audit(c, &audit)?;
             }
@@ -141,13 +171,8 @@ impl crate::UserDirectory for SqliteStore {
     async fn list_tokens(&self, user: &str) -> Result<Vec<ApiToken>> {
         let user = user.to_owned();
         self.read(move |c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {TOKEN_COLUMNS} FROM user_tokens WHERE user_id = ?1 \
-                     ORDER BY created_at, id"
-                ))
-                .map_err(db)?;
-            let rows = stmt.query_map([user], token).map_err(db)?;
+            let mut stmt = c.prepare_cached(sql::LIST_TOKENS.sqlite()).map_err(db)?;
+            let rows = stmt.query_map([user], |r| rows::token(r)).map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
         .await
@@ -166,13 +191,9 @@ impl crate::UserDirectory for SqliteStore {
         self.write(move |c| {
             let rotated = c
                 .query_row(
-                    &format!(
-                        "UPDATE user_tokens SET token_hash = ?3, prefix = ?4, rotated_at = ?5, \
-                         last_used_at = NULL WHERE user_id = ?1 AND id = ?2 \
-                         RETURNING {TOKEN_COLUMNS}"
-                    ),
+                    sql::ROTATE_TOKEN.sqlite(),
                     params![user, id, token_hash, prefix, ms(when)],
-                    token,
+                    |r| rows::token(r),
                 )
                 .optional()
                 .map_err(|e| conflict_or(e, || format!("token `{id}`")))?;
@@ -188,10 +209,7 @@ impl crate::UserDirectory for SqliteStore {
         let (user, id) = (user.to_owned(), id.to_owned());
         self.write(move |c| {
             let deleted = c
-                .execute(
-                    "DELETE FROM user_tokens WHERE user_id = ?1 AND id = ?2",
-                    [&user, &id],
-                )
+                .execute(sql::DELETE_TOKEN.sqlite(), [&user, &id])
                 .map_err(db)?;
             if deleted > 0 {
                 insert_audit(c, &audit)?;
@@ -204,7 +222,7 @@ impl crate::UserDirectory for SqliteStore {
     async fn touch_token(&self, token_hash: &str, when: DateTime<Utc>) -> Result<()> {
         let hash = token_hash.to_owned();
         self.write(move |c| {
-            c.prepare_cached("UPDATE user_tokens SET last_used_at = ?2 WHERE token_hash = ?1")
+            c.prepare_cached(sql::TOUCH_TOKEN.sqlite())
                 .map_err(db)?
                 .execute(params![hash, ms(when)])
                 .map_err(db)?;
@@ -215,7 +233,7 @@ impl crate::UserDirectory for SqliteStore {
 
     async fn count_users(&self) -> Result<u64> {
         self.read(|c| {
-            c.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))
+            c.query_row(sql::COUNT_USERS.sqlite(), [], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)
                 .map_err(db)
         })
@@ -225,7 +243,7 @@ impl crate::UserDirectory for SqliteStore {
     async fn create_team(&self, team: Team, audit: AuditRecord) -> Result<()> {
         self.write(move |c| {
             c.execute(
-                "INSERT INTO teams (name, description, created_at) VALUES (?1, ?2, ?3)",
+                sql::INSERT_TEAM.sqlite(),
                 params![team.name, team.description, ms(team.created_at)],
             )
             .map_err(|e| conflict_or(e, || format!("team `{}`", team.name)))?;
@@ -236,18 +254,8 @@ impl crate::UserDirectory for SqliteStore {
 
     async fn list_teams(&self) -> Result<Vec<Team>> {
         self.read(|c| {
-            let mut stmt = c
-                .prepare_cached("SELECT name, description, created_at FROM teams ORDER BY name")
-                .map_err(db)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(Team {
-                        name: r.get(0)?,
-                        description: r.get(1)?,
-                        created_at: at(r.get(2)?),
-                    })
-                })
-                .map_err(db)?;
+            let mut stmt = c.prepare_cached(sql::LIST_TEAMS.sqlite()).map_err(db)?;
+            let rows = stmt.query_map([], |r| rows::team(r)).map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
         .await

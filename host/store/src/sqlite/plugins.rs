@@ -1,9 +1,14 @@
-//! SqliteStore: the [`crate::PluginRegistry`] methods.
+//! [`PluginRegistry`] on SQLite.
 
-use super::*;
+use super::SqliteStore;
+use super::audit::insert_audit;
+use crate::rows::{self, ms};
+use crate::sql;
+use crate::{AuditRecord, PluginRegistry, PluginVersion, Result, db};
+use rusqlite::{OptionalExtension, params};
 
 #[async_trait::async_trait]
-impl crate::PluginRegistry for SqliteStore {
+impl PluginRegistry for SqliteStore {
     async fn put_plugin(
         &self,
         v: PluginVersion,
@@ -13,9 +18,15 @@ impl crate::PluginRegistry for SqliteStore {
         self.write(move |c| {
             let added = c
                 .execute(
-                    "INSERT OR IGNORE INTO plugins (name, digest, size, bytes, created_at, created_by) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![v.name, v.digest, v.size as i64, bytes, ms(v.created_at), v.created_by],
+                    sql::INSERT_PLUGIN.sqlite(),
+                    params![
+                        v.name,
+                        v.digest,
+                        v.size as i64,
+                        bytes,
+                        ms(v.created_at),
+                        v.created_by
+                    ],
                 )
                 .map_err(db)?;
             if added > 0 {
@@ -28,23 +39,8 @@ impl crate::PluginRegistry for SqliteStore {
 
     async fn list_plugins(&self) -> Result<Vec<PluginVersion>> {
         self.read(|c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT name, digest, size, created_at, created_by FROM plugins \
-                     ORDER BY name, created_at DESC, digest",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(PluginVersion {
-                        name: r.get(0)?,
-                        digest: r.get(1)?,
-                        size: r.get::<_, i64>(2)? as u64,
-                        created_at: at(r.get(3)?),
-                        created_by: r.get(4)?,
-                    })
-                })
-                .map_err(db)?;
+            let mut stmt = c.prepare_cached(sql::LIST_PLUGINS.sqlite()).map_err(db)?;
+            let rows = stmt.query_map([], |r| rows::plugin(r)).map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
         .await
@@ -53,13 +49,9 @@ impl crate::PluginRegistry for SqliteStore {
     async fn plugin_bytes(&self, name: &str, digest: &str) -> Result<Option<Vec<u8>>> {
         let (name, digest) = (name.to_owned(), digest.to_owned());
         self.read(move |c| {
-            c.query_row(
-                "SELECT bytes FROM plugins WHERE name = ?1 AND digest = ?2",
-                [name, digest],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db)
+            c.query_row(sql::PLUGIN_BYTES.sqlite(), [name, digest], |r| r.get(0))
+                .optional()
+                .map_err(db)
         })
         .await
     }
@@ -68,19 +60,13 @@ impl crate::PluginRegistry for SqliteStore {
         let name = name.to_owned();
         self.write(move |c| {
             let users: i64 = c
-                .query_row(
-                    "SELECT count(*) FROM actions WHERE plugin = ?1",
-                    [&name],
-                    |r| r.get(0),
-                )
+                .query_row(sql::PLUGIN_USERS.sqlite(), [&name], |r| r.get(0))
                 .map_err(db)?;
             if users > 0 {
-                return Err(StoreError::InUse(format!(
-                    "plugin `{name}` is used by {users} action(s); change or delete them first"
-                )));
+                return Err(crate::plugin_in_use(&name, users));
             }
             let deleted = c
-                .execute("DELETE FROM plugins WHERE name = ?1", [&name])
+                .execute(sql::DELETE_PLUGIN.sqlite(), [&name])
                 .map_err(db)?;
             if deleted > 0 {
                 insert_audit(c, &audit)?;
