@@ -28,35 +28,16 @@ impl ActionRegistry for PostgresStore {
     }
 
     async fn get_action(&self, identifier: &str) -> Result<Option<ActionRecord>> {
-        let c = self.client().await?;
-        let row = c
-            .query_opt(sql::GET_ACTION.postgres(), &[&identifier])
+        self.one(&sql::GET_ACTION, &[&identifier], rows::action)
             .await
-            .map_err(pg)?;
-        row.as_ref().map(rows::action).transpose()
     }
 
     async fn list_actions(&self) -> Result<Vec<ActionRecord>> {
-        let c = self.client().await?;
-        c.query(sql::LIST_ACTIONS.postgres(), &[])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(rows::action)
-            .collect()
+        self.all(&sql::LIST_ACTIONS, &[], rows::action).await
     }
 
     async fn delete_action(&self, identifier: &str, audit: AuditRecord) -> Result<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg)?;
-        let deleted = tx
-            .execute(sql::DELETE_ACTION.postgres(), &[&identifier])
+        self.change(&sql::DELETE_ACTION, &[&identifier], &audit)
             .await
-            .map_err(pg)?;
-        if deleted > 0 {
-            insert_audit(&tx, &audit).await?;
-        }
-        tx.commit().await.map_err(pg)?;
-        Ok(deleted > 0)
     }
 }

@@ -88,17 +88,8 @@ impl CatalogData for PostgresStore {
     }
 
     async fn get_entity(&self, blueprint: &str, identifier: &str) -> Result<Option<Entity>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::GET_ENTITY.postgres())
+        self.one(&sql::GET_ENTITY, &[&blueprint, &identifier], rows::entity)
             .await
-            .map_err(pg)?;
-        c.query_opt(&stmt, &[&blueprint, &identifier])
-            .await
-            .map_err(pg)?
-            .as_ref()
-            .map(rows::entity)
-            .transpose()
     }
 
     async fn put_entity(
@@ -195,17 +186,8 @@ impl CatalogData for PostgresStore {
     }
 
     async fn dependents(&self, target: &EntityRef) -> Result<Vec<EntityRef>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::DEPENDENTS.postgres())
-            .await
-            .map_err(pg)?;
-        c.query(&stmt, &[&target.blueprint, &target.identifier])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(rows::entity_ref)
-            .collect()
+        let key = &[&target.blueprint as _, &target.identifier as _];
+        self.all(&sql::DEPENDENTS, key, rows::entity_ref).await
     }
 
     async fn search(
@@ -228,16 +210,6 @@ impl CatalogData for PostgresStore {
     }
 
     async fn count_entities(&self, blueprint: &str) -> Result<u64> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::COUNT_ENTITIES.postgres())
-            .await
-            .map_err(pg)?;
-        let n: i64 = c
-            .query_one(&stmt, &[&blueprint])
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(pg)?;
-        Ok(n as u64)
+        self.count(&sql::COUNT_ENTITIES, &[&blueprint]).await
     }
 }

@@ -87,45 +87,16 @@ impl UserDirectory for PostgresStore {
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::LIST_USERS.postgres())
-            .await
-            .map_err(pg)?;
-        c.query(&stmt, &[])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(rows::user)
-            .collect()
+        self.all(&sql::LIST_USERS, &[], rows::user).await
     }
 
     async fn get_user(&self, identifier: &str) -> Result<Option<User>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::GET_USER.postgres())
-            .await
-            .map_err(pg)?;
-        c.query_opt(&stmt, &[&identifier])
-            .await
-            .map_err(pg)?
-            .as_ref()
-            .map(rows::user)
-            .transpose()
+        self.one(&sql::GET_USER, &[&identifier], rows::user).await
     }
 
     async fn authenticate(&self, token_hash: &str) -> Result<Option<Credential>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::AUTHENTICATE.postgres())
+        self.one(&sql::AUTHENTICATE, &[&token_hash], rows::credential)
             .await
-            .map_err(pg)?;
-        c.query_opt(&stmt, &[&token_hash])
-            .await
-            .map_err(pg)?
-            .as_ref()
-            .map(rows::credential)
-            .transpose()
     }
 
     async fn update_user(&self, u: User, audit: AuditRecord) -> Result<bool> {
@@ -185,17 +156,7 @@ impl UserDirectory for PostgresStore {
     }
 
     async fn list_tokens(&self, user: &str) -> Result<Vec<ApiToken>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::LIST_TOKENS.postgres())
-            .await
-            .map_err(pg)?;
-        c.query(&stmt, &[&user])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(rows::token)
-            .collect()
+        self.all(&sql::LIST_TOKENS, &[&user], rows::token).await
     }
 
     async fn rotate_token(
@@ -225,17 +186,7 @@ impl UserDirectory for PostgresStore {
     }
 
     async fn delete_token(&self, user: &str, id: &str, audit: AuditRecord) -> Result<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg)?;
-        let deleted = tx
-            .execute(sql::DELETE_TOKEN.postgres(), &[&user, &id])
-            .await
-            .map_err(pg)?;
-        if deleted > 0 {
-            insert_audit(&tx, &audit).await?;
-        }
-        tx.commit().await.map_err(pg)?;
-        Ok(deleted > 0)
+        self.change(&sql::DELETE_TOKEN, &[&user, &id], &audit).await
     }
 
     async fn touch_token(&self, token_hash: &str, when: DateTime<Utc>) -> Result<()> {
@@ -251,13 +202,7 @@ impl UserDirectory for PostgresStore {
     }
 
     async fn count_users(&self) -> Result<u64> {
-        let c = self.client().await?;
-        let n: i64 = c
-            .query_one(sql::COUNT_USERS.postgres(), &[])
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(pg)?;
-        Ok(n as u64)
+        self.count(&sql::COUNT_USERS, &[]).await
     }
 
     async fn create_team(&self, team: Team, audit: AuditRecord) -> Result<()> {
@@ -274,16 +219,6 @@ impl UserDirectory for PostgresStore {
     }
 
     async fn list_teams(&self) -> Result<Vec<Team>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::LIST_TEAMS.postgres())
-            .await
-            .map_err(pg)?;
-        c.query(&stmt, &[])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(rows::team)
-            .collect()
+        self.all(&sql::LIST_TEAMS, &[], rows::team).await
     }
 }

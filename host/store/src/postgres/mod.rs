@@ -19,6 +19,7 @@ mod runs;
 
 use crate::query::Param;
 use crate::rows::Columns;
+use crate::sql::Statement;
 use crate::{Result, RunStatus, StoreError, UnknownStatus, db};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde::de::DeserializeOwned;
@@ -217,6 +218,64 @@ impl PostgresStore {
     /// A connection from the pool.
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Every row a read statement returns, each read into the model with `read`.
+    async fn all<T>(
+        &self,
+        stmt: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+        read: fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(stmt.postgres()).await.map_err(pg)?;
+        c.query(&stmt, params)
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(read)
+            .collect()
+    }
+
+    /// The row a read statement returns, if any, read into the model with `read`.
+    async fn one<T>(
+        &self,
+        stmt: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+        read: fn(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(stmt.postgres()).await.map_err(pg)?;
+        c.query_opt(&stmt, params)
+            .await
+            .map_err(pg)?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
+
+    /// The number a `count(*)` statement returns.
+    async fn count(&self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let n = self.one(stmt, params, |r| r.int(0)).await?;
+        Ok(n.unwrap_or(0) as u64)
+    }
+
+    /// Runs one write statement and, when it changed a row, appends `audit`, in one
+    /// transaction; whether it changed one.
+    async fn change(
+        &self,
+        stmt: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+        audit: &crate::AuditRecord,
+    ) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let changed = tx.execute(stmt.postgres(), params).await.map_err(pg)?;
+        if changed > 0 {
+            audit::insert_audit(&tx, audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(changed > 0)
     }
 }
 

@@ -5,6 +5,7 @@ use super::{PostgresStore, pg};
 use crate::rows::{self, ms};
 use crate::sql;
 use crate::{AuditRecord, PluginRegistry, PluginVersion, Result};
+use tokio_postgres::types::ToSql;
 
 #[async_trait::async_trait]
 impl PluginRegistry for PostgresStore {
@@ -14,50 +15,26 @@ impl PluginRegistry for PostgresStore {
         bytes: Vec<u8>,
         audit: AuditRecord,
     ) -> Result<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg)?;
-        let added = tx
-            .execute(
-                sql::INSERT_PLUGIN.postgres(),
-                &[
-                    &v.name,
-                    &v.digest,
-                    &(v.size as i64),
-                    &bytes,
-                    &ms(v.created_at),
-                    &v.created_by,
-                ],
-            )
-            .await
-            .map_err(pg)?;
-        if added > 0 {
-            insert_audit(&tx, &audit).await?;
-        }
-        tx.commit().await.map_err(pg)?;
-        Ok(added > 0)
+        let row: [&(dyn ToSql + Sync); 6] = [
+            &v.name,
+            &v.digest,
+            &(v.size as i64),
+            &bytes,
+            &ms(v.created_at),
+            &v.created_by,
+        ];
+        self.change(&sql::INSERT_PLUGIN, &row, &audit).await
     }
 
     async fn list_plugins(&self) -> Result<Vec<PluginVersion>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::LIST_PLUGINS.postgres())
-            .await
-            .map_err(pg)?;
-        c.query(&stmt, &[])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(rows::plugin)
-            .collect()
+        self.all(&sql::LIST_PLUGINS, &[], rows::plugin).await
     }
 
     async fn plugin_bytes(&self, name: &str, digest: &str) -> Result<Option<Vec<u8>>> {
-        let c = self.client().await?;
-        let row = c
-            .query_opt(sql::PLUGIN_BYTES.postgres(), &[&name, &digest])
-            .await
-            .map_err(pg)?;
-        row.map(|r| r.try_get(0).map_err(pg)).transpose()
+        self.one(&sql::PLUGIN_BYTES, &[&name, &digest], |r| {
+            r.try_get(0).map_err(pg)
+        })
+        .await
     }
 
     async fn delete_plugin(&self, name: &str, audit: AuditRecord) -> Result<bool> {

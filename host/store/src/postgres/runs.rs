@@ -4,7 +4,7 @@
 use super::audit::insert_audit;
 use super::{PostgresStore, bind, conflict_or, pg};
 use crate::query::Dialect;
-use crate::rows::{self, ms, sql_limit};
+use crate::rows::{self, Columns, ms, sql_limit};
 use crate::sql;
 use crate::{Approval, AuditRecord, Result, RunFilter, RunLogLine, RunQueue, RunRecord, RunStatus};
 use chrono::{DateTime, Utc};
@@ -103,17 +103,7 @@ impl RunQueue for PostgresStore {
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::GET_RUN.postgres())
-            .await
-            .map_err(pg)?;
-        c.query_opt(&stmt, &[&id])
-            .await
-            .map_err(pg)?
-            .as_ref()
-            .map(rows::run)
-            .transpose()
+        self.one(&sql::GET_RUN, &[&id], rows::run).await
     }
 
     async fn list_runs(&self, f: &RunFilter) -> Result<Vec<RunRecord>> {
@@ -199,17 +189,7 @@ impl RunQueue for PostgresStore {
     }
 
     async fn expired_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::EXPIRED_RUNS.postgres())
-            .await
-            .map_err(pg)?;
-        c.query(&stmt, &[&ms(now)])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(rows::run)
-            .collect()
+        self.all(&sql::EXPIRED_RUNS, &[&ms(now)], rows::run).await
     }
 
     async fn requeue_run(&self, id: &str) -> Result<bool> {
@@ -250,23 +230,11 @@ impl RunQueue for PostgresStore {
     }
 
     async fn approvals(&self, run_id: &str) -> Result<Vec<Approval>> {
-        let c = self.client().await?;
-        c.query(sql::APPROVALS.postgres(), &[&run_id])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(rows::approval)
-            .collect()
+        self.all(&sql::APPROVALS, &[&run_id], rows::approval).await
     }
 
     async fn count_runs(&self, status: RunStatus) -> Result<u64> {
-        let c = self.client().await?;
-        let n: i64 = c
-            .query_one(sql::COUNT_RUNS.postgres(), &[&status.as_str()])
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(pg)?;
-        Ok(n as u64)
+        self.count(&sql::COUNT_RUNS, &[&status.as_str()]).await
     }
 
     async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()> {
@@ -287,24 +255,15 @@ impl RunQueue for PostgresStore {
     }
 
     async fn last_log_seq(&self, run_id: &str) -> Result<i64> {
-        let c = self.client().await?;
-        c.query_one(sql::LAST_LOG_SEQ.postgres(), &[&run_id])
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(pg)
+        let seq = self
+            .one(&sql::LAST_LOG_SEQ, &[&run_id], |r| r.int(0))
+            .await?;
+        Ok(seq.unwrap_or(0))
     }
 
     async fn run_logs(&self, run_id: &str, after: i64, limit: usize) -> Result<Vec<RunLogLine>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(sql::RUN_LOGS.postgres())
-            .await
-            .map_err(pg)?;
-        c.query(&stmt, &[&run_id, &after, &sql_limit(limit)])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(rows::log_line)
-            .collect()
+        let key: &[&(dyn tokio_postgres::types::ToSql + Sync)] =
+            &[&run_id, &after, &sql_limit(limit)];
+        self.all(&sql::RUN_LOGS, key, rows::log_line).await
     }
 }

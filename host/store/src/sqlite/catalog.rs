@@ -80,15 +80,8 @@ impl CatalogData for SqliteStore {
     }
 
     async fn get_entity(&self, blueprint: &str, identifier: &str) -> Result<Option<Entity>> {
-        let (bp, id) = (blueprint.to_owned(), identifier.to_owned());
-        self.read(move |c| {
-            c.prepare_cached(sql::GET_ENTITY.sqlite())
-                .map_err(db)?
-                .query_row([bp, id], |r| rows::entity(r))
-                .optional()
-                .map_err(db)
-        })
-        .await
+        let key = [blueprint.to_owned(), identifier.to_owned()];
+        self.one(&sql::GET_ENTITY, key, |r| rows::entity(r)).await
     }
 
     async fn put_entity(
@@ -158,17 +151,9 @@ impl CatalogData for SqliteStore {
     }
 
     async fn dependents(&self, target: &EntityRef) -> Result<Vec<EntityRef>> {
-        let target = target.clone();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(sql::DEPENDENTS.sqlite()).map_err(db)?;
-            let rows = stmt
-                .query_map([&target.blueprint, &target.identifier], |r| {
-                    rows::entity_ref(r)
-                })
-                .map_err(db)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db)
-        })
-        .await
+        let key = [target.blueprint.clone(), target.identifier.clone()];
+        self.all(&sql::DEPENDENTS, key, |r| rows::entity_ref(r))
+            .await
     }
 
     async fn search(
@@ -191,12 +176,7 @@ impl CatalogData for SqliteStore {
     }
 
     async fn count_entities(&self, blueprint: &str) -> Result<u64> {
-        let bp = blueprint.to_owned();
-        self.read(move |c| {
-            c.query_row(sql::COUNT_ENTITIES.sqlite(), [bp], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(db)
-        })
-        .await
+        self.count(&sql::COUNT_ENTITIES, [blueprint.to_owned()])
+            .await
     }
 }

@@ -1,8 +1,8 @@
 //! [`UserDirectory`] on SQLite.
 
-use super::SqliteStore;
 use super::audit::insert_audit;
 use super::conflict_or;
+use super::{SqliteStore, change};
 use crate::rows::{self, ms};
 use crate::sql;
 use crate::{
@@ -86,32 +86,17 @@ impl UserDirectory for SqliteStore {
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(sql::LIST_USERS.sqlite()).map_err(db)?;
-            let rows = stmt.query_map([], |r| rows::user(r)).map_err(db)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db)
-        })
-        .await
+        self.all(&sql::LIST_USERS, [], |r| rows::user(r)).await
     }
 
     async fn get_user(&self, identifier: &str) -> Result<Option<User>> {
-        let id = identifier.to_owned();
-        self.read(move |c| {
-            c.query_row(sql::GET_USER.sqlite(), [id], |r| rows::user(r))
-                .optional()
-                .map_err(db)
-        })
-        .await
+        self.one(&sql::GET_USER, [identifier.to_owned()], |r| rows::user(r))
+            .await
     }
 
     async fn authenticate(&self, token_hash: &str) -> Result<Option<Credential>> {
-        let hash = token_hash.to_owned();
-        self.read(move |c| {
-            c.prepare_cached(sql::AUTHENTICATE.sqlite())
-                .map_err(db)?
-                .query_row([hash], |r| rows::credential(r))
-                .optional()
-                .map_err(db)
+        self.one(&sql::AUTHENTICATE, [token_hash.to_owned()], |r| {
+            rows::credential(r)
         })
         .await
     }
@@ -169,13 +154,8 @@ impl UserDirectory for SqliteStore {
     }
 
     async fn list_tokens(&self, user: &str) -> Result<Vec<ApiToken>> {
-        let user = user.to_owned();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(sql::LIST_TOKENS.sqlite()).map_err(db)?;
-            let rows = stmt.query_map([user], |r| rows::token(r)).map_err(db)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db)
-        })
-        .await
+        self.all(&sql::LIST_TOKENS, [user.to_owned()], |r| rows::token(r))
+            .await
     }
 
     async fn rotate_token(
@@ -207,16 +187,8 @@ impl UserDirectory for SqliteStore {
 
     async fn delete_token(&self, user: &str, id: &str, audit: AuditRecord) -> Result<bool> {
         let (user, id) = (user.to_owned(), id.to_owned());
-        self.write(move |c| {
-            let deleted = c
-                .execute(sql::DELETE_TOKEN.sqlite(), [&user, &id])
-                .map_err(db)?;
-            if deleted > 0 {
-                insert_audit(c, &audit)?;
-            }
-            Ok(deleted > 0)
-        })
-        .await
+        self.write(move |c| change(c, &sql::DELETE_TOKEN, [&user, &id], &audit))
+            .await
     }
 
     async fn touch_token(&self, token_hash: &str, when: DateTime<Utc>) -> Result<()> {
@@ -232,12 +204,7 @@ impl UserDirectory for SqliteStore {
     }
 
     async fn count_users(&self) -> Result<u64> {
-        self.read(|c| {
-            c.query_row(sql::COUNT_USERS.sqlite(), [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(db)
-        })
-        .await
+        self.count(&sql::COUNT_USERS, []).await
     }
 
     async fn create_team(&self, team: Team, audit: AuditRecord) -> Result<()> {
@@ -253,11 +220,6 @@ impl UserDirectory for SqliteStore {
     }
 
     async fn list_teams(&self) -> Result<Vec<Team>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(sql::LIST_TEAMS.sqlite()).map_err(db)?;
-            let rows = stmt.query_map([], |r| rows::team(r)).map_err(db)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db)
-        })
-        .await
+        self.all(&sql::LIST_TEAMS, [], |r| rows::team(r)).await
     }
 }

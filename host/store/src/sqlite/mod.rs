@@ -13,8 +13,9 @@ mod writer;
 
 use crate::query::Param;
 use crate::rows::Columns;
+use crate::sql::Statement;
 use crate::{Result, RunStatus, StoreError, db};
-use rusqlite::{Connection, OpenFlags, Row};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, Row};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -114,6 +115,63 @@ impl SqliteStore {
         .await
         .map_err(db)?
     }
+
+    /// Every row a read statement returns, each read into the model with `read`.
+    async fn all<T: Send + 'static>(
+        &self,
+        stmt: &'static Statement,
+        params: impl Params + Send + 'static,
+        read: fn(&Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(stmt.sqlite()).map_err(db)?;
+            let rows = stmt.query_map(params, read).map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    /// The row a read statement returns, if any, read into the model with `read`.
+    async fn one<T: Send + 'static>(
+        &self,
+        stmt: &'static Statement,
+        params: impl Params + Send + 'static,
+        read: fn(&Row) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>> {
+        self.read(move |c| {
+            c.prepare_cached(stmt.sqlite())
+                .map_err(db)?
+                .query_row(params, read)
+                .optional()
+                .map_err(db)
+        })
+        .await
+    }
+
+    /// The number a `count(*)` statement returns.
+    async fn count(
+        &self,
+        stmt: &'static Statement,
+        params: impl Params + Send + 'static,
+    ) -> Result<u64> {
+        let n = self.one(stmt, params, |r| r.get::<_, i64>(0)).await?;
+        Ok(n.unwrap_or(0) as u64)
+    }
+}
+
+/// Runs a write statement in the writer's transaction and, when it changed a row, appends
+/// `audit`; whether it changed one.
+fn change(
+    c: &Connection,
+    stmt: &Statement,
+    params: impl Params,
+    audit: &crate::AuditRecord,
+) -> Result<bool> {
+    let changed = c.execute(stmt.sqlite(), params).map_err(db)?;
+    if changed > 0 {
+        audit::insert_audit(c, audit)?;
+    }
+    Ok(changed > 0)
 }
 
 /// Puts the file in WAL mode. A new file is switched exclusively, and SQLite answers "database

@@ -1,11 +1,11 @@
 //! [`PluginRegistry`] on SQLite.
 
-use super::SqliteStore;
 use super::audit::insert_audit;
+use super::{SqliteStore, change};
 use crate::rows::{self, ms};
 use crate::sql;
 use crate::{AuditRecord, PluginRegistry, PluginVersion, Result, db};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 #[async_trait::async_trait]
 impl PluginRegistry for SqliteStore {
@@ -16,44 +16,26 @@ impl PluginRegistry for SqliteStore {
         audit: AuditRecord,
     ) -> Result<bool> {
         self.write(move |c| {
-            let added = c
-                .execute(
-                    sql::INSERT_PLUGIN.sqlite(),
-                    params![
-                        v.name,
-                        v.digest,
-                        v.size as i64,
-                        bytes,
-                        ms(v.created_at),
-                        v.created_by
-                    ],
-                )
-                .map_err(db)?;
-            if added > 0 {
-                insert_audit(c, &audit)?;
-            }
-            Ok(added > 0)
+            let row = params![
+                v.name,
+                v.digest,
+                v.size as i64,
+                bytes,
+                ms(v.created_at),
+                v.created_by
+            ];
+            change(c, &sql::INSERT_PLUGIN, row, &audit)
         })
         .await
     }
 
     async fn list_plugins(&self) -> Result<Vec<PluginVersion>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(sql::LIST_PLUGINS.sqlite()).map_err(db)?;
-            let rows = stmt.query_map([], |r| rows::plugin(r)).map_err(db)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db)
-        })
-        .await
+        self.all(&sql::LIST_PLUGINS, [], |r| rows::plugin(r)).await
     }
 
     async fn plugin_bytes(&self, name: &str, digest: &str) -> Result<Option<Vec<u8>>> {
-        let (name, digest) = (name.to_owned(), digest.to_owned());
-        self.read(move |c| {
-            c.query_row(sql::PLUGIN_BYTES.sqlite(), [name, digest], |r| r.get(0))
-                .optional()
-                .map_err(db)
-        })
-        .await
+        let key = [name.to_owned(), digest.to_owned()];
+        self.one(&sql::PLUGIN_BYTES, key, |r| r.get(0)).await
     }
 
     async fn delete_plugin(&self, name: &str, audit: AuditRecord) -> Result<bool> {

@@ -10,7 +10,7 @@ use crate::{
     Approval, AuditRecord, Result, RunFilter, RunLogLine, RunQueue, RunRecord, RunStatus, db,
 };
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, params, params_from_iter};
 use serde_json::Value;
 
 /// The oldest PENDING runs, for [`RunQueue::claim_runs`].
@@ -164,15 +164,8 @@ impl RunQueue for SqliteStore {
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
-        let id = id.to_owned();
-        self.read(move |c| {
-            c.prepare_cached(sql::GET_RUN.sqlite())
-                .map_err(db)?
-                .query_row([id], |r| rows::run(r))
-                .optional()
-                .map_err(db)
-        })
-        .await
+        self.one(&sql::GET_RUN, [id.to_owned()], |r| rows::run(r))
+            .await
     }
 
     async fn list_runs(&self, f: &RunFilter) -> Result<Vec<RunRecord>> {
@@ -252,12 +245,8 @@ impl RunQueue for SqliteStore {
     }
 
     async fn expired_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(sql::EXPIRED_RUNS.sqlite()).map_err(db)?;
-            let rows = stmt.query_map([ms(now)], |r| rows::run(r)).map_err(db)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db)
-        })
-        .await
+        self.all(&sql::EXPIRED_RUNS, [ms(now)], |r| rows::run(r))
+            .await
     }
 
     async fn requeue_run(&self, id: &str) -> Result<bool> {
@@ -301,24 +290,12 @@ impl RunQueue for SqliteStore {
     }
 
     async fn approvals(&self, run_id: &str) -> Result<Vec<Approval>> {
-        let run_id = run_id.to_owned();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(sql::APPROVALS.sqlite()).map_err(db)?;
-            let rows = stmt
-                .query_map([run_id], |r| rows::approval(r))
-                .map_err(db)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db)
-        })
-        .await
+        self.all(&sql::APPROVALS, [run_id.to_owned()], |r| rows::approval(r))
+            .await
     }
 
     async fn count_runs(&self, status: RunStatus) -> Result<u64> {
-        self.read(move |c| {
-            c.query_row(sql::COUNT_RUNS.sqlite(), [status], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(db)
-        })
-        .await
+        self.count(&sql::COUNT_RUNS, [status]).await
     }
 
     async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()> {
@@ -326,25 +303,12 @@ impl RunQueue for SqliteStore {
     }
 
     async fn last_log_seq(&self, run_id: &str) -> Result<i64> {
-        let run_id = run_id.to_owned();
-        self.read(move |c| {
-            c.query_row(sql::LAST_LOG_SEQ.sqlite(), [run_id], |r| r.get(0))
-                .map_err(db)
-        })
-        .await
+        let seq = self.one(&sql::LAST_LOG_SEQ, [run_id.to_owned()], |r| r.get(0));
+        Ok(seq.await?.unwrap_or(0))
     }
 
     async fn run_logs(&self, run_id: &str, after: i64, limit: usize) -> Result<Vec<RunLogLine>> {
-        let run_id = run_id.to_owned();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(sql::RUN_LOGS.sqlite()).map_err(db)?;
-            let rows = stmt
-                .query_map(params![run_id, after, sql_limit(limit)], |r| {
-                    rows::log_line(r)
-                })
-                .map_err(db)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db)
-        })
-        .await
+        let key = (run_id.to_owned(), after, sql_limit(limit));
+        self.all(&sql::RUN_LOGS, key, |r| rows::log_line(r)).await
     }
 }
