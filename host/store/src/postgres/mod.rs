@@ -6,7 +6,6 @@
 //! the store opens, in one transaction that first takes a transaction-scoped advisory lock, so
 //! replicas starting together apply them once, one after the other. Text keys are declared
 //! `COLLATE "C"` in the schema so that sorting and `<`/`>` compare bytes, as SQLite does.
-
 //!
 //! The statements are [`crate::sql`]'s; each area's methods are in the file named after it.
 
@@ -29,26 +28,21 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
+/// A file of `migrations/postgres`.
+macro_rules! migration {
+    ($file:literal) => {
+        include_str!(concat!("../../migrations/postgres/", $file))
+    };
+}
+
 /// The migrations in `migrations/postgres`, in the order they apply.
 const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        include_str!("../../migrations/postgres/0001_catalog.sql"),
-    ),
-    (
-        2,
-        include_str!("../../migrations/postgres/0002_plugins.sql"),
-    ),
-    (
-        3,
-        include_str!("../../migrations/postgres/0003_actions.sql"),
-    ),
-    (4, include_str!("../../migrations/postgres/0004_runs.sql")),
-    (
-        5,
-        include_str!("../../migrations/postgres/0005_approvals.sql"),
-    ),
-    (6, include_str!("../../migrations/postgres/0006_tokens.sql")),
+    (1, migration!("0001_catalog.sql")),
+    (2, migration!("0002_plugins.sql")),
+    (3, migration!("0003_actions.sql")),
+    (4, migration!("0004_runs.sql")),
+    (5, migration!("0005_approvals.sql")),
+    (6, migration!("0006_tokens.sql")),
 ];
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;

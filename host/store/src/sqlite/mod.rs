@@ -23,16 +23,20 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc};
 use writer::{Job, write_loop};
 
+/// A file of `migrations/sqlite`.
+macro_rules! migration {
+    ($file:literal) => {
+        include_str!(concat!("../../migrations/sqlite/", $file))
+    };
+}
+
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/sqlite/0001_catalog.sql")),
-    (2, include_str!("../../migrations/sqlite/0002_plugins.sql")),
-    (3, include_str!("../../migrations/sqlite/0003_actions.sql")),
-    (4, include_str!("../../migrations/sqlite/0004_runs.sql")),
-    (
-        5,
-        include_str!("../../migrations/sqlite/0005_approvals.sql"),
-    ),
-    (6, include_str!("../../migrations/sqlite/0006_tokens.sql")),
+    (1, migration!("0001_catalog.sql")),
+    (2, migration!("0002_plugins.sql")),
+    (3, migration!("0003_actions.sql")),
+    (4, migration!("0004_runs.sql")),
+    (5, migration!("0005_approvals.sql")),
+    (6, migration!("0006_tokens.sql")),
 ];
 const READERS: usize = 4;
 /// Prepared statements kept per connection.
