@@ -1,4 +1,6 @@
-//! Portico's storage: one [`Store`] trait, two backends chosen by URL: `sqlite://PATH` (the
+//! Portico's storage: the [`Store`] trait (the sum of one trait per area: [`CatalogData`],
+//! [`UserDirectory`], [`PluginRegistry`], [`ActionRegistry`], [`RunQueue`], [`AuditTrail`] and
+//! [`Health`]), two backends chosen by URL: `sqlite://PATH` (the
 //! embedded default; rusqlite in WAL mode with one writer thread that commits in batches) and
 //! `postgres://...` (several replicas share it). Each backend applies its own migrations when it
 //! opens.
@@ -9,6 +11,8 @@
 mod model;
 mod postgres;
 pub mod query;
+mod rows;
+mod sql;
 mod sqlite;
 
 pub use model::{
@@ -50,14 +54,40 @@ pub enum StoreError {
 /// Result of a store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Everything Portico keeps. Implemented by the SQLite and Postgres backends.
+/// Everything Portico keeps: the sum of one trait per area, implemented by the SQLite and
+/// Postgres backends. Callers hold an `Arc<dyn Store>` (or `&dyn Store`) and call any area's
+/// methods on it without importing the area traits; code that needs only one area can take that
+/// trait alone.
+pub trait Store:
+    Health + CatalogData + UserDirectory + PluginRegistry + ActionRegistry + RunQueue + AuditTrail
+{
+}
+
+impl<T> Store for T where
+    T: Health
+        + CatalogData
+        + UserDirectory
+        + PluginRegistry
+        + ActionRegistry
+        + RunQueue
+        + AuditTrail
+{
+}
+
+/// Which backend a store is and whether its database answers (the health check).
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait Health: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Whether the database answers.
     async fn ping(&self) -> Result<()>;
+}
 
+/// The software catalog: blueprints, their entities, the relation edges between entities, and
+/// search over entities. (Not `CatalogStore`: that is the runtime's narrower view that plugins
+/// read through.)
+#[async_trait::async_trait]
+pub trait CatalogData: Send + Sync {
     /// Every blueprint, by identifier.
     async fn list_blueprints(&self) -> Result<Vec<Blueprint>>;
     /// One blueprint.
@@ -77,7 +107,6 @@ pub trait Store: Send + Sync {
         with_entities: bool,
         audit: AuditRecord,
     ) -> Result<bool>;
-
     /// One entity.
     async fn get_entity(&self, blueprint: &str, identifier: &str) -> Result<Option<Entity>>;
     /// Creates or replaces an entity and its relation edges.
@@ -105,7 +134,12 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Entity>>;
     /// How many entities a blueprint has.
     async fn count_entities(&self, blueprint: &str) -> Result<u64>;
+}
 
+/// Who may call the API: users, their API tokens (kept as hashes), teams, and authentication
+/// by a token's hash.
+#[async_trait::async_trait]
+pub trait UserDirectory: Send + Sync {
     /// Creates a user with a first token (stored as its hash only). [`StoreError::Conflict`]
     /// (`user \`<id>\``) when the identifier or the token hash is taken.
     async fn create_user(
@@ -161,7 +195,11 @@ pub trait Store: Send + Sync {
     async fn create_team(&self, team: Team, audit: AuditRecord) -> Result<()>;
     /// Every team.
     async fn list_teams(&self) -> Result<Vec<Team>>;
+}
 
+/// Uploaded plugin components: each version by name and digest, with its bytes.
+#[async_trait::async_trait]
+pub trait PluginRegistry: Send + Sync {
     /// Stores a plugin version; `false` (and nothing stored) when the name already has this
     /// digest.
     async fn put_plugin(
@@ -176,7 +214,11 @@ pub trait Store: Send + Sync {
     async fn plugin_bytes(&self, name: &str, digest: &str) -> Result<Option<Vec<u8>>>;
     /// Deletes every version of a plugin; `false` when it had none.
     async fn delete_plugin(&self, name: &str, audit: AuditRecord) -> Result<bool>;
+}
 
+/// Self-service action definitions (each names the plugin that runs it).
+#[async_trait::async_trait]
+pub trait ActionRegistry: Send + Sync {
     /// Creates or replaces an action definition.
     async fn put_action(
         &self,
@@ -190,12 +232,17 @@ pub trait Store: Send + Sync {
     async fn list_actions(&self) -> Result<Vec<ActionRecord>>;
     /// Deletes an action; `false` when there was none.
     async fn delete_action(&self, identifier: &str, audit: AuditRecord) -> Result<bool>;
+}
 
+/// Runs and their life: intake, claims by workers, leases and hand-offs, approvals, and the
+/// run's log lines.
+#[async_trait::async_trait]
+pub trait RunQueue: Send + Sync {
     /// Stores a new run with its audit record; [`StoreError::Conflict`] (`run \`<id>\``) when
     /// the id is taken.
     async fn create_run(&self, run: RunRecord, audit: AuditRecord) -> Result<()>;
     /// Stores a new run already claimed: owned by `worker` until `lease_until`, as
-    /// [`Store::claim_runs`] leaves a run. The caller sets `status` (IN_PROGRESS) and
+    /// [`Self::claim_runs`] leaves a run. The caller sets `status` (IN_PROGRESS) and
     /// `attempts` (1). The process that accepts a run and has a worker free executes it at once,
     /// without a second write to claim it.
     async fn create_claimed_run(
@@ -212,7 +259,7 @@ pub trait Store: Send + Sync {
     /// Atomically moves up to `limit` PENDING runs (oldest first: `created_at, id`) to
     /// IN_PROGRESS, owned by `worker` until `lease_until`, incrementing `attempts`, and returns
     /// them as they are now, oldest first. `updatedAt` is left to the worker's first
-    /// [`Store::update_run`]. Two workers (or two replicas on Postgres) never claim the same
+    /// [`Self::update_run`]. Two workers (or two replicas on Postgres) never claim the same
     /// run: SQLite claims through its single writer, Postgres with `FOR UPDATE SKIP LOCKED`.
     async fn claim_runs(
         &self,
@@ -256,7 +303,7 @@ pub trait Store: Send + Sync {
     /// repeated in `lines`) fails the whole call with [`StoreError::Conflict`] and stores none
     /// of the lines.
     async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()>;
-    /// Appends a run's last log lines and writes its end ([`Store::update_run`] without an
+    /// Appends a run's last log lines and writes its end ([`Self::update_run`] without an
     /// audit record) together: one commit instead of two on every run's path.
     async fn finish_run(&self, run: &RunRecord, lines: Vec<RunLogLine>) -> Result<bool> {
         if !lines.is_empty() {
@@ -268,7 +315,12 @@ pub trait Store: Send + Sync {
     async fn last_log_seq(&self, run_id: &str) -> Result<i64>;
     /// The log lines of a run with `seq > after`, by seq, at most `limit`.
     async fn run_logs(&self, run_id: &str, after: i64, limit: usize) -> Result<Vec<RunLogLine>>;
+}
 
+/// The audit log: attempts that changed nothing, and reading the log. (Every mutation in the
+/// other traits writes its own audit record in its own transaction.)
+#[async_trait::async_trait]
+pub trait AuditTrail: Send + Sync {
     /// Records an attempt that changed nothing (a failure or a denial).
     async fn record(&self, audit: AuditRecord) -> Result<()>;
     /// Audit entries, newest first.
@@ -284,6 +336,26 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         Ok(Arc::new(sqlite::SqliteStore::open(path.as_ref()).await?))
     }
+}
+
+/// A failure that did not come from the database itself (or a SQLite one, whose text says it all).
+pub(crate) fn db(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// Why a blueprint cannot be deleted without its entities ([`StoreError::InUse`]).
+pub(crate) fn blueprint_in_use(identifier: &str, count: i64) -> StoreError {
+    StoreError::InUse(format!(
+        "blueprint `{identifier}` has {count} entities; delete them first or pass \
+         ?delete_entities=true"
+    ))
+}
+
+/// Why a plugin cannot be deleted while actions use it ([`StoreError::InUse`]).
+pub(crate) fn plugin_in_use(name: &str, users: i64) -> StoreError {
+    StoreError::InUse(format!(
+        "plugin `{name}` is used by {users} action(s); change or delete them first"
+    ))
 }
 
 /// Why a user cannot be demoted, disabled or deleted ([`StoreError::InUse`]): the same words from
