@@ -3,7 +3,7 @@
 //!
 //! Who a token authenticates is cached for a moment ([`crate::Lookups::users`]). A change to
 //! users or tokens made on this replica calls [`forget_tokens`] after it commits, and a lookup
-//! that raced that change is not kept (see [`GENERATION`]), so a revoked token, a rotated-out
+//! that raced that change is not kept (see `GENERATION`), so a revoked token, a rotated-out
 //! value or a disabled user's token fails on this replica's very next request; other replicas
 //! see the change when their cache entry ends (its ttl).
 

@@ -7,7 +7,7 @@
 //! The receiver is named by whoever writes the action, so the host's own requests get the same
 //! egress rules as a plugin's: no redirects followed, proxy variables ignored, and private,
 //! loopback and other non-public addresses ([`is_public`]) refused unless the operator allows them
-//! (`NotifyConfig::allow_private`). Names are resolved by [`VettedResolver`], and the connection
+//! (`NotifyConfig::allow_private`). Names are resolved by `VettedResolver`, and the connection
 //! goes only to the addresses it vetted, so a DNS answer that changes after the check is never used.
 
 use crate::actions::{ActionDefinition, Notification};

@@ -239,7 +239,7 @@ impl Runner {
     }
 
     /// A worker for a run about to be accepted here, when one is free. The run is then stored
-    /// already claimed ([`Runner::claim`] with [`portico_store::Store::create_claimed_run`])
+    /// already claimed ([`Runner::claim`] with [`portico_store::RunQueue::create_claimed_run`])
     /// and handed over with [`Runner::dispatch`]: one write less than queueing it and claiming
     /// it back, and no wait for a worker to poll.
     ///

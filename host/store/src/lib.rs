@@ -1,5 +1,5 @@
 //! Portico's storage: the [`Store`] trait (the sum of one trait per area: [`CatalogData`],
-//! [`UserDirectory`], [`PluginRegistry`], [`ActionRegistry`], [`RunQueue`], [`AuditTrail`] and
+//! [`UserDirectory`], [`PluginRegistry`], [`ActionDefinitions`], [`RunQueue`], [`AuditTrail`] and
 //! [`Health`]), two backends chosen by URL: `sqlite://PATH` (the
 //! embedded default; rusqlite in WAL mode with one writer thread that commits in batches) and
 //! `postgres://...` (several replicas share it). Each backend applies its own migrations when it
@@ -59,7 +59,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// methods on it without importing the area traits; code that needs only one area can take that
 /// trait alone.
 pub trait Store:
-    Health + CatalogData + UserDirectory + PluginRegistry + ActionRegistry + RunQueue + AuditTrail
+    Health + CatalogData + UserDirectory + PluginRegistry + ActionDefinitions + RunQueue + AuditTrail
 {
 }
 
@@ -68,7 +68,7 @@ impl<T> Store for T where
         + CatalogData
         + UserDirectory
         + PluginRegistry
-        + ActionRegistry
+        + ActionDefinitions
         + RunQueue
         + AuditTrail
 {
@@ -141,7 +141,7 @@ pub trait CatalogData: Send + Sync {
 #[async_trait::async_trait]
 pub trait UserDirectory: Send + Sync {
     /// Creates a user with a first token (stored as its hash only). [`StoreError::Conflict`]
-    /// (`user \`<id>\``) when the identifier or the token hash is taken.
+    /// (`` user `<id>` ``) when the identifier or the token hash is taken.
     async fn create_user(
         &self,
         user: User,
@@ -162,7 +162,7 @@ pub trait UserDirectory: Send + Sync {
     /// Deletes a user and all its tokens; `false` when there is no such user.
     /// [`StoreError::InUse`] (nothing deleted) when it is the last enabled admin.
     async fn delete_user(&self, identifier: &str, audit: AuditRecord) -> Result<bool>;
-    /// Adds a token to an existing user. [`StoreError::Conflict`] (`token \`<id>\``) when the
+    /// Adds a token to an existing user. [`StoreError::Conflict`] (`` token `<id>` ``) when the
     /// id or the hash is taken.
     async fn create_token(
         &self,
@@ -218,7 +218,7 @@ pub trait PluginRegistry: Send + Sync {
 
 /// Self-service action definitions (each names the plugin that runs it).
 #[async_trait::async_trait]
-pub trait ActionRegistry: Send + Sync {
+pub trait ActionDefinitions: Send + Sync {
     /// Creates or replaces an action definition.
     async fn put_action(
         &self,
@@ -238,7 +238,7 @@ pub trait ActionRegistry: Send + Sync {
 /// run's log lines.
 #[async_trait::async_trait]
 pub trait RunQueue: Send + Sync {
-    /// Stores a new run with its audit record; [`StoreError::Conflict`] (`run \`<id>\``) when
+    /// Stores a new run with its audit record; [`StoreError::Conflict`] (`` run `<id>` ``) when
     /// the id is taken.
     async fn create_run(&self, run: RunRecord, audit: AuditRecord) -> Result<()>;
     /// Stores a new run already claimed: owned by `worker` until `lease_until`, as

@@ -480,7 +480,7 @@ pub struct RunRecord {
     /// redacts, so it is never serialized (an API answer built from a run cannot leak it).
     #[serde(skip)]
     pub payload: JsonText,
-    /// Whether an external system holds the run ([`crate::Store::hand_off_run`]); its lease is
+    /// Whether an external system holds the run ([`crate::RunQueue::hand_off_run`]); its lease is
     /// then the deadline for that system's report. Read-only: set by the store.
     #[serde(default, skip_serializing)]
     pub external: bool,

@@ -320,7 +320,7 @@ pub(crate) static DELETE_PLUGIN: Statement =
 /// An action's columns, in the order [`crate::rows::action`] reads them.
 const ACTION_COLUMNS: &str = "identifier, plugin, data, created_at, updated_at";
 
-/// [`crate::ActionRegistry::put_action`]'s statement for `write`.
+/// [`crate::ActionDefinitions::put_action`]'s statement for `write`.
 pub(crate) fn put_action(write: Write) -> &'static Statement {
     static CREATE: Statement = Statement::new(|d| action_insert(d, Write::Create));
     static REPLACE: Statement = Statement::new(|d| action_insert(d, Write::Replace));

@@ -1,13 +1,13 @@
-//! [`ActionRegistry`] on Postgres.
+//! [`ActionDefinitions`] on Postgres.
 
 use super::audit::insert_audit;
 use super::{PostgresStore, conflict_or, pg};
 use crate::rows::{self, ms};
 use crate::sql;
-use crate::{ActionRecord, ActionRegistry, AuditRecord, Result, Write};
+use crate::{ActionDefinitions, ActionRecord, AuditRecord, Result, Write};
 
 #[async_trait::async_trait]
-impl ActionRegistry for PostgresStore {
+impl ActionDefinitions for PostgresStore {
     async fn put_action(&self, a: ActionRecord, write: Write, audit: AuditRecord) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;

@@ -1,14 +1,14 @@
-//! [`ActionRegistry`] on SQLite.
+//! [`ActionDefinitions`] on SQLite.
 
 use super::audit::insert_audit;
 use super::{SqliteStore, change, conflict_or};
 use crate::rows::{self, ms};
 use crate::sql;
-use crate::{ActionRecord, ActionRegistry, AuditRecord, Result, Write};
+use crate::{ActionDefinitions, ActionRecord, AuditRecord, Result, Write};
 use rusqlite::params;
 
 #[async_trait::async_trait]
-impl ActionRegistry for SqliteStore {
+impl ActionDefinitions for SqliteStore {
     async fn put_action(&self, a: ActionRecord, write: Write, audit: AuditRecord) -> Result<()> {
         self.write(move |c| {
             c.execute(
