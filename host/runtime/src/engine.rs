@@ -53,8 +53,7 @@ impl Runtime {
     ) -> Result<Self, RuntimeError> {
         let engine = Engine::new(&engine_config(&config))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let linker =
-            state::linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let linker = state::linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

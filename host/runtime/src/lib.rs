@@ -31,8 +31,11 @@ mod run;
 mod state;
 
 pub use capabilities::catalog::{
-    AffectedEntity, Attribution, CatalogError, CatalogStore, EntityChange, MemoryCatalog,
+    AffectedEntity, Attribution, CatalogError, CatalogGrant, CatalogStore, EntityChange,
+    MemoryCatalog,
 };
+pub use capabilities::http::HttpGrantEntry;
+pub use capabilities::progress::HandOffGrant;
 pub use capabilities::secrets::{
     EnvSecrets, FileSecrets, NoSecrets, SecretsChain, SecretsProvider,
 };
@@ -40,9 +43,6 @@ pub use config::RuntimeConfig;
 pub use engine::{Runtime, RuntimeError};
 pub use events::{HandOff, Link, LogLevel, RecordedEvents, RunEvents};
 pub use failure::{FailureKind, RunFailure};
-pub use capabilities::catalog::CatalogGrant;
-pub use capabilities::http::HttpGrantEntry;
-pub use capabilities::progress::HandOffGrant;
 pub use grant::{Capabilities, Grants};
 pub use limits::{GrantError, Limits};
 pub use plugin::{LoadedFrom, MAX_PLUGIN_BYTES, Plugin, PluginError};

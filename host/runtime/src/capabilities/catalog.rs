@@ -295,10 +295,7 @@ impl catalog::Host for CatalogCtx {
         if let Err(e) = self.check(&blueprint, true) {
             return Ok(Err(e));
         }
-        match self.store
-            .delete(&blueprint, &identifier, &self.by)
-            .await
-        {
+        match self.store.delete(&blueprint, &identifier, &self.by).await {
             Ok(existed) => {
                 if existed {
                     self.record(&blueprint, &identifier, EntityChange::Deleted);
@@ -353,7 +350,6 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     bindings::v0_1::portico::action::catalog::add_to_linker::<T, HasCatalog>(linker, get)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,7 +357,11 @@ mod tests {
     use crate::events::RecordedEvents;
     use crate::limits::Limits;
 
-    fn ctx(store: Arc<dyn CatalogStore>, read: &[&str], write: &[&str]) -> (CatalogCtx, Arc<Denials>, Arc<RecordedEvents>) {
+    fn ctx(
+        store: Arc<dyn CatalogStore>,
+        read: &[&str],
+        write: &[&str],
+    ) -> (CatalogCtx, Arc<Denials>, Arc<RecordedEvents>) {
         let grant = CatalogGrant {
             read: read.iter().map(|s| s.to_string()).collect(),
             write: write.iter().map(|s| s.to_string()).collect(),
@@ -439,7 +439,9 @@ mod tests {
 
         let (mut none, denials, _) = ctx_none();
         let searched = catalog::Host::search(&mut none, "{}".into()).await.unwrap();
-        assert!(matches!(searched, Err(catalog::Error::Denied(r)) if r.contains("grants no blueprints")));
+        assert!(
+            matches!(searched, Err(catalog::Error::Denied(r)) if r.contains("grants no blueprints"))
+        );
         assert!(denials.first().is_some());
     }
 

@@ -937,7 +937,10 @@ mod hook_tests {
             ..Limits::default()
         };
         let (mut hooks, denials, _) = hooks(
-            &[entry(&origin, &[("Authorization", "Bearer {{ .secrets.tok }}")])],
+            &[entry(
+                &origin,
+                &[("Authorization", "Bearer {{ .secrets.tok }}")],
+            )],
             limits,
             Arc::new(OneSecret),
         );

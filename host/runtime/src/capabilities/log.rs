@@ -81,7 +81,13 @@ mod tests {
             .unwrap();
         sink.finish();
         let logs = events.snapshot().logs;
-        assert_eq!(logs[..2], [(LogLevel::Debug, "one".into()), (LogLevel::Error, "two".into())]);
+        assert_eq!(
+            logs[..2],
+            [
+                (LogLevel::Debug, "one".into()),
+                (LogLevel::Error, "two".into())
+            ]
+        );
         assert_eq!(logs.len(), 3, "{logs:?}");
         assert!(logs[2].1.contains("1 lines (5 bytes) dropped"), "{logs:?}");
     }

@@ -5,7 +5,7 @@
 //!
 //! Dependencies point down: every capability may use [`sink`] (the run's log and denials, which
 //! they share) and the crate's leaf modules, `http` uses `secrets`, and none knows the store's
-//! state (`crate::state::RunState`), which composes them.
+//! state (`RunState`, in `state.rs`), which composes them.
 
 pub mod catalog;
 pub(crate) mod fs;

@@ -190,10 +190,17 @@ mod tests {
         let kept = ctx.take_links();
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].title, "pipeline");
-        assert_eq!(events.snapshot().links, kept, "only the link that fits is shown");
+        assert_eq!(
+            events.snapshot().links,
+            kept,
+            "only the link that fits is shown"
+        );
         let text = events.log_text();
         assert!(text.contains("over limits.linkBytes (40)"), "{text}");
-        assert!(text.contains("already has 1 links (limits.links)"), "{text}");
+        assert!(
+            text.contains("already has 1 links (limits.links)"),
+            "{text}"
+        );
     }
 
     struct Handing(RecordedEvents);
@@ -220,7 +227,10 @@ mod tests {
     async fn a_hand_off_needs_the_grant() {
         let events = Arc::new(Handing(RecordedEvents::default()));
         let mut denied = ctx(events.clone(), Limits::default(), None);
-        let err = progress::Host::hand_off(&mut denied).await.unwrap().unwrap_err();
+        let err = progress::Host::hand_off(&mut denied)
+            .await
+            .unwrap()
+            .unwrap_err();
         assert!(err.contains("capabilities.handOff"), "{err}");
         assert!(events.0.log_text().contains("hand-off denied"));
 
@@ -228,7 +238,10 @@ mod tests {
             timeout_seconds: 60,
         };
         let mut granted = ctx(events, Limits::default(), Some(grant));
-        let report = progress::Host::hand_off(&mut granted).await.unwrap().unwrap();
+        let report = progress::Host::hand_off(&mut granted)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(report.url, "https://portico/v1/actions/runs/r1");
         assert!(HandOffGrant { timeout_seconds: 0 }.check().is_err());
         assert!(grant.check().is_ok());
