@@ -1,12 +1,14 @@
 //! Bare wasmtime: the benchmark's baseline. The runtime's engine and linker shape and the same
 //! component, with a WASI context and an epoch deadline per run, but none of Portico's per-run
-//! work (grants, log budget, limiter, scratch, failure classification). Not for production use.
+//! work (grants, log budget, limiter, scratch, failure classification). Not for production use:
+//! built only with the `bench` feature (the tests crate's benchmarks turn it on).
 
-use crate::bindings::{self, ActionBackendPre, catalog, log, progress, types};
-use crate::engine::{Runtime, linker};
-use crate::request::RunRequest;
-use wasmtime::Store;
-use wasmtime::component::{Component, ResourceTable};
+use crate::bindings::v0_2::ActionBackendPre;
+use crate::bindings::{self, catalog, log, progress, types};
+use crate::engine::Runtime;
+use crate::request::{RunRequest, request_to_wit};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -32,7 +34,7 @@ impl BareHarness {
     pub fn new(runtime: &Runtime, bytes: &[u8]) -> wasmtime::Result<Self> {
         let engine = runtime.inner.engine.clone();
         let component = Component::from_binary(&engine, bytes)?;
-        let pre = linker::<BareState>(&engine)?.instantiate_pre(&component)?;
+        let pre = linker(&engine)?.instantiate_pre(&component)?;
         Ok(Self {
             pre: ActionBackendPre::new(pre)?,
             engine,
@@ -50,9 +52,26 @@ impl BareHarness {
         let mut store = Store::new(&self.engine, state);
         store.set_epoch_deadline(1_000);
         let backend = self.pre.instantiate_async(&mut store).await?;
-        let request = crate::run::request_to_wit(request.clone());
+        let request = request_to_wit(request.clone());
         Ok(backend.call_run(&mut store, &request).await?.is_ok())
     }
+}
+
+/// The same imports as the runtime's linker, every one answered by `BareState` itself.
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<BareState>> {
+    use bindings::v0_1::portico::action as v0_1;
+    type Own = HasSelf<BareState>;
+    let mut linker = Linker::new(engine);
+    log::add_to_linker::<_, Own>(&mut linker, |s| s)?;
+    progress::add_to_linker::<_, Own>(&mut linker, |s| s)?;
+    catalog::add_to_linker::<_, Own>(&mut linker, |s| s)?;
+    v0_1::log::add_to_linker::<_, Own>(&mut linker, |s| s)?;
+    v0_1::progress::add_to_linker::<_, Own>(&mut linker, |s| s)?;
+    v0_1::catalog::add_to_linker::<_, Own>(&mut linker, |s| s)?;
+    bindings::add_types_to_linker(&mut linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    Ok(linker)
 }
 
 impl WasiView for BareState {
@@ -73,8 +92,6 @@ impl WasiHttpView for BareState {
         }
     }
 }
-
-impl types::Host for BareState {}
 
 impl log::Host for BareState {
     async fn emit(&mut self, _: log::Level, _: String) -> wasmtime::Result<()> {
@@ -122,3 +139,7 @@ impl catalog::Host for BareState {
         Ok(Ok(Vec::new()))
     }
 }
+
+bindings::answer_v0_1_with_v0_2!(log: BareState);
+bindings::answer_v0_1_with_v0_2!(progress: BareState);
+bindings::answer_v0_1_with_v0_2!(catalog: BareState);

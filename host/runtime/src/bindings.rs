@@ -43,89 +43,135 @@ pub(crate) mod v0_1 {
     });
 }
 
-pub(crate) use v0_2::ActionBackendPre;
 pub(crate) use v0_2::portico::action::{catalog, log, progress, types};
 
-/// Answers 0.1.0's imports with a state's 0.2.0 implementation: same calls, same values (a
-/// blanket impl would collide with the generated `&mut T` impls).
+/// Answers one of 0.1.0's imports with a context's 0.2.0 implementation: same calls, same
+/// values. Each capability invokes it for its own context (`log: LogCtx`, ...); the arms are
+/// separate because each context implements one interface (a blanket impl would collide with
+/// the generated `&mut T` impls).
 macro_rules! answer_v0_1_with_v0_2 {
-    ($state:ty) => {
-        const _: () = {
-            use $crate::bindings::v0_1::portico::action as old;
-            use $crate::bindings::{catalog, log, progress, types, v0_1_catalog_error as error};
-
-            impl old::log::Host for $state {
-                async fn emit(
-                    &mut self,
-                    level: old::log::Level,
-                    message: String,
-                ) -> wasmtime::Result<()> {
-                    let level = match level {
-                        old::log::Level::Trace => log::Level::Trace,
-                        old::log::Level::Debug => log::Level::Debug,
-                        old::log::Level::Info => log::Level::Info,
-                        old::log::Level::Warn => log::Level::Warn,
-                        old::log::Level::Error => log::Level::Error,
-                    };
-                    log::Host::emit(self, level, message).await
-                }
+    (log: $ctx:ty) => {
+        impl $crate::bindings::v0_1::portico::action::log::Host for $ctx {
+            async fn emit(
+                &mut self,
+                level: $crate::bindings::v0_1::portico::action::log::Level,
+                message: String,
+            ) -> wasmtime::Result<()> {
+                use $crate::bindings::log::{Host, Level};
+                use $crate::bindings::v0_1::portico::action::log::Level as Old;
+                let level = match level {
+                    Old::Trace => Level::Trace,
+                    Old::Debug => Level::Debug,
+                    Old::Info => Level::Info,
+                    Old::Warn => Level::Warn,
+                    Old::Error => Level::Error,
+                };
+                Host::emit(self, level, message).await
+            }
+        }
+    };
+    (progress: $ctx:ty) => {
+        impl $crate::bindings::v0_1::portico::action::progress::Host for $ctx {
+            async fn report(
+                &mut self,
+                percent: Option<u8>,
+                label: Option<String>,
+            ) -> wasmtime::Result<()> {
+                $crate::bindings::progress::Host::report(self, percent, label).await
             }
 
-            impl old::progress::Host for $state {
-                async fn report(
-                    &mut self,
-                    percent: Option<u8>,
-                    label: Option<String>,
-                ) -> wasmtime::Result<()> {
-                    progress::Host::report(self, percent, label).await
-                }
-
-                async fn add_link(&mut self, link: types::Link) -> wasmtime::Result<()> {
-                    progress::Host::add_link(self, link).await
-                }
+            async fn add_link(
+                &mut self,
+                link: $crate::bindings::types::Link,
+            ) -> wasmtime::Result<()> {
+                $crate::bindings::progress::Host::add_link(self, link).await
             }
-
-            impl old::catalog::Host for $state {
-                async fn get(
-                    &mut self,
-                    blueprint: String,
-                    identifier: String,
-                ) -> wasmtime::Result<Result<Option<types::Entity>, old::catalog::Error>> {
-                    Ok(catalog::Host::get(self, blueprint, identifier)
+        }
+    };
+    (catalog: $ctx:ty) => {
+        impl $crate::bindings::v0_1::portico::action::catalog::Host for $ctx {
+            async fn get(
+                &mut self,
+                blueprint: String,
+                identifier: String,
+            ) -> wasmtime::Result<
+                Result<
+                    Option<$crate::bindings::types::Entity>,
+                    $crate::bindings::v0_1::portico::action::catalog::Error,
+                >,
+            > {
+                Ok(
+                    $crate::bindings::catalog::Host::get(self, blueprint, identifier)
                         .await?
-                        .map_err(error))
-                }
-
-                async fn upsert(
-                    &mut self,
-                    entity: types::Entity,
-                ) -> wasmtime::Result<Result<types::Entity, old::catalog::Error>> {
-                    Ok(catalog::Host::upsert(self, entity).await?.map_err(error))
-                }
-
-                async fn delete(
-                    &mut self,
-                    blueprint: String,
-                    identifier: String,
-                ) -> wasmtime::Result<Result<bool, old::catalog::Error>> {
-                    Ok(catalog::Host::delete(self, blueprint, identifier)
-                        .await?
-                        .map_err(error))
-                }
-
-                async fn search(
-                    &mut self,
-                    query: String,
-                ) -> wasmtime::Result<Result<Vec<types::Entity>, old::catalog::Error>> {
-                    Ok(catalog::Host::search(self, query).await?.map_err(error))
-                }
+                        .map_err($crate::bindings::v0_1_catalog_error),
+                )
             }
-        };
+
+            async fn upsert(
+                &mut self,
+                entity: $crate::bindings::types::Entity,
+            ) -> wasmtime::Result<
+                Result<
+                    $crate::bindings::types::Entity,
+                    $crate::bindings::v0_1::portico::action::catalog::Error,
+                >,
+            > {
+                Ok($crate::bindings::catalog::Host::upsert(self, entity)
+                    .await?
+                    .map_err($crate::bindings::v0_1_catalog_error))
+            }
+
+            async fn delete(
+                &mut self,
+                blueprint: String,
+                identifier: String,
+            ) -> wasmtime::Result<
+                Result<bool, $crate::bindings::v0_1::portico::action::catalog::Error>,
+            > {
+                Ok(
+                    $crate::bindings::catalog::Host::delete(self, blueprint, identifier)
+                        .await?
+                        .map_err($crate::bindings::v0_1_catalog_error),
+                )
+            }
+
+            async fn search(
+                &mut self,
+                query: String,
+            ) -> wasmtime::Result<
+                Result<
+                    Vec<$crate::bindings::types::Entity>,
+                    $crate::bindings::v0_1::portico::action::catalog::Error,
+                >,
+            > {
+                Ok($crate::bindings::catalog::Host::search(self, query)
+                    .await?
+                    .map_err($crate::bindings::v0_1_catalog_error))
+            }
+        }
     };
 }
 
-answer_v0_1_with_v0_2!(crate::run::RunState);
-answer_v0_1_with_v0_2!(crate::bare::BareState);
+pub(crate) use answer_v0_1_with_v0_2;
+
+/// `types` has no functions, so nothing per run answers it: linking it only names the
+/// instance, in every version.
+pub(crate) fn add_types_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    types::add_to_linker::<T, NoState>(linker, |_| NoState)?;
+    linker.instance("portico:action/types@0.1.0")?;
+    Ok(())
+}
+
+/// The (empty) context of an interface without functions.
+pub(crate) struct NoState;
+
+impl wasmtime::component::HasData for NoState {
+    type Data<'a> = NoState;
+}
+
+impl types::Host for NoState {}
 
 /// 0.2.0's catalog error as 0.1.0's (the same cases).
 pub(crate) fn v0_1_catalog_error(e: catalog::Error) -> v0_1::portico::action::catalog::Error {

@@ -1,22 +1,19 @@
 //! The process-wide runtime: one wasmtime `Engine` (pooling allocator, epoch ticker), one
 //! `Linker`, the loaded plugins and the slots that bound concurrent runs.
 
-use crate::bindings;
-use crate::capabilities::fs;
+use crate::capabilities::http::check_secret_access;
 use crate::capabilities::secrets::SecretsProvider;
 use crate::config::RuntimeConfig;
-use crate::grant::{Capabilities, GrantError, Grants, Limits};
-use crate::plugin::{self, Plugin, PluginError};
-use crate::run::{self, RunJob, RunReport, RunState};
-use std::collections::HashMap;
+use crate::grant::{Capabilities, Grants};
+use crate::limiter::MAX_TABLE_ELEMENTS;
+use crate::limits::{GrantError, Limits};
+use crate::plugin::{Plugin, PluginError, Plugins};
+use crate::run::{self, RunHost, RunJob, RunReport};
+use crate::state;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
-use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
-
-/// Table elements a plugin may use (function references; Rust components need a few hundred).
-pub(crate) const MAX_TABLE_ELEMENTS: usize = 20_000;
 
 /// Why the runtime could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,13 +39,10 @@ pub struct Runtime {
 
 pub(crate) struct Inner {
     pub(crate) engine: Engine,
-    pub(crate) linker: Linker<RunState>,
-    pub(crate) config: RuntimeConfig,
-    pub(crate) secrets: Arc<dyn SecretsProvider>,
-    pub(crate) plugins: Mutex<HashMap<String, Arc<Plugin>>>,
-    /// The folder for this engine's compiled artifacts: `cache_dir/<compatibility hash>`.
-    pub(crate) artifacts: std::path::PathBuf,
-    pub(crate) slots: Semaphore,
+    config: RuntimeConfig,
+    secrets: Arc<dyn SecretsProvider>,
+    plugins: Plugins,
+    slots: Semaphore,
 }
 
 impl Runtime {
@@ -59,10 +53,7 @@ impl Runtime {
     ) -> Result<Self, RuntimeError> {
         let engine = Engine::new(&engine_config(&config))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let linker = linker(&engine)
-            // Over wasmtime-wasi's `wasi:filesystem/types`: the same calls with the scratch quota.
-            .and_then(|mut linker| fs::host::add_to_linker(&mut linker).map(|()| linker))
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let linker = state::linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -75,13 +66,11 @@ impl Runtime {
         spawn_epoch_ticker(&engine, config.epoch_tick);
         Ok(Self {
             inner: Arc::new(Inner {
+                plugins: Plugins::new(engine.clone(), linker, artifacts, config.artifact_key),
                 engine,
-                linker,
                 slots: Semaphore::new(config.max_concurrent_runs as usize),
                 config,
                 secrets,
-                plugins: Mutex::default(),
-                artifacts,
             }),
         })
     }
@@ -104,31 +93,33 @@ impl Runtime {
     /// (and sent to that origin), as the operator allows it. A secret not configured yet is let
     /// through: its runs are denied naming it until it is.
     pub fn check_secret_access(&self, action: &str, grants: &Grants) -> Result<(), GrantError> {
-        crate::capabilities::http::check_secret_access(grants, &*self.inner.secrets, action)
+        check_secret_access(&grants.http, &*self.inner.secrets, action)
     }
 
     /// Checks a component and prepares it to run: compiled once per digest (or loaded from the
     /// disk cache), linked once. CPU-heavy on first sight of a digest: call it off the request
     /// path (`spawn_blocking`).
     pub fn load_plugin(&self, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
-        plugin::load(&self.inner, bytes)
+        self.inner.plugins.load(bytes)
     }
 
     /// A plugin this process already loaded, by digest (`sha256:<hex>`): lets callers skip
     /// fetching and hashing the bytes again for every run.
     pub fn loaded(&self, digest: &str) -> Option<Arc<Plugin>> {
-        self.inner
-            .plugins
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(digest)
-            .cloned()
+        self.inner.plugins.loaded(digest)
     }
 
     /// Runs a plugin once. Waits for a free slot when `max_concurrent_runs` are executing;
     /// never panics and never fails without a report.
     pub async fn run(&self, plugin: &Plugin, job: RunJob) -> RunReport {
-        run::execute(&self.inner, plugin, job).await
+        // The semaphore is never closed, so acquiring only waits.
+        let _slot = self.inner.slots.acquire().await;
+        let host = RunHost {
+            engine: &self.inner.engine,
+            scratch_dir: &self.inner.config.scratch_dir,
+            secrets: &self.inner.secrets,
+        };
+        run::execute(host, plugin, job).await
     }
 }
 
@@ -161,40 +152,6 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .memory_guard_size(64 << 10)
         .memory_reservation_for_growth(0);
     engine
-}
-
-/// Links every import the `action-backend` world may use, in every contract version this host
-/// offers (`bindings::OFFERED`). What a run may actually do is decided per call by the run's
-/// grant, so one linker serves every plugin.
-pub(crate) fn linker<T>(engine: &Engine) -> wasmtime::Result<Linker<T>>
-where
-    T: bindings::log::Host
-        + bindings::progress::Host
-        + bindings::catalog::Host
-        + bindings::types::Host
-        + bindings::v0_1::portico::action::log::Host
-        + bindings::v0_1::portico::action::progress::Host
-        + bindings::v0_1::portico::action::catalog::Host
-        + wasmtime_wasi::WasiView
-        + wasmtime_wasi_http::WasiHttpView
-        + 'static,
-{
-    let mut linker = Linker::new(engine);
-    bindings::log::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
-    bindings::progress::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
-    bindings::catalog::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
-    bindings::types::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
-    // 0.1.0: the same implementation under the older names (`types` has no functions).
-    {
-        use bindings::v0_1::portico::action as v0_1;
-        v0_1::log::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
-        v0_1::progress::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
-        v0_1::catalog::add_to_linker::<T, HasSelf<T>>(&mut linker, |s| s)?;
-        linker.instance("portico:action/types@0.1.0")?;
-    }
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    Ok(linker)
 }
 
 /// Advances the epoch every `tick` until the engine is dropped.

@@ -59,3 +59,9 @@ impl RunFailure {
         }
     }
 }
+
+/// A failure of the host during a run (not the plugin's fault): a host call returns it as its
+/// trap, and the run fails as `internal`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct HostFailure(pub(crate) String);

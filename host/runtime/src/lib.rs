@@ -6,6 +6,13 @@
 //! component once per digest; [`Runtime::run`] executes one run in a fresh `Store` and always ends
 //! in a [`RunReport`]: an outcome, or a [`RunFailure`] whose kind says who failed and why.
 
+//!
+//! Modules depend downwards only: the leaves (`bindings`, `config`, `events`, `failure`,
+//! `limits`, `net`, `request`), then `capabilities` (each owning its grant, per-run context,
+//! host trait and linking; sharing only `capabilities::sink`), then `grant` and `state` (plain
+//! composition of the capabilities), then `plugin`, `run` and, at the top, `engine`.
+
+#[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bare;
 mod bindings;
@@ -15,14 +22,20 @@ mod engine;
 mod events;
 mod failure;
 mod grant;
+mod limiter;
+mod limits;
 pub mod net;
 mod plugin;
 mod request;
 mod run;
+mod state;
 
 pub use capabilities::catalog::{
-    AffectedEntity, Attribution, CatalogError, CatalogStore, EntityChange, MemoryCatalog,
+    AffectedEntity, Attribution, CatalogError, CatalogGrant, CatalogStore, EntityChange,
+    MemoryCatalog,
 };
+pub use capabilities::http::HttpGrantEntry;
+pub use capabilities::progress::HandOffGrant;
 pub use capabilities::secrets::{
     EnvSecrets, FileSecrets, NoSecrets, SecretsChain, SecretsProvider,
 };
@@ -30,9 +43,8 @@ pub use config::RuntimeConfig;
 pub use engine::{Runtime, RuntimeError};
 pub use events::{HandOff, Link, LogLevel, RecordedEvents, RunEvents};
 pub use failure::{FailureKind, RunFailure};
-pub use grant::{
-    Capabilities, CatalogGrant, GrantError, Grants, HandOffGrant, HttpGrantEntry, Limits,
-};
+pub use grant::{Capabilities, Grants};
+pub use limits::{GrantError, Limits};
 pub use plugin::{LoadedFrom, MAX_PLUGIN_BYTES, Plugin, PluginError};
 pub use request::{Entity, Operation, RunOutcome, RunRequest, User};
 pub use run::{RunJob, RunReport};

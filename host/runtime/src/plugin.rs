@@ -9,13 +9,14 @@
 //! the use; an artifact that fails the check is deleted and compiled again.
 
 use crate::bindings::{self, v0_1, v0_2};
-use crate::engine::Inner;
-use crate::run::RunState;
+use crate::state::RunState;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use wasmtime::component::Component;
+use std::sync::{Arc, Mutex, MutexGuard};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
 
 /// The largest component accepted.
 pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
@@ -102,12 +103,55 @@ pub enum PluginError {
     },
 }
 
-pub(crate) fn load(rt: &Inner, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
+/// The plugins this process loaded, and what loading one takes: the engine, the linker and the
+/// cache of compiled artifacts.
+pub(crate) struct Plugins {
+    engine: Engine,
+    linker: Linker<RunState>,
+    /// The folder for this engine's compiled artifacts: `cache_dir/<compatibility hash>`.
+    artifacts: PathBuf,
+    /// The key the artifacts' MACs are made with (`RuntimeConfig::artifact_key`).
+    artifact_key: [u8; 32],
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+}
+
+impl Plugins {
+    pub(crate) fn new(
+        engine: Engine,
+        linker: Linker<RunState>,
+        artifacts: PathBuf,
+        artifact_key: [u8; 32],
+    ) -> Self {
+        Self {
+            engine,
+            linker,
+            artifacts,
+            artifact_key,
+            loaded: Mutex::default(),
+        }
+    }
+
+    /// Checks, compiles (or loads from the cache) and links a component, once per digest.
+    pub(crate) fn load(&self, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
+        load(self, bytes)
+    }
+
+    /// A plugin already loaded, by digest.
+    pub(crate) fn loaded(&self, digest: &str) -> Option<Arc<Plugin>> {
+        self.lock().get(digest).cloned()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Plugin>>> {
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn load(plugins: &Plugins, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
     if bytes.len() > MAX_PLUGIN_BYTES {
         return Err(PluginError::TooLarge { size: bytes.len() });
     }
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
-    if let Some(plugin) = rt.lock_plugins().get(&digest) {
+    if let Some(plugin) = plugins.lock().get(&digest) {
         return Ok(plugin.clone());
     }
     if !wasmparser::Parser::is_component(bytes) {
@@ -120,14 +164,14 @@ pub(crate) fn load(rt: &Inner, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError>
         ));
     }
 
-    let artifact = Artifact::new(rt, &digest);
-    let (component, loaded_from) = match artifact.load(rt) {
+    let artifact = Artifact::new(plugins, &digest);
+    let (component, loaded_from) = match artifact.load(plugins) {
         Some(component) => (component, LoadedFrom::Cache),
-        None => (artifact.compile(rt, bytes)?, LoadedFrom::Compiled),
+        None => (artifact.compile(plugins, bytes)?, LoadedFrom::Compiled),
     };
 
-    let version = contract_version(rt, &component)?;
-    let pre = rt
+    let version = contract_version(plugins, &component)?;
+    let pre = plugins
         .linker
         .instantiate_pre(&component)
         .map_err(|e| PluginError::UnsupportedImport(format!("{e:#}")))?;
@@ -142,7 +186,7 @@ pub(crate) fn load(rt: &Inner, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError>
         loaded_from,
         pre,
     });
-    Ok(rt.lock_plugins().entry(digest).or_insert(plugin).clone())
+    Ok(plugins.lock().entry(digest).or_insert(plugin).clone())
 }
 
 /// The contract versions this host links.
@@ -156,10 +200,10 @@ enum Version {
 /// naming both sides, so the operator knows to upgrade the host or rebuild the plugin. A
 /// component importing none of the contract's interfaces is run as the current version (the
 /// `run` export is the same in every version).
-fn contract_version(rt: &Inner, component: &Component) -> Result<Version, PluginError> {
+fn contract_version(plugins: &Plugins, component: &Component) -> Result<Version, PluginError> {
     let prefix = format!("{}/", bindings::PACKAGE);
     let mut found = None;
-    for (name, _) in component.component_type().imports(&rt.engine) {
+    for (name, _) in component.component_type().imports(&plugins.engine) {
         let Some(rest) = name.strip_prefix(&prefix) else {
             continue;
         };
@@ -209,11 +253,11 @@ enum Untrusted {
 }
 
 impl Artifact {
-    fn new(rt: &Inner, digest: &str) -> Self {
+    fn new(plugins: &Plugins, digest: &str) -> Self {
         let name = digest["sha256:".len()..].to_owned();
         Self {
-            path: rt.artifacts.join(format!("{name}.cwasm")),
-            mac_path: rt.artifacts.join(format!("{name}.cwasm.mac")),
+            path: plugins.artifacts.join(format!("{name}.cwasm")),
+            mac_path: plugins.artifacts.join(format!("{name}.cwasm.mac")),
             name,
         }
     }
@@ -230,7 +274,7 @@ impl Artifact {
 
     /// The cached component, when there is one this host's key vouches for. One that is not
     /// vouched for is deleted (with its MAC), so the caller compiles and rewrites both.
-    fn load(&self, rt: &Inner) -> Option<Component> {
+    fn load(&self, plugins: &Plugins) -> Option<Component> {
         let compiled = match std::fs::read(&self.path) {
             Ok(compiled) => compiled,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -239,7 +283,7 @@ impl Artifact {
                 return None;
             }
         };
-        if let Err(why) = self.verify(rt, &compiled) {
+        if let Err(why) = self.verify(plugins, &compiled) {
             let why = match why {
                 Untrusted::Missing => "it has no MAC",
                 Untrusted::Altered => {
@@ -254,7 +298,7 @@ impl Artifact {
         // valid MAC under the artifact key for this digest, so this host (or a replica sharing
         // its key) compiled them, with an engine of the compatibility hash that names the folder
         // (`deserialize` also checks that hash and refuses a mismatch).
-        match unsafe { Component::deserialize(&rt.engine, &compiled) } {
+        match unsafe { Component::deserialize(&plugins.engine, &compiled) } {
             Ok(component) => Some(component),
             Err(e) => {
                 tracing::warn!(path = %self.path.display(), "ignoring unusable compiled plugin: {e:#}");
@@ -264,10 +308,10 @@ impl Artifact {
     }
 
     /// Checks the MAC file against `compiled`, in constant time.
-    fn verify(&self, rt: &Inner, compiled: &[u8]) -> Result<(), Untrusted> {
+    fn verify(&self, plugins: &Plugins, compiled: &[u8]) -> Result<(), Untrusted> {
         let text = std::fs::read_to_string(&self.mac_path).map_err(|_| Untrusted::Missing)?;
         let tag = hex::decode(text.trim()).map_err(|_| Untrusted::Altered)?;
-        self.mac(&rt.config.artifact_key, compiled)
+        self.mac(&plugins.artifact_key, compiled)
             .verify_slice(&tag)
             .map_err(|_| Untrusted::Altered)
     }
@@ -284,14 +328,14 @@ impl Artifact {
 
     /// Compiles `bytes` and caches the result: the MAC first, then the artifact, each written
     /// whole (by rename), so an artifact present always has its MAC beside it.
-    fn compile(&self, rt: &Inner, bytes: &[u8]) -> Result<Component, PluginError> {
-        let component = Component::from_binary(&rt.engine, bytes)
+    fn compile(&self, plugins: &Plugins, bytes: &[u8]) -> Result<Component, PluginError> {
+        let component = Component::from_binary(&plugins.engine, bytes)
             .map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
         let compiled = component
             .serialize()
             .map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
         let tag = hex::encode(
-            self.mac(&rt.config.artifact_key, &compiled)
+            self.mac(&plugins.artifact_key, &compiled)
                 .finalize()
                 .into_bytes(),
         );
@@ -313,12 +357,4 @@ fn write_whole(path: &Path, content: &[u8]) -> Result<(), PluginError> {
     std::io::Write::write_all(&mut tmp, content).map_err(cache_err)?;
     tmp.persist(path).map_err(|e| cache_err(e.error))?;
     Ok(())
-}
-
-impl Inner {
-    fn lock_plugins(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<Plugin>>> {
-        self.plugins.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }

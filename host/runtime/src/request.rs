@@ -1,5 +1,6 @@
 //! The host-side shapes of what a run receives and returns (the WIT types with JSON parsed).
 
+use crate::bindings::types as wit;
 use crate::events::Link;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -87,4 +88,38 @@ pub struct RunOutcome {
     pub links: Vec<Link>,
     /// Whatever JSON the plugin returned.
     pub output: Option<Value>,
+}
+
+/// The request as the contract's `run-request`.
+pub(crate) fn request_to_wit(request: RunRequest) -> wit::RunRequest {
+    wit::RunRequest {
+        run_id: request.run_id,
+        action: request.action,
+        operation: match request.operation {
+            Operation::Create => wit::Operation::Create,
+            Operation::DayTwo => wit::Operation::DayTwo,
+            Operation::Delete => wit::Operation::Delete,
+        },
+        inputs: request.inputs.to_string(),
+        entity: request.entity.map(entity_to_wit),
+        triggered_by: wit::User {
+            identifier: request.triggered_by.identifier,
+            email: request.triggered_by.email,
+            roles: request.triggered_by.roles,
+            teams: request.triggered_by.teams,
+        },
+        config: request.config.to_string(),
+    }
+}
+
+/// An entity as the contract's `entity` (JSON as text).
+pub(crate) fn entity_to_wit(entity: Entity) -> wit::Entity {
+    wit::Entity {
+        identifier: entity.identifier,
+        blueprint: entity.blueprint,
+        title: entity.title,
+        team: entity.team,
+        properties: entity.properties.to_string(),
+        relations: entity.relations.to_string(),
+    }
 }

@@ -2,26 +2,28 @@
 //! the run's deadline, and whatever happened turned into a [`RunReport`].
 
 use crate::bindings::types as wit;
-use crate::capabilities::Denials;
-use crate::capabilities::catalog::{AffectedEntity, Attribution, CatalogAccess, CatalogStore};
+use crate::capabilities::catalog::{AffectedEntity, Attribution, CatalogCtx, CatalogStore};
 use crate::capabilities::fs;
-use crate::capabilities::http::{HttpHooks, RequestBudget};
-use crate::capabilities::log::{LogSink, LogStream, Stdio};
-use crate::capabilities::progress::keep_link;
-use crate::engine::{Inner, MAX_TABLE_ELEMENTS};
+use crate::capabilities::http::{HttpCtx, HttpHooks};
+use crate::capabilities::log::LogCtx;
+use crate::capabilities::progress::{ProgressCtx, keep_link};
+use crate::capabilities::secrets::SecretsProvider;
+use crate::capabilities::sink::{Denials, LogSink, LogStream, Stdio};
 use crate::events::{Link, LogLevel, RunEvents};
-use crate::failure::{FailureKind, RunFailure};
-use crate::grant::{Grants, Limits, cut_text};
+use crate::failure::{FailureKind, HostFailure, RunFailure};
+use crate::grant::Grants;
+use crate::limiter::Limiter;
+use crate::limits::{Limits, cut_text};
 use crate::plugin::{Backend, Plugin};
-use crate::request::{Operation, RunOutcome, RunRequest};
+use crate::request::{RunOutcome, RunRequest, request_to_wit};
+use crate::state::RunState;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{ResourceTable, ResourceTableError};
-use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline, WasmBacktrace};
-use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime_wasi::WasiCtxBuilder;
 
 /// Everything one run needs besides the plugin.
 pub struct RunJob {
@@ -48,11 +50,6 @@ pub struct RunReport {
     pub duration: Duration,
 }
 
-/// A failure of the host during a run (not the plugin's fault): the run fails as `internal`.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct HostFailure(pub(crate) String);
-
 /// Why the epoch callback stopped the guest.
 #[derive(Debug, thiserror::Error)]
 enum Interrupt {
@@ -62,123 +59,11 @@ enum Interrupt {
     Cancelled,
 }
 
-/// What one table element costs against `memoryMiB`: the host stores a function reference as one
-/// 8-byte pointer. Counting tables makes a guest that grows a table instead of a memory pay too.
-const TABLE_ELEMENT_BYTES: usize = 8;
-
 /// Host resources (open files, streams, pollables, HTTP requests, bodies and responses) a run may
 /// hold at once. A real plugin holds tens; each entry costs the host memory outside the guest's
 /// `memoryMiB`, so a guest creating them in a loop is stopped here (a few MiB at most) instead of
 /// at wasmtime's default of millions.
 const MAX_RESOURCES: usize = 10_000;
-
-/// The memory grant: all the store's linear memories and tables together stay within
-/// `memoryMiB`; growth past it fails the run, and the limiter remembers the size it asked for.
-struct Limiter {
-    limit: usize,
-    /// Bytes of every memory and table so far (tables at [`TABLE_ELEMENT_BYTES`] an element).
-    used: usize,
-    exceeded: Option<usize>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("memory limit exceeded")]
-struct MemoryExceeded;
-
-impl Limiter {
-    fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            used: 0,
-            exceeded: None,
-        }
-    }
-
-    /// One memory or table grows from `current` to `desired` bytes (from 0 when created).
-    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
-        let total = self.used.saturating_add(desired.saturating_sub(current));
-        if total > self.limit {
-            self.exceeded = Some(total);
-            return Err(wasmtime::Error::new(MemoryExceeded));
-        }
-        self.used = total;
-        Ok(true)
-    }
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        self.grow(current, desired)
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > MAX_TABLE_ELEMENTS {
-            return Ok(false);
-        }
-        self.grow(
-            current.saturating_mul(TABLE_ELEMENT_BYTES),
-            desired.saturating_mul(TABLE_ELEMENT_BYTES),
-        )
-    }
-}
-
-/// The `T` of the run's `Store`: WASI, wasi:http and Portico's capabilities for one run.
-pub(crate) struct RunState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    /// The scratch folder's quota, when the run has one.
-    quota: Option<Arc<fs::quota::Quota>>,
-    http: WasiHttpCtx,
-    hooks: HttpHooks,
-    limiter: Limiter,
-    pub(crate) log: Arc<LogSink>,
-    pub(crate) events: Arc<dyn RunEvents>,
-    pub(crate) grants: Arc<Grants>,
-    pub(crate) denials: Arc<Denials>,
-    pub(crate) catalog: CatalogAccess,
-    pub(crate) links: Vec<Link>,
-}
-
-impl WasiView for RunState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl fs::ScratchView for RunState {
-    fn scratch_fs(&mut self) -> fs::ScratchFs<'_> {
-        fs::ScratchFs {
-            fs: WasiFilesystemCtxView {
-                ctx: self.wasi.filesystem(),
-                table: &mut self.table,
-            },
-            quota: self.quota.as_ref(),
-        }
-    }
-}
-
-impl WasiHttpView for RunState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
-}
 
 enum Ended {
     Returned(wasmtime::Result<Result<wit::RunOutcome, wit::RunFailure>>),
@@ -186,11 +71,18 @@ enum Ended {
     Cancelled,
 }
 
-pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunReport {
-    // The semaphore is never closed, so acquiring only waits.
-    let _slot = rt.slots.acquire().await;
+/// What a run takes from the process-wide runtime.
+pub(crate) struct RunHost<'a> {
+    pub(crate) engine: &'a Engine,
+    pub(crate) scratch_dir: &'a Path,
+    pub(crate) secrets: &'a Arc<dyn SecretsProvider>,
+}
+
+/// Runs `plugin` once for `job` (the caller holds a run slot).
+pub(crate) async fn execute(host: RunHost<'_>, plugin: &Plugin, job: RunJob) -> RunReport {
     let started = Instant::now();
-    let limits = job.grants.limits;
+    let grants = &job.grants;
+    let limits = grants.limits;
     let deadline = started + Duration::from_secs(limits.timeout_seconds.into());
     let log = Arc::new(LogSink::new(job.events.clone(), &limits));
     let denials = Arc::new(Denials::default());
@@ -201,8 +93,8 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
-    let scratch = if job.grants.scratch {
-        match fs::mount_scratch(&mut wasi, &rt.config.scratch_dir, &limits, log.clone()) {
+    let scratch = if grants.scratch {
+        match fs::mount_scratch(&mut wasi, host.scratch_dir, &limits, log.clone()) {
             Ok(dir) => Some(dir),
             Err(e) => {
                 tracing::error!(run_id = %job.request.run_id, "cannot create the scratch folder: {e}");
@@ -219,37 +111,36 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
 
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_RESOURCES);
+    let by = Attribution {
+        run_id: job.request.run_id.clone(),
+        action: job.request.action.clone(),
+        user: job.request.triggered_by.identifier.clone(),
+    };
     let state = RunState {
         wasi: wasi.build(),
         table,
-        quota: scratch.as_ref().map(|s| s.quota.clone()),
-        http: WasiHttpCtx::new(),
-        hooks: HttpHooks {
-            action: job.request.action.as_str().into(),
-            budget: Arc::new(RequestBudget::new(&job.grants)),
-            grants: job.grants.clone(),
-            secrets: rt.secrets.clone(),
-            denials: denials.clone(),
-            log: log.clone(),
+        scratch: scratch.as_ref().map(|s| s.quota.clone()),
+        http: HttpCtx::new(HttpHooks::new(
+            &job.request.action,
+            grants.http.clone(),
+            &limits,
+            host.secrets.clone(),
+            log.clone(),
+            denials.clone(),
             deadline,
-        },
+        )),
+        log: LogCtx::new(log.clone()),
+        progress: ProgressCtx::new(job.events.clone(), limits, grants.hand_off, log.clone()),
+        catalog: CatalogCtx::new(
+            job.catalog.clone(),
+            grants.catalog.clone(),
+            by,
+            log.clone(),
+            denials.clone(),
+        ),
         limiter: Limiter::new((limits.memory_mib as usize) << 20),
-        log: log.clone(),
-        events: job.events.clone(),
-        grants: job.grants.clone(),
-        denials,
-        catalog: CatalogAccess {
-            store: job.catalog.clone(),
-            by: Attribution {
-                run_id: job.request.run_id.clone(),
-                action: job.request.action.clone(),
-                user: job.request.triggered_by.identifier.clone(),
-            },
-            affected: Vec::new(),
-        },
-        links: Vec::new(),
     };
-    let mut store = Store::new(&rt.engine, state);
+    let mut store = Store::new(host.engine, state);
     store.limiter(|s| &mut s.limiter);
     // Check the deadline and the cancel token on every epoch tick, yielding to the executor in
     // between so that a busy guest never starves other runs on the same thread.
@@ -290,21 +181,18 @@ pub(crate) async fn execute(rt: &Inner, plugin: &Plugin, job: RunJob) -> RunRepo
 
     let state = store.data_mut();
     let result = match ended {
-        Ended::Returned(Ok(Ok(outcome))) => outcome_from_wit(
-            outcome,
-            std::mem::take(&mut state.links),
-            &limits,
-            &state.log,
-        ),
-        Ended::Returned(Ok(Err(failure))) => Err(plugin_failure(failure, &state.denials, &limits)),
-        Ended::Returned(Err(err)) => Err(classify(&err, state, &job.grants)),
-        Ended::TimedOut => Err(timeout(&job.grants)),
+        Ended::Returned(Ok(Ok(outcome))) => {
+            outcome_from_wit(outcome, state.progress.take_links(), &limits, &log)
+        }
+        Ended::Returned(Ok(Err(failure))) => Err(plugin_failure(failure, &denials, &limits)),
+        Ended::Returned(Err(err)) => Err(classify(&err, &state.limiter, &log, &denials, grants)),
+        Ended::TimedOut => Err(timeout(grants)),
         Ended::Cancelled => Err(RunFailure::new(
             FailureKind::Cancelled,
             "the run was cancelled",
         )),
     };
-    let affected = std::mem::take(&mut state.catalog.affected);
+    let affected = state.catalog.take_affected();
     drop(store);
     drop(scratch);
     report(&log, result, affected, started)
@@ -359,7 +247,13 @@ fn plugin_failure(failure: wit::RunFailure, denials: &Denials, limits: &Limits) 
 }
 
 /// Turns a trap or host error into a failure that says who failed and which limit was involved.
-fn classify(err: &wasmtime::Error, state: &RunState, grants: &Grants) -> RunFailure {
+fn classify(
+    err: &wasmtime::Error,
+    limiter: &Limiter,
+    log: &LogSink,
+    denials: &Denials,
+    grants: &Grants,
+) -> RunFailure {
     let memory_mib = grants.limits.memory_mib;
     if let Some(interrupt) = err.downcast_ref::<Interrupt>() {
         return match interrupt {
@@ -369,7 +263,7 @@ fn classify(err: &wasmtime::Error, state: &RunState, grants: &Grants) -> RunFail
             }
         };
     }
-    if let Some(desired) = state.limiter.exceeded {
+    if let Some(desired) = limiter.exceeded {
         return RunFailure::new(
             FailureKind::Memory,
             format!(
@@ -399,7 +293,7 @@ fn classify(err: &wasmtime::Error, state: &RunState, grants: &Grants) -> RunFail
         );
     }
 
-    let stderr = state.log.stderr_tail();
+    let stderr = log.stderr_tail();
     if let Some(line) = stderr
         .iter()
         .rev()
@@ -422,7 +316,7 @@ fn classify(err: &wasmtime::Error, state: &RunState, grants: &Grants) -> RunFail
     if let Some(backtrace) = err.downcast_ref::<WasmBacktrace>() {
         let text = format!("wasm backtrace:\n{backtrace}");
         let text: String = text.chars().take(8 * 1024).collect();
-        state.log.emit_host(LogLevel::Error, &text);
+        log.emit_host(LogLevel::Error, &text);
     }
     let message = match (trap, panic_message(&stderr)) {
         (_, Some(panic)) => format!("the plugin panicked: {panic}"),
@@ -431,7 +325,7 @@ fn classify(err: &wasmtime::Error, state: &RunState, grants: &Grants) -> RunFail
         }
         (trap, None) => format!("the plugin crashed: {trap}"),
     };
-    match state.denials.first() {
+    match denials.first() {
         Some(denial) => RunFailure::new(
             FailureKind::Denied,
             format!("{denial} (the plugin then crashed: {message})"),
@@ -454,29 +348,6 @@ fn panic_message(stderr: &[String]) -> Option<String> {
         message.join(" "),
         location.trim_end_matches(':')
     ))
-}
-
-pub(crate) fn request_to_wit(request: RunRequest) -> wit::RunRequest {
-    wit::RunRequest {
-        run_id: request.run_id,
-        action: request.action,
-        operation: match request.operation {
-            Operation::Create => wit::Operation::Create,
-            Operation::DayTwo => wit::Operation::DayTwo,
-            Operation::Delete => wit::Operation::Delete,
-        },
-        inputs: request.inputs.to_string(),
-        entity: request
-            .entity
-            .map(crate::capabilities::catalog::entity_to_wit),
-        triggered_by: wit::User {
-            identifier: request.triggered_by.identifier,
-            email: request.triggered_by.email,
-            roles: request.triggered_by.roles,
-            teams: request.triggered_by.teams,
-        },
-        config: request.config.to_string(),
-    }
 }
 
 /// The plugin's outcome within the action's limits: summary cut to `textBytes`, links past
@@ -525,44 +396,6 @@ fn outcome_from_wit(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const MIB: usize = 1 << 20;
-
-    #[test]
-    fn memories_and_tables_count_together_against_the_limit() {
-        let mut limiter = Limiter::new(4 * MIB);
-        // Two memories created at 1 MiB each, then one grows to 2 MiB: 3 MiB in all.
-        assert!(limiter.memory_growing(0, MIB, None).unwrap());
-        assert!(limiter.memory_growing(0, MIB, None).unwrap());
-        assert!(limiter.memory_growing(MIB, 2 * MIB, None).unwrap());
-        assert_eq!(limiter.used, 3 * MIB);
-        // A table of 16 Ki elements costs 128 KiB: it still fits.
-        assert!(limiter.table_growing(0, 16 << 10, None).unwrap());
-        assert_eq!(limiter.used, 3 * MIB + 128 * 1024);
-        // Growing the first memory by 1 MiB more would pass 4 MiB, though it alone is 2 MiB.
-        assert!(limiter.memory_growing(MIB, 2 * MIB, None).is_err());
-        assert_eq!(limiter.exceeded, Some(4 * MIB + 128 * 1024));
-        assert_eq!(
-            limiter.used,
-            3 * MIB + 128 * 1024,
-            "a refused growth is not counted"
-        );
-    }
-
-    #[test]
-    fn a_table_past_its_element_bound_is_refused_without_failing_the_run() {
-        let mut limiter = Limiter::new(64 * MIB);
-        assert!(
-            !limiter
-                .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
-                .unwrap()
-        );
-        assert_eq!(limiter.exceeded, None);
-        // Within the element bound but over `memoryMiB`: the run fails.
-        let mut small = Limiter::new(64 << 10);
-        assert!(small.table_growing(0, 8 * 1024 + 1, None).is_err());
-        assert_eq!(small.exceeded, Some((64 << 10) + TABLE_ELEMENT_BYTES));
-    }
 
     #[test]
     fn panic_messages_are_read_from_stderr() {

@@ -2,13 +2,65 @@
 //! write attributed to the run. The catalog itself sits behind [`CatalogStore`], which the
 //! catalog service implements; [`MemoryCatalog`] serves tests and the local demo.
 
-use crate::bindings::{catalog, types};
-use crate::request::Entity;
-use crate::run::RunState;
+mod memory;
+
+use crate::bindings::{self, catalog, types};
+use crate::capabilities::sink::{Denials, LogSink};
+use crate::events::LogLevel;
+use crate::failure::HostFailure;
+use crate::limits::GrantError;
+use crate::request::{Entity, entity_to_wit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use wasmtime::component::{HasData, Linker};
+
+pub use memory::MemoryCatalog;
+
+/// `capabilities.catalog`: access by blueprint identifier. Writing a blueprint implies reading it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogGrant {
+    /// Blueprints the plugin may read and search.
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// Blueprints the plugin may create, change and delete entities of.
+    #[serde(default)]
+    pub write: Vec<String>,
+}
+
+/// The checked [`CatalogGrant`]: `read` includes every blueprint of `write`.
+#[derive(Debug, Default)]
+pub(crate) struct CatalogRules {
+    read: BTreeSet<String>,
+    write: BTreeSet<String>,
+}
+
+impl CatalogRules {
+    pub(crate) fn new(grant: &CatalogGrant) -> Result<Self, GrantError> {
+        let check_names = |list: &[String], field: &str| {
+            list.iter().enumerate().try_for_each(|(i, name)| {
+                if name.is_empty() || name.trim() != name {
+                    Err(GrantError::new(
+                        format!("capabilities.catalog.{field}[{i}]"),
+                        "a blueprint identifier must be non-empty without surrounding spaces",
+                    ))
+                } else {
+                    Ok(())
+                }
+            })
+        };
+        check_names(&grant.read, "read")?;
+        check_names(&grant.write, "write")?;
+        let read = grant.read.iter().cloned();
+        let write: BTreeSet<String> = grant.write.iter().cloned().collect();
+        Ok(Self {
+            read: read.chain(write.iter().cloned()).collect(),
+            write,
+        })
+    }
+}
 
 /// Why the catalog refused a call. All but `Unavailable` are the plugin's to handle.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -84,144 +136,45 @@ pub struct AffectedEntity {
     pub change: EntityChange,
 }
 
-/// The most entities a plugin's search returns.
-const SEARCH_LIMIT: usize = 1000;
-
-/// An in-memory catalog: no schema validation, search supports the common operators.
-#[derive(Debug, Default)]
-pub struct MemoryCatalog(Mutex<BTreeMap<(String, String), Entity>>);
-
-impl MemoryCatalog {
-    /// An empty catalog.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Every entity, ordered by blueprint then identifier.
-    pub fn entities(&self) -> Vec<Entity> {
-        self.lock().values().cloned().collect()
-    }
-
-    /// Adds or replaces an entity directly (seeding tests).
-    pub fn insert(&self, entity: Entity) {
-        let key = (entity.blueprint.clone(), entity.identifier.clone());
-        self.lock().insert(key, entity);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Entity>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// The run's `catalog` context: the store, the checked grant, who the writes are attributed
+/// to, and what the run changed.
+pub(crate) struct CatalogCtx {
+    store: Arc<dyn CatalogStore>,
+    rules: Arc<CatalogRules>,
+    by: Attribution,
+    log: Arc<LogSink>,
+    denials: Arc<Denials>,
+    affected: Vec<AffectedEntity>,
 }
 
-#[async_trait::async_trait]
-impl CatalogStore for MemoryCatalog {
-    async fn get(&self, blueprint: &str, identifier: &str) -> Result<Option<Entity>, CatalogError> {
-        Ok(self
-            .lock()
-            .get(&(blueprint.to_owned(), identifier.to_owned()))
-            .cloned())
-    }
-
-    async fn upsert(&self, entity: Entity, _by: &Attribution) -> Result<Entity, CatalogError> {
-        self.insert(entity.clone());
-        Ok(entity)
-    }
-
-    async fn delete(
-        &self,
-        blueprint: &str,
-        identifier: &str,
-        _by: &Attribution,
-    ) -> Result<bool, CatalogError> {
-        let key = (blueprint.to_owned(), identifier.to_owned());
-        Ok(self.lock().remove(&key).is_some())
-    }
-
-    async fn search(
-        &self,
-        query: &Value,
-        blueprints: &[String],
-    ) -> Result<Vec<Entity>, CatalogError> {
-        let entities = self.lock();
-        let mut found = Vec::new();
-        for entity in entities.values() {
-            if blueprints.contains(&entity.blueprint) && matches(entity, query)? {
-                found.push(entity.clone());
-                if found.len() == SEARCH_LIMIT {
-                    break;
-                }
-            }
-        }
-        Ok(found)
-    }
-}
-
-/// Evaluates `{combinator, rules}` (nested) with `=`, `!=`, `in`, `contains`, `beginsWith` on
-/// properties and on `$identifier`, `$title`, `$team`, `$blueprint`.
-fn matches(entity: &Entity, query: &Value) -> Result<bool, CatalogError> {
-    let invalid = |what: &str| CatalogError::Invalid(format!("query: {what}"));
-    let rules = query
-        .get("rules")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("`rules` must be a list"))?;
-    let any = match query.get("combinator").and_then(Value::as_str) {
-        None | Some("and") => false,
-        Some("or") => true,
-        Some(other) => return Err(invalid(&format!("unknown combinator `{other}`"))),
-    };
-    for rule in rules {
-        let hit = if rule.get("rules").is_some() {
-            matches(entity, rule)?
-        } else {
-            let property = rule
-                .get("property")
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("each rule needs a `property`"))?;
-            let operator = rule.get("operator").and_then(Value::as_str).unwrap_or("=");
-            let expected = rule.get("value").unwrap_or(&Value::Null);
-            let actual = match property {
-                "$identifier" => Value::from(entity.identifier.clone()),
-                "$blueprint" => Value::from(entity.blueprint.clone()),
-                "$title" => entity.title.clone().map(Value::from).unwrap_or_default(),
-                "$team" => Value::from(entity.team.clone()),
-                name => entity.properties.get(name).cloned().unwrap_or_default(),
-            };
-            match operator {
-                "=" => actual == *expected,
-                "!=" => actual != *expected,
-                "in" => expected.as_array().is_some_and(|v| v.contains(&actual)),
-                "contains" => match (&actual, expected) {
-                    (Value::String(a), Value::String(e)) => a.contains(e.as_str()),
-                    (Value::Array(a), e) => a.contains(e),
-                    _ => false,
-                },
-                "beginsWith" => match (&actual, expected) {
-                    (Value::String(a), Value::String(e)) => a.starts_with(e.as_str()),
-                    _ => false,
-                },
-                other => return Err(invalid(&format!("unsupported operator `{other}`"))),
-            }
-        };
-        if hit == any {
-            return Ok(any);
+impl CatalogCtx {
+    pub(crate) fn new(
+        store: Arc<dyn CatalogStore>,
+        rules: Arc<CatalogRules>,
+        by: Attribution,
+        log: Arc<LogSink>,
+        denials: Arc<Denials>,
+    ) -> Self {
+        Self {
+            store,
+            rules,
+            by,
+            log,
+            denials,
+            affected: Vec::new(),
         }
     }
-    Ok(!any)
-}
 
-/// The run's view of the catalog: the store, the grant, and what the run changed.
-pub(crate) struct CatalogAccess {
-    pub(crate) store: std::sync::Arc<dyn CatalogStore>,
-    pub(crate) by: Attribution,
-    pub(crate) affected: Vec<AffectedEntity>,
-}
+    /// The entities the run changed, in the order of their last change, leaving none.
+    pub(crate) fn take_affected(&mut self) -> Vec<AffectedEntity> {
+        std::mem::take(&mut self.affected)
+    }
 
-impl RunState {
     fn check(&self, blueprint: &str, write: bool) -> Result<(), catalog::Error> {
         let (granted, verb, list) = if write {
-            (&self.grants.write, "write", "write")
+            (&self.rules.write, "write", "write")
         } else {
-            (&self.grants.read, "read", "read (or write)")
+            (&self.rules.read, "read", "read (or write)")
         };
         if granted.contains(blueprint) {
             return Ok(());
@@ -237,12 +190,12 @@ impl RunState {
             }
         );
         self.denials.record(reason.clone());
-        self.log.emit(crate::LogLevel::Warn, &reason);
+        self.log.emit(LogLevel::Warn, &reason);
         Err(catalog::Error::Denied(reason))
     }
 
     fn record(&mut self, blueprint: &str, identifier: &str, change: EntityChange) {
-        let affected = &mut self.catalog.affected;
+        let affected = &mut self.affected;
         affected.retain(|a| !(a.blueprint == blueprint && a.identifier == identifier));
         affected.push(AffectedEntity {
             blueprint: blueprint.to_owned(),
@@ -260,22 +213,11 @@ fn to_wit(err: CatalogError) -> wasmtime::Result<catalog::Error> {
         CatalogError::Invalid(m) => catalog::Error::Invalid(m),
         CatalogError::Conflict(m) => catalog::Error::Conflict(m),
         CatalogError::Unavailable(m) => {
-            return Err(wasmtime::Error::new(crate::run::HostFailure(format!(
+            return Err(wasmtime::Error::new(HostFailure(format!(
                 "catalog unavailable: {m}"
             ))));
         }
     })
-}
-
-pub(crate) fn entity_to_wit(entity: Entity) -> types::Entity {
-    types::Entity {
-        identifier: entity.identifier,
-        blueprint: entity.blueprint,
-        title: entity.title,
-        team: entity.team,
-        properties: entity.properties.to_string(),
-        relations: entity.relations.to_string(),
-    }
 }
 
 fn entity_from_wit(entity: types::Entity) -> Result<Entity, catalog::Error> {
@@ -306,9 +248,7 @@ fn entity_from_wit(entity: types::Entity) -> Result<Entity, catalog::Error> {
     })
 }
 
-impl types::Host for RunState {}
-
-impl catalog::Host for RunState {
+impl catalog::Host for CatalogCtx {
     async fn get(
         &mut self,
         blueprint: String,
@@ -317,7 +257,7 @@ impl catalog::Host for RunState {
         if let Err(e) = self.check(&blueprint, false) {
             return Ok(Err(e));
         }
-        match self.catalog.store.get(&blueprint, &identifier).await {
+        match self.store.get(&blueprint, &identifier).await {
             Ok(found) => Ok(Ok(found.map(entity_to_wit))),
             Err(e) => Ok(Err(to_wit(e)?)),
         }
@@ -334,7 +274,7 @@ impl catalog::Host for RunState {
             Ok(entity) => entity,
             Err(e) => return Ok(Err(e)),
         };
-        match self.catalog.store.upsert(entity, &self.catalog.by).await {
+        match self.store.upsert(entity, &self.by).await {
             Ok(stored) => {
                 self.record(
                     &stored.blueprint,
@@ -355,12 +295,7 @@ impl catalog::Host for RunState {
         if let Err(e) = self.check(&blueprint, true) {
             return Ok(Err(e));
         }
-        match self
-            .catalog
-            .store
-            .delete(&blueprint, &identifier, &self.catalog.by)
-            .await
-        {
+        match self.store.delete(&blueprint, &identifier, &self.by).await {
             Ok(existed) => {
                 if existed {
                     self.record(&blueprint, &identifier, EntityChange::Deleted);
@@ -375,7 +310,7 @@ impl catalog::Host for RunState {
         &mut self,
         query: String,
     ) -> wasmtime::Result<Result<Vec<types::Entity>, catalog::Error>> {
-        let readable: Vec<String> = self.grants.read.iter().cloned().collect();
+        let readable: Vec<String> = self.rules.read.iter().cloned().collect();
         if readable.is_empty() {
             let reason = "catalog search denied: the action grants no blueprints \
                           (capabilities.catalog.read is empty)"
@@ -391,53 +326,212 @@ impl catalog::Host for RunState {
                 ))));
             }
         };
-        match self.catalog.store.search(&query, &readable).await {
+        match self.store.search(&query, &readable).await {
             Ok(found) => Ok(Ok(found.into_iter().map(entity_to_wit).collect())),
             Err(e) => Ok(Err(to_wit(e)?)),
         }
     }
 }
 
+bindings::answer_v0_1_with_v0_2!(catalog: CatalogCtx);
+
+struct HasCatalog;
+
+impl HasData for HasCatalog {
+    type Data<'a> = &'a mut CatalogCtx;
+}
+
+/// Links `catalog` (every contract version) to the store state's [`CatalogCtx`].
+pub(crate) fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut CatalogCtx,
+) -> wasmtime::Result<()> {
+    catalog::add_to_linker::<T, HasCatalog>(linker, get)?;
+    bindings::v0_1::portico::action::catalog::add_to_linker::<T, HasCatalog>(linker, get)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::bindings::v0_1::portico::action::catalog as v0_1;
+    use crate::events::RecordedEvents;
+    use crate::limits::Limits;
 
-    fn svc(id: &str, lang: &str) -> Entity {
-        Entity {
+    fn ctx(
+        store: Arc<dyn CatalogStore>,
+        read: &[&str],
+        write: &[&str],
+    ) -> (CatalogCtx, Arc<Denials>, Arc<RecordedEvents>) {
+        let grant = CatalogGrant {
+            read: read.iter().map(|s| s.to_string()).collect(),
+            write: write.iter().map(|s| s.to_string()).collect(),
+        };
+        let events = Arc::new(RecordedEvents::default());
+        let log = Arc::new(LogSink::new(events.clone(), &Limits::default()));
+        let denials = Arc::new(Denials::default());
+        let by = Attribution {
+            run_id: "r1".into(),
+            action: "deploy".into(),
+            user: "ada".into(),
+        };
+        let rules = Arc::new(CatalogRules::new(&grant).unwrap());
+        let ctx = CatalogCtx::new(store, rules, by, log, denials.clone());
+        (ctx, denials, events)
+    }
+
+    fn entity(blueprint: &str, id: &str, properties: &str) -> types::Entity {
+        types::Entity {
             identifier: id.into(),
-            blueprint: "service".into(),
+            blueprint: blueprint.into(),
             title: None,
-            team: vec!["platform".into()],
-            properties: json!({ "language": lang }),
-            relations: json!({}),
+            team: Vec::new(),
+            properties: properties.into(),
+            relations: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_grant_names_blueprints_and_writing_implies_reading() {
+        let rules = CatalogRules::new(&CatalogGrant {
+            read: vec!["team".into()],
+            write: vec!["service".into()],
+        })
+        .unwrap();
+        assert!(rules.read.contains("team") && rules.read.contains("service"));
+        assert!(!rules.write.contains("team"));
+        let err = CatalogRules::new(&CatalogGrant {
+            read: Vec::new(),
+            write: vec![" service".into()],
+        })
+        .unwrap_err();
+        assert_eq!(err.path, "capabilities.catalog.write[0]");
+    }
+
+    #[tokio::test]
+    async fn calls_outside_the_grant_are_denied_recorded_and_logged() {
+        let store = Arc::new(MemoryCatalog::new());
+        let (mut ctx, denials, events) = ctx(store.clone(), &["team"], &[]);
+        let denied = catalog::Host::upsert(&mut ctx, entity("team", "a", "{}"))
+            .await
+            .unwrap()
+            .unwrap_err();
+        let catalog::Error::Denied(reason) = denied else {
+            panic!("{denied:?}")
+        };
+        assert!(
+            reason.contains("capabilities.catalog.write grant (granted: none)"),
+            "{reason}"
+        );
+        assert_eq!(denials.first().as_deref(), Some(reason.as_str()));
+        assert!(events.log_text().contains(&reason));
+        let denied = catalog::Host::get(&mut ctx, "service".into(), "a".into())
+            .await
+            .unwrap();
+        assert!(matches!(denied, Err(catalog::Error::Denied(r)) if r.contains("(granted: team)")));
+        assert!(store.entities().is_empty());
+        assert!(ctx.take_affected().is_empty());
+
+        // The same call through 0.1.0's interface is denied alike.
+        let old = v0_1::Host::delete(&mut ctx, "service".into(), "a".into())
+            .await
+            .unwrap();
+        assert!(matches!(old, Err(v0_1::Error::Denied(_))));
+
+        let (mut none, denials, _) = ctx_none();
+        let searched = catalog::Host::search(&mut none, "{}".into()).await.unwrap();
+        assert!(
+            matches!(searched, Err(catalog::Error::Denied(r)) if r.contains("grants no blueprints"))
+        );
+        assert!(denials.first().is_some());
+    }
+
+    fn ctx_none() -> (CatalogCtx, Arc<Denials>, Arc<RecordedEvents>) {
+        ctx(Arc::new(MemoryCatalog::new()), &[], &[])
+    }
+
+    #[tokio::test]
+    async fn writes_are_checked_stored_and_attributed_to_the_run() {
+        let store = Arc::new(MemoryCatalog::new());
+        let (mut ctx, denials, _) = ctx(store.clone(), &[], &["service"]);
+        let bad = catalog::Host::upsert(&mut ctx, entity("service", "a", "[1]"))
+            .await
+            .unwrap();
+        assert!(matches!(bad, Err(catalog::Error::Invalid(m)) if m.starts_with("properties")));
+        let stored = catalog::Host::upsert(&mut ctx, entity("service", "a", r#"{"x": 1}"#))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.properties, r#"{"x":1}"#);
+        catalog::Host::upsert(&mut ctx, entity("service", "b", ""))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            catalog::Host::delete(&mut ctx, "service".into(), "a".into())
+                .await
+                .unwrap()
+                .unwrap()
+        );
+        assert!(
+            !catalog::Host::delete(&mut ctx, "service".into(), "zz".into())
+                .await
+                .unwrap()
+                .unwrap()
+        );
+        let found = catalog::Host::search(&mut ctx, r#"{"rules": []}"#.into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].identifier, "b");
+        let affected: Vec<(String, EntityChange)> = ctx
+            .take_affected()
+            .into_iter()
+            .map(|a| (a.identifier, a.change))
+            .collect();
+        assert_eq!(
+            affected,
+            [
+                ("b".to_owned(), EntityChange::Upserted),
+                ("a".to_owned(), EntityChange::Deleted)
+            ],
+            "in the order of their last change"
+        );
+        assert_eq!(denials.first(), None);
+    }
+
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl CatalogStore for Down {
+        async fn get(&self, _: &str, _: &str) -> Result<Option<Entity>, CatalogError> {
+            Err(CatalogError::Unavailable("database down".into()))
+        }
+        async fn upsert(&self, _: Entity, _: &Attribution) -> Result<Entity, CatalogError> {
+            Err(CatalogError::Conflict("taken".into()))
+        }
+        async fn delete(&self, _: &str, _: &str, _: &Attribution) -> Result<bool, CatalogError> {
+            Err(CatalogError::NotFound)
+        }
+        async fn search(&self, _: &Value, _: &[String]) -> Result<Vec<Entity>, CatalogError> {
+            Ok(Vec::new())
         }
     }
 
     #[tokio::test]
-    async fn memory_search_applies_rules_and_the_blueprint_limit() {
-        let catalog = MemoryCatalog::new();
-        catalog.insert(svc("a", "rust"));
-        catalog.insert(svc("b", "go"));
-        let bps = vec!["service".to_owned()];
-        let q = json!({"combinator": "or", "rules": [
-            {"property": "language", "operator": "=", "value": "go"},
-            {"property": "$identifier", "operator": "beginsWith", "value": "a"}]});
-        assert_eq!(catalog.search(&q, &bps).await.unwrap().len(), 2);
-        let q = json!({"combinator": "and", "rules": [
-            {"property": "language", "operator": "in", "value": ["rust"]}]});
-        assert_eq!(catalog.search(&q, &bps).await.unwrap()[0].identifier, "a");
-        assert!(
-            catalog
-                .search(&q, &["team".to_owned()])
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        let bad = json!({"rules": [{"property": "x", "operator": "~"}]});
-        assert!(matches!(
-            catalog.search(&bad, &bps).await,
-            Err(CatalogError::Invalid(_))
-        ));
+    async fn store_errors_reach_the_plugin_and_an_outage_is_the_hosts_failure() {
+        let (mut ctx, _, _) = ctx(Arc::new(Down), &[], &["service"]);
+        let trap = catalog::Host::get(&mut ctx, "service".into(), "a".into())
+            .await
+            .unwrap_err();
+        assert!(trap.downcast_ref::<HostFailure>().is_some(), "{trap:#}");
+        let conflict = catalog::Host::upsert(&mut ctx, entity("service", "a", "{}"))
+            .await
+            .unwrap();
+        assert!(matches!(conflict, Err(catalog::Error::Conflict(m)) if m == "taken"));
+        let old = v0_1::Host::delete(&mut ctx, "service".into(), "a".into())
+            .await
+            .unwrap();
+        assert!(matches!(old, Err(v0_1::Error::NotFound)));
     }
 }

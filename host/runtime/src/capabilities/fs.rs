@@ -9,15 +9,24 @@
 pub(crate) mod host;
 pub(crate) mod quota;
 
-use crate::capabilities::log::LogSink;
-use crate::grant::Limits;
+use crate::capabilities::sink::LogSink;
+use crate::limits::Limits;
 use quota::{Quota, QuotaLimits};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 use tempfile::TempDir;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 pub(crate) use host::{ScratchFs, ScratchView};
+
+/// The filesystem grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Filesystem {
+    /// A fresh per-run folder mounted at `/scratch`.
+    Scratch,
+}
 
 /// Where the plugin sees its scratch folder.
 pub(crate) const GUEST_PATH: &str = "/scratch";

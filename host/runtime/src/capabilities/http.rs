@@ -11,11 +11,10 @@
 
 mod scrub;
 
-use crate::capabilities::Denials;
-use crate::capabilities::log::LogSink;
 use crate::capabilities::secrets::{SecretsProvider, Template};
+use crate::capabilities::sink::{Denials, LogSink};
 use crate::events::LogLevel;
-use crate::grant::{GrantError, Grants, HttpGrantEntry};
+use crate::limits::{GrantError, Limits};
 use crate::net::is_public;
 use http::Method;
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, HeaderName, HeaderValue};
@@ -23,6 +22,8 @@ use http::uri::Scheme;
 use http_body_util::BodyExt;
 pub(crate) use scrub::Redactor;
 use scrub::ScrubBody;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -30,7 +31,30 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::io::TokioIo;
-use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks};
+
+/// One reachable origin: `scheme://host[:port]`, no path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpGrantEntry {
+    /// The origin, e.g. `https://api.github.com` or `http://10.0.0.5:8080`.
+    pub url: String,
+    /// Headers added to every request to this origin, after the plugin built it; values may use
+    /// `{{ .secrets.NAME }}`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The methods the plugin may use; absent: all but `TRACE` and `CONNECT`, which are always
+    /// refused (they reflect or tunnel what the host injected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    /// Path prefixes the plugin may request (whole segments: `/repos/acme` allows
+    /// `/repos/acme/x`, not `/repos/acme-evil`); absent: every path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    /// Allows secrets over plain `http` to a host name (a named address is always allowed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+}
 
 /// One granted origin, checked and ready to match.
 #[derive(Debug)]
@@ -59,6 +83,15 @@ const MAX_RESPONSE_HEADER_BYTES: usize = 64 << 10;
 const MAX_RESPONSE_HEADERS: usize = 128;
 
 impl HttpRule {
+    /// Checks every entry of `capabilities.http`.
+    pub(crate) fn parse_all(entries: &[HttpGrantEntry]) -> Result<Arc<[Self]>, GrantError> {
+        entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| Self::parse(entry, &format!("capabilities.http[{i}]")))
+            .collect()
+    }
+
     pub(crate) fn parse(entry: &HttpGrantEntry, path: &str) -> Result<Self, GrantError> {
         let url_path = format!("{path}.url");
         let bad = |reason: &str| GrantError::new(&url_path, reason);
@@ -192,14 +225,15 @@ impl HttpRule {
     }
 }
 
-/// Whether the operator lets `action` use every configured secret its grant names, for the
-/// origin each is sent to; the error names the grant's header and the rule to change.
+/// Whether the operator lets `action` use every configured secret its checked grant (`rules`)
+/// names, for the origin each is sent to; the error names the grant's header and the rule to
+/// change.
 pub(crate) fn check_secret_access(
-    grants: &Grants,
+    rules: &[HttpRule],
     secrets: &dyn SecretsProvider,
     action: &str,
 ) -> Result<(), GrantError> {
-    for (i, rule) in grants.http.iter().enumerate() {
+    for (i, rule) in rules.iter().enumerate() {
         let origin = rule.origin();
         for (_, template, written) in &rule.headers {
             let path = format!("capabilities.http[{i}].headers.{written}");
@@ -267,31 +301,71 @@ fn normalise_host(host: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// The run's `wasi:http` context: wasmtime-wasi-http's own, and the hooks that check and send
+/// each request. The store's state hands both (with its resource table) to wasmtime-wasi-http
+/// as a `WasiHttpCtxView`.
+pub(crate) struct HttpCtx {
+    pub(crate) wasi: WasiHttpCtx,
+    pub(crate) hooks: HttpHooks,
+}
+
+impl HttpCtx {
+    pub(crate) fn new(hooks: HttpHooks) -> Self {
+        Self {
+            wasi: WasiHttpCtx::new(),
+            hooks,
+        }
+    }
+}
+
 /// The per-run `WasiHttpHooks`: everything a request needs to be checked and sent.
 pub(crate) struct HttpHooks {
-    pub(crate) action: Arc<str>,
-    pub(crate) grants: Arc<Grants>,
-    pub(crate) secrets: Arc<dyn SecretsProvider>,
-    pub(crate) denials: Arc<Denials>,
-    pub(crate) log: Arc<LogSink>,
-    pub(crate) deadline: Instant,
-    pub(crate) budget: Arc<RequestBudget>,
+    action: Arc<str>,
+    rules: Arc<[HttpRule]>,
+    secrets: Arc<dyn SecretsProvider>,
+    denials: Arc<Denials>,
+    log: Arc<LogSink>,
+    deadline: Instant,
+    budget: Arc<RequestBudget>,
+}
+
+impl HttpHooks {
+    /// The hooks of one run of `action`, under `rules` and `limits`, until `deadline`.
+    pub(crate) fn new(
+        action: &str,
+        rules: Arc<[HttpRule]>,
+        limits: &Limits,
+        secrets: Arc<dyn SecretsProvider>,
+        log: Arc<LogSink>,
+        denials: Arc<Denials>,
+        deadline: Instant,
+    ) -> Self {
+        Self {
+            action: action.into(),
+            budget: Arc::new(RequestBudget::new(limits)),
+            rules,
+            secrets,
+            denials,
+            log,
+            deadline,
+        }
+    }
 }
 
 /// The run's outgoing requests: `limits.httpRequests` in all, `limits.httpConcurrency` at once
 /// (a request holds its slot until its connection closes).
-pub(crate) struct RequestBudget {
+struct RequestBudget {
     sent: AtomicU32,
     total: u32,
     in_flight: Arc<Semaphore>,
 }
 
 impl RequestBudget {
-    pub(crate) fn new(grants: &Grants) -> Self {
+    fn new(limits: &Limits) -> Self {
         Self {
             sent: AtomicU32::new(0),
-            total: grants.limits.http_requests,
-            in_flight: Arc::new(Semaphore::new(grants.limits.http_concurrency as usize)),
+            total: limits.http_requests,
+            in_flight: Arc::new(Semaphore::new(limits.http_concurrency as usize)),
         }
     }
 }
@@ -307,7 +381,7 @@ impl WasiHttpHooks for HttpHooks {
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send> {
         let outbound = Outbound {
             action: self.action.clone(),
-            grants: self.grants.clone(),
+            rules: self.rules.clone(),
             secrets: self.secrets.clone(),
             denials: self.denials.clone(),
             log: self.log.clone(),
@@ -321,7 +395,7 @@ impl WasiHttpHooks for HttpHooks {
 struct Outbound {
     action: Arc<str>,
     budget: Arc<RequestBudget>,
-    grants: Arc<Grants>,
+    rules: Arc<[HttpRule]>,
     secrets: Arc<dyn SecretsProvider>,
     denials: Arc<Denials>,
     log: Arc<LogSink>,
@@ -348,14 +422,13 @@ impl Outbound {
             );
             return Err(self.deny(request, reason).await);
         }
-        let grants = self.grants.clone();
-        let same_origin: Vec<&HttpRule> = grants
-            .http
+        let rules = self.rules.clone();
+        let same_origin: Vec<&HttpRule> = rules
             .iter()
             .filter(|r| r.tls == tls && r.host == host && r.port == port)
             .collect();
         if same_origin.is_empty() {
-            let granted: Vec<String> = grants.http.iter().map(HttpRule::origin).collect();
+            let granted: Vec<String> = rules.iter().map(HttpRule::origin).collect();
             let granted = if granted.is_empty() {
                 "none".to_owned()
             } else {
@@ -642,7 +715,6 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn entry(url: &str) -> HttpGrantEntry {
         HttpGrantEntry {
@@ -724,5 +796,185 @@ mod tests {
             let err = HttpRule::parse(&entry(bad), "capabilities.http[3]").unwrap_err();
             assert_eq!(err.path, "capabilities.http[3].url", "{bad}");
         }
+    }
+}
+
+/// The hooks called directly, as wasmtime-wasi-http calls them: no guest involved.
+#[cfg(test)]
+mod hook_tests {
+    use super::*;
+    use crate::capabilities::secrets::{NoSecrets, SecretAccess};
+    use crate::events::RecordedEvents;
+    use bytes::Bytes;
+    use http_body_util::Empty;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const TOKEN: &str = "s3cr3t-token-value";
+
+    struct OneSecret;
+
+    impl SecretsProvider for OneSecret {
+        fn secret(&self, name: &str) -> Option<String> {
+            (name == "tok").then(|| TOKEN.to_owned())
+        }
+        fn access(&self, _: &str) -> SecretAccess {
+            SecretAccess::parse(Some("deploy"), None)
+        }
+    }
+
+    fn hooks(
+        entries: &[HttpGrantEntry],
+        limits: Limits,
+        secrets: Arc<dyn SecretsProvider>,
+    ) -> (HttpHooks, Arc<Denials>, Arc<RecordedEvents>) {
+        let events = Arc::new(RecordedEvents::default());
+        let log = Arc::new(LogSink::new(events.clone(), &limits));
+        let denials = Arc::new(Denials::default());
+        let rules = HttpRule::parse_all(entries).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let hooks = HttpHooks::new(
+            "deploy",
+            rules,
+            &limits,
+            secrets,
+            log,
+            denials.clone(),
+            deadline,
+        );
+        (hooks, denials, events)
+    }
+
+    fn entry(url: &str, headers: &[(&str, &str)]) -> HttpGrantEntry {
+        HttpGrantEntry {
+            url: url.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            methods: None,
+            paths: None,
+            insecure: false,
+        }
+    }
+
+    async fn send(
+        hooks: &mut HttpHooks,
+        method: Method,
+        uri: &str,
+    ) -> Result<(http::Response<WasiBody>, IoFuture), Error> {
+        let body: WasiBody = Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", "forged")
+            .body(body)
+            .unwrap();
+        let unused: IoFuture = Box::new(async { Ok(()) });
+        Box::into_pin(hooks.send_request(request, None, unused)).await
+    }
+
+    /// Answers one request per connection with the request's head as the body.
+    async fn echo_server() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        head.len()
+                    );
+                    let _ = conn.write_all(answer.as_bytes()).await;
+                    let _ = conn.write_all(&head).await;
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn an_origin_or_method_outside_the_grant_is_denied_and_recorded() {
+        let (mut hooks, denials, events) = hooks(
+            &[entry("https://api.github.com", &[])],
+            Limits::default(),
+            Arc::new(NoSecrets),
+        );
+        let err = send(&mut hooks, Method::GET, "http://evil.example/x")
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::HttpRequestDenied), "{err:?}");
+        let first = denials.first().unwrap();
+        assert!(
+            first.contains("granted: https://api.github.com:443"),
+            "{first}"
+        );
+        assert!(events.log_text().contains(&first));
+
+        let err = send(&mut hooks, Method::TRACE, "https://api.github.com/")
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::HttpRequestDenied), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn the_grant_headers_are_injected_echoes_redacted_and_the_budget_counted() {
+        let port = echo_server().await;
+        let origin = format!("http://127.0.0.1:{port}");
+        let limits = Limits {
+            http_requests: 1,
+            ..Limits::default()
+        };
+        let (mut hooks, denials, _) = hooks(
+            &[entry(
+                &origin,
+                &[("Authorization", "Bearer {{ .secrets.tok }}")],
+            )],
+            limits,
+            Arc::new(OneSecret),
+        );
+        let (response, _io) = send(&mut hooks, Method::GET, &format!("{origin}/echo"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body).to_ascii_lowercase();
+        assert!(body.contains("authorization: [redacted]"), "{body}");
+        assert!(!body.contains("forged") && !body.contains(TOKEN), "{body}");
+        assert_eq!(denials.first(), None);
+
+        let err = send(&mut hooks, Method::GET, &format!("{origin}/again"))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::HttpRequestDenied), "{err:?}");
+        assert!(denials.first().unwrap().contains("limits.httpRequests"));
+    }
+
+    #[test]
+    fn secret_access_is_checked_against_the_checked_grant() {
+        let rules = HttpRule::parse_all(&[entry(
+            "https://api.github.com",
+            &[("X-Token", "{{ .secrets.tok }}")],
+        )])
+        .unwrap();
+        assert!(check_secret_access(&rules, &OneSecret, "deploy").is_ok());
+        let err = check_secret_access(&rules, &OneSecret, "other").unwrap_err();
+        assert_eq!(err.path, "capabilities.http[0].headers.X-Token");
+        assert!(
+            check_secret_access(&rules, &NoSecrets, "other").is_ok(),
+            "a secret not configured yet is let through"
+        );
     }
 }

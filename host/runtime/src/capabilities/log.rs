@@ -1,215 +1,20 @@
-//! The run's log: `log.emit`, and the plugin's stdout and stderr split into lines. All three share
-//! one `logBytes` budget (each line costs its bytes plus a fixed overhead, so empty lines are not
-//! free) and one `logLines` budget; once either is spent, the rest is dropped and counted, and the
-//! log ends with one line saying how much was dropped.
+//! The `log` interface: `log.emit` into the run's [`LogSink`] (the budget it shares with stdout
+//! and stderr lives there). Always granted: a plugin's log only describes its own run.
 
-use crate::bindings::log;
-use crate::events::{LogLevel, RunEvents};
-use crate::grant::Limits;
-use crate::run::RunState;
-use bytes::Bytes;
-use std::collections::VecDeque;
-use std::io;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+use crate::bindings::{self, log};
+use crate::capabilities::sink::LogSink;
+use crate::events::LogLevel;
+use std::sync::Arc;
+use wasmtime::component::{HasData, Linker};
 
-/// The longest line kept whole; a longer stdout line is split.
-const MAX_LINE: usize = 16 * 1024;
-/// Stderr lines remembered to explain a trap (Rust prints its panic message there).
-const STDERR_TAIL_LINES: usize = 16;
-
-pub(crate) struct LogSink {
-    events: Arc<dyn RunEvents>,
-    limit: u64,
-    max_lines: u64,
-    state: Mutex<SinkState>,
-}
-
-#[derive(Default)]
-struct SinkState {
-    used: u64,
-    lines: u64,
-    dropped: u64,
-    dropped_lines: u64,
-    partial: [Vec<u8>; 2],
-    stderr_tail: VecDeque<String>,
-}
-
-#[derive(Clone, Copy)]
-pub(crate) enum Stdio {
-    Stdout = 0,
-    Stderr = 1,
-}
-
-impl LogSink {
-    pub(crate) fn new(events: Arc<dyn RunEvents>, limits: &Limits) -> Self {
-        Self {
-            events,
-            limit: limits.log_bytes,
-            max_lines: limits.log_lines.into(),
-            state: Mutex::default(),
-        }
-    }
-
-    pub(crate) fn emit(&self, level: LogLevel, message: &str) {
-        let mut state = self.lock();
-        self.emit_locked(&mut state, level, message);
-    }
-
-    fn emit_locked(&self, state: &mut SinkState, level: LogLevel, message: &str) {
-        let size = message.len() as u64 + Limits::LOG_LINE_OVERHEAD;
-        // Once a line has been dropped, drop everything after it: a log with holes misleads.
-        if state.dropped_lines == 0
-            && state.used + size <= self.limit
-            && state.lines < self.max_lines
-        {
-            state.used += size;
-            state.lines += 1;
-            self.events.log(level, message);
-        } else {
-            state.dropped += message.len() as u64;
-            state.dropped_lines += 1;
-        }
-    }
-
-    fn write_stdio(&self, stdio: Stdio, bytes: &[u8]) {
-        let mut state = self.lock();
-        let mut buf = std::mem::take(&mut state.partial[stdio as usize]);
-        buf.extend_from_slice(bytes);
-        let mut start = 0;
-        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
-            self.stdio_line(&mut state, stdio, &buf[start..start + pos]);
-            start += pos + 1;
-        }
-        buf.drain(..start);
-        while buf.len() > MAX_LINE {
-            let rest = buf.split_off(MAX_LINE);
-            self.stdio_line(&mut state, stdio, &buf);
-            buf = rest;
-        }
-        state.partial[stdio as usize] = buf;
-    }
-
-    fn stdio_line(&self, state: &mut SinkState, stdio: Stdio, line: &[u8]) {
-        let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line));
-        match stdio {
-            Stdio::Stdout => self.emit_locked(state, LogLevel::Info, &line),
-            Stdio::Stderr => {
-                if state.stderr_tail.len() == STDERR_TAIL_LINES {
-                    state.stderr_tail.pop_front();
-                }
-                state
-                    .stderr_tail
-                    .push_back(line.chars().take(1024).collect());
-                self.emit_locked(state, LogLevel::Warn, &line);
-            }
-        }
-    }
-
-    /// A line written by the host itself (a failure, a backtrace): outside the budget, so the
-    /// reason a run failed is always in its log.
-    pub(crate) fn emit_host(&self, level: LogLevel, message: &str) {
-        self.events.log(level, message);
-    }
-
-    /// Flushes unterminated stdout/stderr lines and, when anything was dropped, says so.
-    pub(crate) fn finish(&self) {
-        let mut state = self.lock();
-        for stdio in [Stdio::Stdout, Stdio::Stderr] {
-            let rest = std::mem::take(&mut state.partial[stdio as usize]);
-            if !rest.is_empty() {
-                self.stdio_line(&mut state, stdio, &rest);
-            }
-        }
-        if state.dropped_lines > 0 {
-            let line = format!(
-                "log limit reached: {} lines ({} bytes) dropped (the action's limits.logBytes is \
-                 {} with {} bytes per line, limits.logLines is {})",
-                state.dropped_lines,
-                state.dropped,
-                self.limit,
-                Limits::LOG_LINE_OVERHEAD,
-                self.max_lines
-            );
-            self.events.log(LogLevel::Warn, &line);
-        }
-    }
-
-    /// The last stderr lines, to explain a trap.
-    pub(crate) fn stderr_tail(&self) -> Vec<String> {
-        self.lock().stderr_tail.iter().cloned().collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SinkState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The plugin's stdout or stderr, feeding the run's log. Never blocks and never fails: past the
-/// budget, bytes are counted and dropped, so a chatty plugin is not killed by a broken pipe.
-#[derive(Clone)]
-pub(crate) struct LogStream {
+/// The run's `log` context.
+pub(crate) struct LogCtx {
     sink: Arc<LogSink>,
-    stdio: Stdio,
 }
 
-impl LogStream {
-    pub(crate) fn new(sink: Arc<LogSink>, stdio: Stdio) -> Self {
-        Self { sink, stdio }
-    }
-}
-
-impl IsTerminal for LogStream {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
-
-impl StdoutStream for LogStream {
-    fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(self.clone())
-    }
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(self.clone())
-    }
-}
-
-#[async_trait::async_trait]
-impl OutputStream for LogStream {
-    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
-        self.sink.write_stdio(self.stdio, &bytes);
-        Ok(())
-    }
-    fn flush(&mut self) -> Result<(), StreamError> {
-        Ok(())
-    }
-    fn check_write(&mut self) -> Result<usize, StreamError> {
-        Ok(64 * 1024)
-    }
-}
-
-#[async_trait::async_trait]
-impl Pollable for LogStream {
-    async fn ready(&mut self) {}
-}
-
-impl tokio::io::AsyncWrite for LogStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.sink.write_stdio(self.stdio, buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+impl LogCtx {
+    pub(crate) fn new(sink: Arc<LogSink>) -> Self {
+        Self { sink }
     }
 }
 
@@ -225,82 +30,65 @@ impl From<log::Level> for LogLevel {
     }
 }
 
-impl log::Host for RunState {
+impl log::Host for LogCtx {
     async fn emit(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        self.log.emit(level.into(), &message);
+        self.sink.emit(level.into(), &message);
         Ok(())
     }
+}
+
+bindings::answer_v0_1_with_v0_2!(log: LogCtx);
+
+struct HasLog;
+
+impl HasData for HasLog {
+    type Data<'a> = &'a mut LogCtx;
+}
+
+/// Links `log` (every contract version) to the store state's [`LogCtx`].
+pub(crate) fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut LogCtx,
+) -> wasmtime::Result<()> {
+    log::add_to_linker::<T, HasLog>(linker, get)?;
+    bindings::v0_1::portico::action::log::add_to_linker::<T, HasLog>(linker, get)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::v0_1::portico::action::log as v0_1;
     use crate::events::RecordedEvents;
+    use crate::limits::Limits;
 
-    #[test]
-    fn stdio_is_split_into_lines_and_bounded() {
+    #[tokio::test]
+    async fn emit_goes_to_the_run_log_within_its_budget_in_every_version() {
         let events = Arc::new(RecordedEvents::default());
         let limits = Limits {
-            log_bytes: 10 + 2 * Limits::LOG_LINE_OVERHEAD,
+            log_lines: 2,
             ..Limits::default()
         };
         let sink = Arc::new(LogSink::new(events.clone(), &limits));
-        sink.write_stdio(Stdio::Stdout, b"hello\nwor");
-        sink.write_stdio(Stdio::Stdout, b"ld\r\nthis line is too long\nshort\n");
-        sink.emit(LogLevel::Info, "x");
+        let mut ctx = LogCtx::new(sink.clone());
+        log::Host::emit(&mut ctx, log::Level::Debug, "one".into())
+            .await
+            .unwrap();
+        v0_1::Host::emit(&mut ctx, v0_1::Level::Error, "two".into())
+            .await
+            .unwrap();
+        log::Host::emit(&mut ctx, log::Level::Info, "three".into())
+            .await
+            .unwrap();
         sink.finish();
         let logs = events.snapshot().logs;
-        let lines: Vec<&str> = logs.iter().map(|(_, l)| l.as_str()).collect();
-        assert_eq!(lines[..2], ["hello", "world"]);
-        assert_eq!(lines.len(), 3, "{lines:?}");
-        assert!(
-            lines[2].contains("log limit reached: 3 lines (27 bytes) dropped"),
-            "{lines:?}"
-        );
-    }
-
-    #[test]
-    fn empty_lines_are_not_free_and_lines_are_counted() {
-        let events = Arc::new(RecordedEvents::default());
-        let limits = Limits {
-            log_lines: 1_000,
-            ..Limits::default()
-        };
-        let sink = LogSink::new(events.clone(), &limits);
-        for _ in 0..100_000 {
-            sink.emit(LogLevel::Info, "");
-        }
-        sink.finish();
-        let logs = events.snapshot().logs;
-        assert_eq!(logs.len(), 1_001, "1,000 kept and the line that says so");
-        assert!(logs[1_000].1.contains("99000 lines"), "{:?}", logs[1_000]);
-
-        let events = Arc::new(RecordedEvents::default());
-        let limits = Limits {
-            log_lines: 1_000_000,
-            ..Limits::default()
-        };
-        let sink = LogSink::new(events.clone(), &limits);
-        for _ in 0..100_000 {
-            sink.emit(LogLevel::Info, "");
-        }
-        let kept = events.snapshot().logs.len() as u64;
         assert_eq!(
-            kept,
-            (1 << 20) / Limits::LOG_LINE_OVERHEAD,
-            "the byte budget binds"
+            logs[..2],
+            [
+                (LogLevel::Debug, "one".into()),
+                (LogLevel::Error, "two".into())
+            ]
         );
-    }
-
-    #[test]
-    fn stderr_tail_keeps_the_last_lines_even_past_the_budget() {
-        let events = Arc::new(RecordedEvents::default());
-        let limits = Limits {
-            log_bytes: 0,
-            ..Limits::default()
-        };
-        let sink = LogSink::new(events, &limits);
-        sink.write_stdio(Stdio::Stderr, b"panicked at src/lib.rs:1:1:\nboom\n");
-        assert_eq!(sink.stderr_tail(), ["panicked at src/lib.rs:1:1:", "boom"]);
+        assert_eq!(logs.len(), 3, "{logs:?}");
+        assert!(logs[2].1.contains("1 lines (5 bytes) dropped"), "{logs:?}");
     }
 }

@@ -1,5 +1,11 @@
-//! One module per capability a plugin can be granted. Each holds the capability's per-run state,
-//! the host side of its WIT interface, and the checks that make it deny-by-default.
+//! One module per capability a plugin can be granted, each with the same inner shape: its grant
+//! as the action writes it and the checked rule, its per-run context, the host side of its WIT
+//! interface implemented on that context, an `add_to_linker` that reaches the context through a
+//! projection from the store's state, and unit tests that call the context directly.
+//!
+//! Dependencies point down: every capability may use [`sink`] (the run's log and denials, which
+//! they share) and the crate's leaf modules, `http` uses `secrets`, and none knows the store's
+//! state (`RunState`, in `state.rs`), which composes them.
 
 pub mod catalog;
 pub(crate) mod fs;
@@ -7,25 +13,4 @@ pub(crate) mod http;
 pub(crate) mod log;
 pub(crate) mod progress;
 pub mod secrets;
-
-/// Capability denials seen during a run, in order. A run that fails after a denial fails as
-/// `denied`, with the first denial as the reason.
-#[derive(Debug, Default)]
-pub(crate) struct Denials(std::sync::Mutex<Vec<String>>);
-
-impl Denials {
-    pub(crate) fn record(&self, reason: String) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(reason);
-    }
-
-    pub(crate) fn first(&self) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .first()
-            .cloned()
-    }
-}
+pub(crate) mod sink;

@@ -5,7 +5,7 @@
 //! Each secret is usable only by the actions (and, optionally, the origins) the operator allows:
 //! a secret with no allow rule is usable by no action.
 
-use crate::grant::GrantError;
+use crate::limits::GrantError;
 use std::path::PathBuf;
 
 /// Looks up a secret by name.

@@ -544,3 +544,96 @@ impl Drop for CountedStream {
         self.settle();
     }
 }
+
+/// The host trait called on a [`ScratchFs`] directly, as the linker would: no guest involved.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::fs::mount_scratch;
+    use crate::capabilities::sink::LogSink;
+    use crate::events::RecordedEvents;
+    use crate::limits::Limits;
+    use wasmtime::component::ResourceTable;
+    use wasmtime_wasi::WasiCtxBuilder;
+    use wasmtime_wasi::p2::bindings::filesystem::preopens;
+    use wasmtime_wasi::p2::bindings::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+
+    fn code(err: &FsError) -> Option<ErrorCode> {
+        err.downcast_ref().copied()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn writes_and_opens_past_the_scratch_quota_fail_and_say_why() {
+        let root = tempfile::tempdir().unwrap();
+        let events = Arc::new(RecordedEvents::default());
+        let limits = Limits {
+            scratch_mib: 1,
+            open_files: 1,
+            ..Limits::default()
+        };
+        let log = Arc::new(LogSink::new(events.clone(), &limits));
+        let mut builder = WasiCtxBuilder::new();
+        let scratch = mount_scratch(&mut builder, root.path(), &limits, log).unwrap();
+        let mut wasi = builder.build();
+        let mut table = ResourceTable::new();
+        let mut fs = ScratchFs {
+            fs: WasiFilesystemCtxView {
+                ctx: wasi.filesystem(),
+                table: &mut table,
+            },
+            quota: Some(&scratch.quota),
+        };
+        let (dir, name) = preopens::Host::get_directories(&mut fs.fs)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(name, "/scratch");
+
+        let rw = DescriptorFlags::READ | DescriptorFlags::WRITE;
+        let file = HostDescriptor::open_at(
+            &mut fs,
+            again(&dir),
+            PathFlags::empty(),
+            "a.txt".into(),
+            OpenFlags::CREATE,
+            rw,
+        )
+        .await
+        .unwrap();
+        let wrote = HostDescriptor::write(&mut fs, again(&file), vec![1; 1000], 0)
+            .await
+            .unwrap();
+        assert_eq!(wrote, 1000);
+        let full = HostDescriptor::write(&mut fs, again(&file), vec![1; 2 << 20], 0)
+            .await
+            .unwrap_err();
+        assert_eq!(code(&full), Some(ErrorCode::InsufficientSpace));
+
+        let second = HostDescriptor::open_at(
+            &mut fs,
+            again(&dir),
+            PathFlags::empty(),
+            "b.txt".into(),
+            OpenFlags::CREATE,
+            rw,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(code(&second), Some(ErrorCode::Quota), "limits.openFiles");
+        HostDescriptor::drop(&mut fs, file).unwrap();
+        let reopened = HostDescriptor::open_at(
+            &mut fs,
+            again(&dir),
+            PathFlags::empty(),
+            "b.txt".into(),
+            OpenFlags::CREATE,
+            rw,
+        )
+        .await;
+        assert!(reopened.is_ok(), "a closed file frees its slot");
+
+        let text = events.log_text();
+        assert!(text.contains("the scratch folder is full"), "{text}");
+        assert!(text.contains("limits.openFiles"), "{text}");
+    }
+}

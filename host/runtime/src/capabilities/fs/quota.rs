@@ -12,7 +12,7 @@
 //! to a 4 KiB block, holes included (a sparse file counts at its full length). Folders and links
 //! count one block each when created; the folder's own listing growth is seen by the next walk.
 
-use crate::capabilities::log::LogSink;
+use crate::capabilities::sink::LogSink;
 use crate::events::LogLevel;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
