@@ -5,7 +5,6 @@
 //! `Linker` and the on-disk cache of compiled plugins. [`Runtime::load_plugin`] checks and compiles a
 //! component once per digest; [`Runtime::run`] executes one run in a fresh `Store` and always ends
 //! in a [`RunReport`]: an outcome, or a [`RunFailure`] whose kind says who failed and why.
-
 //!
 //! Modules depend downwards only: the leaves (`bindings`, `config`, `events`, `failure`,
 //! `limits`, `net`, `request`), then `capabilities` (each owning its grant, per-run context,
