@@ -3,34 +3,9 @@
 use crate::Failure;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Parses a TTL such as `30m`, `8h`, `7d` or `1h30m`.
+/// Parses a TTL such as `30m`, `8h`, `7d` or `1h30m`, as the host reads durations.
 pub fn parse_ttl(text: &str) -> Result<Duration, Failure> {
-    let bad =
-        || Failure::invalid_input(format!("`{text}` is not a duration such as 30m, 8h or 7d"));
-    let (mut total, mut number) = (0u64, String::new());
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(bad()),
-        };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|s| total.checked_add(s))
-            .ok_or_else(bad)?;
-        number.clear();
-    }
-    if !number.is_empty() || total == 0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
+    portico_duration::parse(text).map_err(|e| Failure::invalid_input(e.to_string()))
 }
 
 /// Seconds since the epoch as `2026-11-28T10:00:00Z`.

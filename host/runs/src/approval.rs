@@ -92,34 +92,10 @@ impl ApprovalRule {
     }
 }
 
-/// Parses a duration such as `90s`, `15m`, `8h`, `7d` or `1h30m`.
+/// Parses a duration such as `90s`, `15m`, `8h`, `7d` or `1h30m` (the parser the plugin SDK
+/// uses too).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration such as 30s, 15m, 8h, 7d or 1h30m");
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(bad()),
-        };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|s| total.checked_add(s))
-            .ok_or_else(bad)?;
-        number.clear();
-    }
-    if !number.is_empty() || total == 0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
+    portico_duration::parse(text).map_err(|e| e.to_string())
 }
 
 /// Why a decision was refused.
