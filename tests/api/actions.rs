@@ -269,3 +269,65 @@ async fn permissions_are_read_by_anyone_and_changed_by_admins() {
         .expect(422);
     }
 }
+
+/// Port's input keys `dataset` (an entity filter, with jq values over the form) and `enumColors`
+/// are stored unchanged and honoured: a run may pick only an entity the dataset offers.
+#[tokio::test]
+async fn an_entity_input_with_a_dataset_accepts_only_the_entities_it_offers() {
+    for p in Portico::each().await {
+        setup(&p).await;
+        for (id, title) in [
+            ("orders", "Payments orders"),
+            ("search", "Discovery search"),
+        ] {
+            p.admin(
+                "POST",
+                "/v1/blueprints/service/entities",
+                json!({ "identifier": id, "title": title }),
+            )
+            .await
+            .expect(201);
+        }
+        let mut action = scaffold();
+        action["trigger"]["userInputs"] = json!({
+            "properties": {
+                "name": { "type": "string" },
+                "area": { "type": "string", "enum": ["Payments", "Discovery"],
+                          "enumColors": { "Payments": "blue", "Discovery": "green" } },
+                "neighbour": { "type": "string", "format": "entity", "blueprint": "service",
+                    "dataset": { "combinator": "and", "rules": [
+                        { "property": "$title", "operator": "beginsWith",
+                          "value": { "jqQuery": ".form.area" } } ] } }
+            },
+            "required": ["name", "area", "neighbour"]
+        });
+        let stored = p.admin("POST", "/v1/actions", action.clone()).await;
+        let stored = &stored.expect(201)["action"]["trigger"]["userInputs"];
+        assert_eq!(
+            stored, &action["trigger"]["userInputs"],
+            "stored as written"
+        );
+
+        let run = |neighbour: &str| json!({ "properties": { "name": "billing", "area": "Payments", "neighbour": neighbour } });
+        p.admin("POST", "/v1/actions/scaffold_service/runs", run("orders"))
+            .await
+            .expect(202);
+        p.admin("POST", "/v1/actions/scaffold_service/runs", run("search"))
+            .await
+            .expect_violation(
+                "properties.neighbour",
+                "entity `search` is not one this input offers (its dataset filters it out)",
+            );
+
+        let mut broken = action.clone();
+        broken["identifier"] = json!("broken");
+        broken["trigger"]["userInputs"]["properties"]["neighbour"]["dataset"]["rules"][0]["operator"] =
+            json!("near");
+        p.admin("POST", "/v1/actions", broken)
+            .await
+            .expect_violation(
+                "trigger.userInputs.properties.neighbour.dataset.rules[0].operator",
+                "near",
+            );
+    }
+}

@@ -399,6 +399,23 @@ impl InputLookup for Lookup<'_> {
             .ok()?;
         serde_json::to_value(e).ok()
     }
+    async fn in_dataset(
+        &self,
+        blueprint: &str,
+        identifier: &str,
+        dataset: &Value,
+    ) -> Result<bool, String> {
+        let query = json!({ "combinator": "and", "rules": [
+            { "property": "$blueprint", "operator": "=", "value": blueprint },
+            { "property": "$identifier", "operator": "=", "value": identifier },
+            dataset,
+        ] });
+        match self.0.catalog.search(&query, 1, None).await {
+            Ok((found, _)) => Ok(!found.is_empty()),
+            Err(portico_catalog::CatalogError::Invalid { message, .. }) => Err(message),
+            Err(e) => Err(format!("the catalog cannot be searched: {e}")),
+        }
+    }
     async fn user_exists(&self, identifier: &str) -> bool {
         matches!(self.0.store.get_user(identifier).await, Ok(Some(_)))
     }

@@ -28,6 +28,20 @@ impl InputLookup for Directory {
             _ => None,
         }
     }
+    /// Understands one rule set: `$identifier = X`.
+    async fn in_dataset(
+        &self,
+        _blueprint: &str,
+        identifier: &str,
+        dataset: &Value,
+    ) -> Result<bool, String> {
+        match dataset["rules"].as_array().map(Vec::as_slice) {
+            Some([rule]) if rule["property"] == "$identifier" && rule["operator"] == "=" => {
+                Ok(rule["value"] == identifier)
+            }
+            _ => Err(format!("this directory cannot search {dataset}")),
+        }
+    }
     async fn user_exists(&self, identifier: &str) -> bool {
         matches!(identifier, "alice" | "alice@example.com")
     }
@@ -1027,5 +1041,79 @@ fn definition_problems_are_all_reported() {
             "trigger.userInputs.properties.c.visible.jqQuery",
             "trigger.userInputs.required[0]",
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Port's entity filter and enum colors.
+
+/// A service picker that offers only the service named in another field.
+fn picker() -> Value {
+    inputs(json!({
+        "pick": { "type": "string" },
+        "svc": { "type": "string", "format": "entity", "blueprint": "service",
+                 "dataset": { "combinator": "and", "rules": [
+                     { "property": "$identifier", "operator": "=", "value": { "jqQuery": ".form.pick" } }
+                 ] } },
+    }))
+}
+
+#[tokio::test]
+async fn an_entity_input_accepts_only_what_its_dataset_offers() {
+    assert_eq!(check_definition(&picker()), Ok(()));
+    let v = accepted(&picker(), json!({ "pick": "api", "svc": "api" })).await;
+    assert_eq!(v["svc"]["identifier"], "api");
+    let e = refused(&picker(), json!({ "pick": "api", "svc": "web" })).await;
+    assert_problem(
+        &e,
+        "properties.svc",
+        "entity `web` is not one this input offers (its dataset filters it out)",
+    );
+}
+
+#[test]
+fn a_dataset_is_checked_when_the_action_is_written() {
+    let on_text = inputs(json!({ "name": { "type": "string", "dataset": { "rules": [] } } }));
+    assert_problem(
+        &bad_definition(on_text),
+        "trigger.userInputs.properties.name.dataset",
+        "applies only to inputs with format entity",
+    );
+    let bad_operator = inputs(json!({ "svc": { "type": "string", "format": "entity",
+        "blueprint": "service",
+        "dataset": { "rules": [{ "property": "tier", "operator": "near", "value": "x" }] } } }));
+    assert_problem(
+        &bad_definition(bad_operator),
+        "trigger.userInputs.properties.svc.dataset.rules[0].operator",
+        "near",
+    );
+    let bad_jq = inputs(json!({ "svc": { "type": "string", "format": "entity",
+        "blueprint": "service",
+        "dataset": { "rules": [{ "property": "tier", "operator": "=",
+                                 "value": { "jqQuery": ".form.(" } }] } } }));
+    assert_problem(
+        &bad_definition(bad_jq),
+        "trigger.userInputs.properties.svc.dataset.rules[0].value.jqQuery",
+        "",
+    );
+}
+
+#[test]
+fn enum_colors_name_enum_values() {
+    let colored = inputs(json!({ "env": { "type": "string", "enum": ["dev", "prod"],
+        "enumColors": { "dev": "green", "prod": "red" } } }));
+    assert_eq!(check_definition(&colored), Ok(()));
+    let stray = inputs(json!({ "env": { "type": "string", "enum": ["dev", "prod"],
+        "enumColors": { "staging": "blue" } } }));
+    assert_problem(
+        &bad_definition(stray),
+        "trigger.userInputs.properties.env.enumColors.staging",
+        "`staging` is not one of the input's enum values",
+    );
+    let no_enum = inputs(json!({ "env": { "type": "string", "enumColors": { "dev": "green" } } }));
+    assert_problem(
+        &bad_definition(no_enum),
+        "trigger.userInputs.properties.env.enumColors",
+        "applies only to inputs with an `enum` list",
     );
 }

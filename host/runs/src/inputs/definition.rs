@@ -44,6 +44,8 @@ const INPUT_KEYS: &[&str] = &[
     "visible",
     "disabled",
     "encryption",
+    "dataset",
+    "enumColors",
 ];
 /// Keys of the `items` of an array input: the value keywords, without the form's behaviour.
 const ITEM_KEYS: &[&str] = &[
@@ -302,6 +304,12 @@ fn check_input(
     };
     check_keywords(&path, def, INPUT_KEYS, problems);
     let ty = def.get("type").and_then(Value::as_str);
+    if let Some(dataset) = def.get("dataset") {
+        check_dataset(&format!("{path}.dataset"), dataset, def, problems);
+    }
+    if let Some(colors) = def.get("enumColors") {
+        check_enum_colors(&format!("{path}.enumColors"), colors, def, problems);
+    }
 
     if let Some(depends) = def.get("dependsOn") {
         match depends.as_array() {
@@ -367,6 +375,122 @@ fn check_input(
 }
 
 /// The keys, type, format and value keywords of an input or of its `items`.
+/// `dataset` (Port's entity filter): a search rule set (`{combinator, rules}`, as the search API
+/// takes) narrowing which entities an `entity` input accepts. A rule's `value` may be
+/// `{"jqQuery": "..."}`, run over `{form, entity, user}` when a run is requested.
+fn check_dataset(
+    path: &str,
+    dataset: &Value,
+    def: &Map<String, Value>,
+    problems: &mut Vec<Violation>,
+) {
+    if reference(def).is_none_or(|(kind, _, _)| kind != Reference::Entity) {
+        problems.push(violation(path, "applies only to inputs with format entity"));
+        return;
+    }
+    let mut jq_free = dataset.clone();
+    let mut jq_problems = Vec::new();
+    blank_jq_values(&mut jq_free, path, &mut jq_problems);
+    problems.extend(jq_problems);
+    if let Err(portico_catalog::CatalogError::Invalid { details, .. }) =
+        portico_catalog::search::parse(&jq_free)
+    {
+        problems.extend(
+            details
+                .into_iter()
+                .map(|v| violation(format!("{path}.{}", v.path), v.message)),
+        );
+    }
+}
+
+/// Gives each rule whose value is `{"jqQuery": ...}` a plain stand-in, so the search parser can
+/// check the rule set, and checks that the expression compiles.
+fn blank_jq_values(group: &mut Value, path: &str, problems: &mut Vec<Violation>) {
+    let Some(rules) = group.get_mut("rules").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for (i, rule) in rules.iter_mut().enumerate() {
+        let at = format!("{path}.rules[{i}]");
+        if rule.get("rules").is_some() {
+            blank_jq_values(rule, &at, problems);
+            continue;
+        }
+        let jq = match rule.get("value").map(field) {
+            Some(Field::Jq(code)) => Some(Ok(code.to_owned())),
+            Some(Field::BadJq) => Some(Err(())),
+            _ => None,
+        };
+        match jq {
+            Some(Ok(code)) => {
+                check_jq(&format!("{at}.value.jqQuery"), &code, problems);
+                // A stand-in of the shape the operator takes, so its property and operator
+                // are checked now; the value itself is checked when a request computes it.
+                let date = matches!(
+                    rule.get("property").and_then(Value::as_str),
+                    Some("$createdAt" | "$updatedAt")
+                );
+                let one = if date {
+                    json!("1970-01-01T00:00:00Z")
+                } else {
+                    json!("")
+                };
+                rule["value"] = match rule.get("operator").and_then(Value::as_str) {
+                    Some("in" | "notIn") => json!([one]),
+                    Some("between") => json!([one, one]),
+                    _ => one,
+                };
+            }
+            Some(Err(())) => problems.push(violation(
+                format!("{at}.value"),
+                "must be a value or exactly {\"jqQuery\": \"...\"}",
+            )),
+            None => {}
+        }
+    }
+}
+
+/// `enumColors`: a color name for some of the input's `enum` values, as Port shows them.
+fn check_enum_colors(
+    path: &str,
+    colors: &Value,
+    def: &Map<String, Value>,
+    problems: &mut Vec<Violation>,
+) {
+    let Some(colors) = colors.as_object() else {
+        problems.push(violation(
+            path,
+            "must be an object mapping enum values to colors",
+        ));
+        return;
+    };
+    let values: Vec<&Value> = def
+        .get("enum")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().collect())
+        .unwrap_or_default();
+    if values.is_empty() {
+        problems.push(violation(
+            path,
+            "applies only to inputs with an `enum` list",
+        ));
+        return;
+    }
+    for (value, color) in colors {
+        let at = format!("{path}.{value}");
+        if !values.iter().any(|v| v.as_str() == Some(value.as_str())) {
+            problems.push(violation(
+                &at,
+                format!("`{value}` is not one of the input's enum values"),
+            ));
+        } else if color.as_str().is_none_or(str::is_empty) {
+            problems.push(violation(
+                &at,
+                "must be a color name, such as `red` or `green`",
+            ));
+        }
+    }
+}
+
 fn check_keywords(
     path: &str,
     def: &Map<String, Value>,

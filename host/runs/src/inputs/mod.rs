@@ -62,6 +62,14 @@ pub struct Validated {
 pub trait InputLookup: Send + Sync {
     /// The entity `identifier` of `blueprint`, as the run should receive it, if it exists.
     async fn entity(&self, blueprint: &str, identifier: &str) -> Option<Value>;
+    /// Whether entity `identifier` of `blueprint` matches `dataset` (a search rule set, its jq
+    /// values filled in); `Err` says why the rule set cannot be searched.
+    async fn in_dataset(
+        &self,
+        blueprint: &str,
+        identifier: &str,
+        dataset: &Value,
+    ) -> Result<bool, String>;
     /// Whether a user with this identifier (or email) exists.
     async fn user_exists(&self, identifier: &str) -> bool;
     /// Whether a team with this name exists.

@@ -84,6 +84,30 @@ fn value_path(name: &str, pointer: &str) -> String {
     format!("properties.{name}{}", pointer.replace('/', "."))
 }
 
+/// Replaces each `{"jqQuery": ...}` rule value of a dataset by the expression's result.
+fn fill_dataset(
+    group: &mut Value,
+    path: &str,
+    eval: &Evaluator<'_>,
+    form: &Map<String, Value>,
+) -> Result<(), Violation> {
+    let Some(rules) = group.get_mut("rules").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    for (i, rule) in rules.iter_mut().enumerate() {
+        let at = format!("{path}.rules[{i}]");
+        if rule.get("rules").is_some() {
+            fill_dataset(rule, &at, eval, form)?;
+        } else if let Some(Field::Jq(code)) = rule.get("value").map(field) {
+            let code = code.to_owned();
+            rule["value"] = eval
+                .run(&code, form)
+                .map_err(|e| violation(format!("{at}.value.jqQuery"), e))?;
+        }
+    }
+    Ok(())
+}
+
 /// A value to look up once the synchronous checks are done.
 struct Pending {
     name: String,
@@ -91,6 +115,8 @@ struct Pending {
     blueprint: Option<String>,
     many: bool,
     secret: bool,
+    /// The input's `dataset`, its jq values filled in over the form: the entities it accepts.
+    dataset: Option<Value>,
 }
 
 /// Checks a run's `properties` against the action's `userInputs` and returns the values to run
@@ -154,13 +180,34 @@ pub async fn validate(
             match p.kind {
                 Reference::Entity => {
                     let blueprint = p.blueprint.as_deref().unwrap_or_default();
-                    match lookup.entity(blueprint, id).await {
-                        Some(entity) => resolved.push(entity),
-                        None => problems.push(violation(
+                    let Some(entity) = lookup.entity(blueprint, id).await else {
+                        problems.push(violation(
                             path,
                             format!("no entity{shown} in blueprint `{blueprint}`"),
-                        )),
+                        ));
+                        continue;
+                    };
+                    if let Some(dataset) = &p.dataset {
+                        match lookup.in_dataset(blueprint, id, dataset).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                problems.push(violation(
+                                    path,
+                                    format!(
+                                        "entity{shown} is not one this input offers (its dataset \
+                                         filters it out)"
+                                    ),
+                                ));
+                                continue;
+                            }
+                            Err(e) => {
+                                let at = format!("{PREFIX}.properties.{}.dataset", p.name);
+                                problems.push(violation(at, e));
+                                continue;
+                            }
+                        }
                     }
+                    resolved.push(entity);
                 }
                 Reference::User => {
                     if !lookup.user_exists(id).await {
@@ -483,20 +530,34 @@ fn check_values(
     }
 
     // 8 is asynchronous: say what to look up.
-    let pending = values
-        .keys()
-        .filter(|name| !invalid.contains(*name))
-        .filter_map(|name| {
-            let (kind, blueprint, many) = reference(def(name))?;
-            Some(Pending {
-                name: name.clone(),
-                kind,
-                blueprint: blueprint.map(str::to_owned),
-                many,
-                secret: is_secret(name),
-            })
-        })
-        .collect();
+    let mut pending = Vec::new();
+    for name in values.keys().filter(|name| !invalid.contains(*name)) {
+        let Some((kind, blueprint, many)) = reference(def(name)) else {
+            continue;
+        };
+        let dataset = match def(name).get("dataset") {
+            None => None,
+            Some(dataset) => {
+                let mut filled = dataset.clone();
+                let at = format!("{PREFIX}.properties.{name}.dataset");
+                match fill_dataset(&mut filled, &at, &eval, &values) {
+                    Ok(()) => Some(filled),
+                    Err(problem) => {
+                        problems.push(problem);
+                        continue;
+                    }
+                }
+            }
+        };
+        pending.push(Pending {
+            name: name.clone(),
+            kind,
+            blueprint: blueprint.map(str::to_owned),
+            many,
+            secret: is_secret(name),
+            dataset,
+        });
+    }
     let secrets = values.keys().filter(|n| is_secret(n)).cloned().collect();
     Ok((values, pending, secrets, problems))
 }
