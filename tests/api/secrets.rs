@@ -274,3 +274,62 @@ async fn what_is_reported_with_the_run_token_is_redacted_too() {
         }
     }
 }
+
+/// "Run again" (`POST /v1/actions/runs/{id}/retry`) starts a new run with the inputs the old one
+/// ran with; a secret input was never kept in clear, so it must be given again.
+#[tokio::test]
+async fn a_run_is_run_again_with_its_inputs_and_its_secret_given_again() {
+    for p in Portico::each().await {
+        p.upload("probe", PROBE).await;
+        p.admin(
+            "POST",
+            "/v1/actions",
+            json!({
+                "identifier": "use_token",
+                "trigger": { "type": "self-service", "operation": "CREATE",
+                    "userInputs": { "properties": {
+                        "token": { "type": "string", "encryption": "aes256-gcm" },
+                        "steps": { "type": "array" } }, "required": ["token"] } },
+                "invocationMethod": { "type": "WASM", "plugin": "probe" }
+            }),
+        )
+        .await
+        .expect(201);
+        let steps = json!([{ "summary": "done" }]);
+        let first = p
+            .run(
+                "use_token",
+                json!({ "properties": { "token": SECRET, "steps": steps } }),
+            )
+            .await;
+        assert_eq!(p.finished(&first).await["status"], "SUCCESS");
+
+        let again = format!("/v1/actions/runs/{first}/retry");
+        p.admin("POST", &again, json!({}))
+            .await
+            .expect_violation("properties.token", "required");
+        let answer = p
+            .admin("POST", &again, json!({ "properties": { "token": SECRET } }))
+            .await;
+        let second = answer.expect(202)["run"].clone();
+        assert_ne!(second["id"], first);
+        assert_eq!(
+            second["properties"]["steps"], steps,
+            "the inputs it ran with"
+        );
+        assert_eq!(second["properties"]["token"], "[REDACTED]");
+        let second = p.finished(second["id"].as_str().unwrap()).await;
+        assert_eq!(second["status"], "SUCCESS", "{second}");
+
+        // Someone else's run is not theirs to run again.
+        let bob = p.member("bob", &[]).await;
+        p.as_user(
+            &bob,
+            "POST",
+            &again,
+            json!({ "properties": { "token": "x" } }),
+        )
+        .await
+        .expect_error(404, "not_found", "not found");
+    }
+}

@@ -9,7 +9,7 @@ use crate::actions::ActionDefinition;
 use crate::compiled::{Action, CompileError, TriggerKind};
 use crate::inputs::{self, InputContext, InputLookup};
 use crate::new_run::NewRun;
-use crate::payload::new_run_id;
+use crate::payload::{Payload, new_run_id};
 use crate::quotas::{self, QuotaError, QuotaExceeded};
 use crate::runner::Runner;
 use crate::ttl_cache::TtlCache;
@@ -336,6 +336,43 @@ impl RunIntake {
                 .dispatch(reservation, accepted.clone(), built.payload);
         }
         Ok(accepted)
+    }
+
+    /// Requests `previous`'s action again for `caller`, with the inputs it ran with and the
+    /// same entity; `properties` are laid over them (secret inputs must be given again: a run
+    /// never keeps them in clear). Every rule of a new request applies, to the action as it is
+    /// now.
+    pub async fn retry(
+        &self,
+        caller: &portico_store::User,
+        source: Source,
+        previous: &RunRecord,
+        properties: Value,
+    ) -> Result<RunRecord, IntakeError> {
+        let payload: Payload = previous
+            .payload
+            .parse()
+            .map_err(|e| IntakeError::Internal(format!("run `{}`: {e}", previous.id)))?;
+        let action = self
+            .action(&previous.action)
+            .await?
+            .ok_or_else(|| IntakeError::NotFound(previous.action.clone()))?;
+        let mut inputs = inputs::as_submitted(action.inputs.definition(), &payload.request.inputs);
+        match (inputs.as_object_mut(), properties) {
+            (Some(inputs), Value::Object(given)) => inputs.extend(given),
+            (_, Value::Null) => {}
+            _ => {
+                return Err(IntakeError::field(
+                    "properties",
+                    "must be an object of inputs to change or give again",
+                ));
+            }
+        }
+        let ask = RunAsk {
+            properties: inputs,
+            entity: previous.entity.clone(),
+        };
+        self.request(caller, source, &previous.action, ask).await
     }
 
     /// The entity a request names, checked against the action's operation and blueprint.

@@ -1117,3 +1117,19 @@ fn enum_colors_name_enum_values() {
         "applies only to inputs with an `enum` list",
     );
 }
+
+#[tokio::test]
+async fn what_a_run_ran_with_goes_back_to_what_a_request_submits() {
+    let def = inputs(json!({
+        "svc": { "type": "string", "format": "entity", "blueprint": "service" },
+        "svcs": { "type": "array", "items": { "type": "string", "format": "entity", "blueprint": "service" } },
+        "name": { "type": "string" },
+    }));
+    let submitted = json!({ "svc": "api", "svcs": ["api", "web"], "name": "billing" });
+    let ran = accepted(&def, submitted.clone()).await;
+    assert_eq!(
+        ran["svc"]["title"], "API",
+        "entities are resolved for the plugin"
+    );
+    assert_eq!(portico_runs::inputs::as_submitted(&def, &ran), submitted);
+}

@@ -31,7 +31,7 @@ use utoipa::OpenApi;
         plugins::list, plugins::get_one, plugins::upload, plugins::delete,
         actions::list, actions::create, actions::get_one, actions::replace, actions::delete,
         actions::get_permissions, actions::patch_permissions,
-        runs::create, runs::list, runs::get_one, runs::logs, runs::cancel, runs::report, runs::append_log, runs::approve, runs::approvers,
+        runs::create, runs::list, runs::get_one, runs::logs, runs::cancel, runs::retry, runs::report, runs::append_log, runs::approve, runs::approvers,
     ),
     tags(
         (name = "health"), (name = "blueprints"), (name = "entities"), (name = "users"), (name = "audit"), (name = "plugins"), (name = "actions"), (name = "runs")
@@ -134,6 +134,7 @@ pub(crate) fn router() -> Router<AppState> {
             get(runs::logs).post(runs::append_log),
         )
         .route("/v1/actions/runs/{run_id}/cancel", post(runs::cancel))
+        .route("/v1/actions/runs/{run_id}/retry", post(runs::retry))
         .route(
             "/v1/actions/runs/{run_id}/approval",
             axum::routing::patch(runs::approve),

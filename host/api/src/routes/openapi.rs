@@ -291,6 +291,16 @@ fn bodies() -> Vec<(&'static str, &'static str, Value)> {
             ),
         ),
         (
+            "post",
+            "/v1/actions/runs/{run_id}/retry",
+            closed(
+                &[],
+                json!({
+            "properties": { "type": ["object", "null"],
+                "description": "inputs to change, and the secret inputs again (a run never keeps them in clear)" } }),
+            ),
+        ),
+        (
             "patch",
             "/v1/actions/runs/{run_id}",
             closed(
@@ -814,6 +824,7 @@ fn successes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             ok(&[("log", schema("LogLine"))]),
         ),
         ("post", "/v1/actions/runs/{run_id}/cancel", "200", run()),
+        ("post", "/v1/actions/runs/{run_id}/retry", "202", run()),
         ("patch", "/v1/actions/runs/{run_id}/approval", "200", run()),
         (
             "get",

@@ -119,9 +119,14 @@ pub(crate) async fn create(
         .intake
         .request(&caller.user, Source::Api, &id, ask)
         .await?;
+    accepted(&run)
+}
+
+/// The 202 of a committed run, serialized straight from the record.
+fn accepted(run: &RunRecord) -> ApiResult<Response> {
     let answer = serde_json::to_vec(&Accepted {
         ok: true,
-        run: Shown::of(&run),
+        run: Shown::of(run),
     })
     .map_err(ApiError::internal)?;
     let json = [(
@@ -384,6 +389,36 @@ pub(crate) async fn cancel(
     }
     let run = visible_run(&state, &caller, &id).await?;
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
+}
+
+/// What a client sends to run an action again.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Retry {
+    /// Inputs to change, and the secret inputs again.
+    #[serde(default)]
+    properties: Value,
+}
+
+/// Runs a run's action again with the inputs it ran with (and the same entity): what "run again"
+/// in the portal and `portico runs retry` do. Secret inputs must be given again in
+/// `properties`; every rule of a new run request applies.
+#[utoipa::path(post, path = "/v1/actions/runs/{run_id}/retry", tag = "runs", security(("bearer" = [])),
+    params(("run_id" = String, Path)), request_body(content = Object, description = "`{properties?}`: inputs to change, secret inputs again"),
+    responses((status = 202, description = "`{ok, run}`: the new run (committed)"), (status = 404, description = "no such run visible to you"),
+        (status = 422, description = "invalid inputs, e.g. a secret input not given again"), (status = 503, description = "queue full; retry after Retry-After")))]
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<Retry>,
+) -> ApiResult<Response> {
+    let previous = visible_run(&state, &caller, &id).await?;
+    let run = state
+        .intake
+        .retry(&caller.user, Source::Api, &previous, body.properties)
+        .await?;
+    accepted(&run)
 }
 
 /// An external system (holding the run's token) or an admin reports on a run:

@@ -167,6 +167,36 @@ fn value_schema(def: &Map<String, Value>) -> Value {
     Value::Object(schema)
 }
 
+/// The values a run ran with, as a request would submit them again: each entity an `entity`
+/// input was resolved to goes back to its identifier. (Secret inputs are not among them: a run
+/// keeps those sealed, and drops them when it ends.)
+pub fn as_submitted(user_inputs: &Value, values: &Value) -> Value {
+    let mut values = values.clone();
+    let (Some(defs), Some(fields)) = (
+        user_inputs.get("properties").and_then(Value::as_object),
+        values.as_object_mut(),
+    ) else {
+        return values;
+    };
+    let identifier = |v: &mut Value| {
+        if let Some(id) = v.get("identifier").cloned() {
+            *v = id;
+        }
+    };
+    for (name, value) in fields.iter_mut() {
+        let Some(def) = defs.get(name).and_then(Value::as_object) else {
+            continue;
+        };
+        if let Some((Reference::Entity, _, many)) = reference(def) {
+            match value {
+                Value::Array(items) if many => items.iter_mut().for_each(identifier),
+                one => identifier(one),
+            }
+        }
+    }
+    values
+}
+
 /// The validator of an input's schema.
 fn validator(schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
     jsonschema::options()
