@@ -331,3 +331,31 @@ async fn an_entity_input_with_a_dataset_accepts_only_the_entities_it_offers() {
             );
     }
 }
+
+/// A quota on a blueprint deleted since the action was written counts no entities (found by the
+/// fuzzer: it was a 500); the run is accepted and its plugin meets the missing blueprint itself.
+#[tokio::test]
+async fn a_quota_on_a_deleted_blueprint_counts_nothing() {
+    for p in Portico::each().await {
+        setup(&p).await;
+        p.admin("POST", "/v1/blueprints", json!({ "identifier": "sandbox" }))
+            .await
+            .expect(201);
+        let mut action = scaffold();
+        action["trigger"]["blueprintIdentifier"] = json!("sandbox");
+        action["quotas"] = json!({ "maxActiveEntitiesPerTeam": 1 });
+        p.admin("POST", "/v1/actions", action).await.expect(201);
+        p.admin("DELETE", "/v1/blueprints/sandbox", json!(null))
+            .await
+            .expect(200);
+        let bob = p.member("bob", &["platform"]).await;
+        p.as_user(
+            &bob,
+            "POST",
+            "/v1/actions/scaffold_service/runs",
+            json!({ "properties": { "name": "billing" } }),
+        )
+        .await
+        .expect(202);
+    }
+}

@@ -89,10 +89,13 @@ pub async fn check(
         &action.trigger.blueprint_identifier,
     ) {
         const QUOTA: &str = "maxActiveEntitiesPerTeam";
-        let blueprint = catalog
-            .get_blueprint(bp)
-            .await
-            .map_err(|e| QuotaError::Count(QUOTA, e.to_string()))?;
+        let blueprint = match catalog.get_blueprint(bp).await {
+            Ok(blueprint) => blueprint,
+            // A blueprint deleted since the action was written has no entities to count; the
+            // run goes on and its plugin meets the missing blueprint itself.
+            Err(portico_catalog::CatalogError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(QuotaError::Count(QUOTA, e.to_string())),
+        };
         for team in &user.teams {
             let mut rules = vec![
                 json!({ "property": "$blueprint", "operator": "=", "value": bp }),

@@ -104,7 +104,8 @@ struct Accepted<'a> {
 #[utoipa::path(post, path = "/v1/actions/{action}/runs", tag = "runs", security(("bearer" = [])),
     params(("action" = String, Path)), request_body(content = Object, description = "`{properties, entity?}`"),
     responses((status = 202, description = "`{ok, run}` (committed)"), (status = 403, description = "may not execute"),
-        (status = 422, description = "invalid inputs; `details` names each input"), (status = 503, description = "queue full; retry after Retry-After")))]
+        (status = 409, description = "an automation: its event runs it"), (status = 422, description = "invalid inputs; `details` names each input"),
+        (status = 429, description = "over one of the action's quotas"), (status = 503, description = "queue full; retry after Retry-After")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -405,8 +406,10 @@ pub(crate) struct Retry {
 /// `properties`; every rule of a new run request applies.
 #[utoipa::path(post, path = "/v1/actions/runs/{run_id}/retry", tag = "runs", security(("bearer" = [])),
     params(("run_id" = String, Path)), request_body(content = Object, description = "`{properties?}`: inputs to change, secret inputs again"),
-    responses((status = 202, description = "`{ok, run}`: the new run (committed)"), (status = 404, description = "no such run visible to you"),
-        (status = 422, description = "invalid inputs, e.g. a secret input not given again"), (status = 503, description = "queue full; retry after Retry-After")))]
+    responses((status = 202, description = "`{ok, run}`: the new run (committed)"), (status = 403, description = "may not execute the action now"),
+        (status = 404, description = "no such run visible to you, or its action is gone"), (status = 409, description = "an automation's run"),
+        (status = 422, description = "invalid inputs, e.g. a secret input not given again"), (status = 429, description = "over one of the action's quotas"),
+        (status = 503, description = "queue full; retry after Retry-After")))]
 pub(crate) async fn retry(
     State(state): State<AppState>,
     caller: Caller,
