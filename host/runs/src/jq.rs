@@ -805,7 +805,7 @@ mod tests {
 
     #[test]
     fn outputs_too_large_to_hand_back_are_refused() {
-        let e = refused("[range(200000)]");
+        let e = refused("[range(100001)]");
         assert!(e.to_string().contains("more than 100000 items"), "{e}");
         let e = refused("\"x\" * 5000000");
         assert!(e.to_string().contains("MiB of text"), "{e}");
