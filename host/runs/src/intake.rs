@@ -13,11 +13,13 @@ use crate::payload::{Payload, new_run_id};
 use crate::quotas::{self, QuotaError, QuotaExceeded};
 use crate::runner::Runner;
 use crate::ttl_cache::TtlCache;
+use chrono::{DateTime, Utc};
 use portico_catalog::{Catalog, Violation};
 use portico_runtime::{Operation, User};
 use portico_store::{AuditRecord, RunRecord, RunStatus, Store, StoreError};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a request waits for a worker before its run is queued instead.
@@ -110,7 +112,13 @@ struct Inner {
     actions: TtlCache<String, Option<Arc<Action>>>,
     /// How many runs are PENDING (the queue bound is a soft limit).
     pending: TtlCache<(), u64>,
+    /// Each action as last compiled, with the version (`updatedAt`) it was compiled from: the
+    /// ttl above only spares a read, this spares compiling an unchanged action again.
+    compiled: Mutex<HashMap<String, Versioned>>,
 }
+
+/// A compiled action and the `updatedAt` of the version it was compiled from.
+type Versioned = (DateTime<Utc>, Arc<Action>);
 
 impl RunIntake {
     /// An intake committing to `store` and dispatching to `runner`.
@@ -122,6 +130,7 @@ impl RunIntake {
                 runner,
                 actions: TtlCache::new(Duration::from_secs(1)),
                 pending: TtlCache::new(Duration::from_millis(100)),
+                compiled: Mutex::default(),
             }),
         }
     }
@@ -133,19 +142,48 @@ impl RunIntake {
 
     /// The compiled action, from the cache or the store; `None` when there is no such action.
     pub async fn action(&self, id: &str) -> Result<Option<Arc<Action>>, IntakeError> {
-        if let Some(action) = self.inner.actions.get(&id.to_owned()) {
+        if let Some(action) = self.inner.actions.get(id) {
             return Ok(action);
         }
         let action = match self.inner.store.get_action(id).await? {
+            // The same version as last time: keep what was compiled (its validators too).
+            Some(stored) if let Some(kept) = self.compiled(id, stored.updated_at) => Some(kept),
             Some(stored) => {
                 let definition: ActionDefinition = serde_json::from_value(stored.data)
                     .map_err(|e| IntakeError::Internal(format!("stored action `{id}`: {e}")))?;
-                Some(Arc::new(Action::compile(definition)?))
+                let action = Arc::new(Action::compile(definition)?);
+                self.inner
+                    .compiled
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.to_owned(), (stored.updated_at, action.clone()));
+                Some(action)
             }
-            None => None,
+            None => {
+                let mut compiled = self
+                    .inner
+                    .compiled
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                compiled.remove(id);
+                None
+            }
         };
         self.inner.actions.put(id.to_owned(), action.clone());
         Ok(action)
+    }
+
+    /// The action compiled for its version written at `updated_at`, if this intake has it.
+    fn compiled(&self, id: &str, updated_at: DateTime<Utc>) -> Option<Arc<Action>> {
+        let compiled = self
+            .inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        compiled
+            .get(id)
+            .filter(|(version, _)| *version == updated_at)
+            .map(|(_, action)| action.clone())
     }
 
     /// Accepts a run of `action_id` for `caller`, or says why not. The answer is the run as
@@ -450,7 +488,14 @@ impl InputLookup for Lookup<'_> {
         match self.0.catalog.search(&query, 1, None).await {
             Ok((found, _)) => Ok(!found.is_empty()),
             Err(portico_catalog::CatalogError::Invalid { message, .. }) => Err(message),
-            Err(e) => Err(format!("the catalog cannot be searched: {e}")),
+            Err(e) => {
+                // A server fault: its text stays in the log.
+                tracing::error!("cannot search an input's dataset: {e}");
+                Err(
+                    "the catalog could not be searched; try again (the server's log says why)"
+                        .into(),
+                )
+            }
         }
     }
     async fn user_exists(&self, identifier: &str) -> bool {

@@ -31,7 +31,11 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 
     /// The value, if it is younger than the ttl.
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let entries = self.lock();
         let (at, value) = entries.get(key)?;
         (at.elapsed() < self.ttl).then(|| value.clone())

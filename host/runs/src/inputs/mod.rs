@@ -206,34 +206,26 @@ fn validator(schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// An action's `userInputs` compiled once, when the action is compiled: the definition and each
-/// input's JSON Schema validator (compiling one costs far more than validating with it), so a
-/// run request compiles nothing. jq expressions are compiled once per evaluation thread
+/// An action's `userInputs` with each input's JSON Schema validator (compiling one costs far
+/// more than validating with it), compiled on the first request of an action version and kept
+/// with it, so later requests compile nothing and an action whose inputs are never validated
+/// (an automation's) compiles none. jq expressions are compiled once per evaluation thread
 /// instead: jaq's filters cannot cross threads.
 #[derive(Clone)]
 pub struct CompiledInputs {
     definition: Value,
     /// Each input's validator, or why its schema does not compile (reported on each request).
-    schemas: HashMap<String, Result<Arc<jsonschema::Validator>, String>>,
+    schemas: Arc<std::sync::OnceLock<Schemas>>,
 }
+
+type Schemas = HashMap<String, Result<Arc<jsonschema::Validator>, String>>;
 
 impl CompiledInputs {
     /// Compiles `trigger.userInputs` (checked with [`check_definition`] when it was written).
     pub fn compile(user_inputs: &Value) -> Self {
-        let schemas = user_inputs
-            .get("properties")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .map(|(name, def)| {
-                let empty = Map::new();
-                let def = def.as_object().unwrap_or(&empty);
-                (name.clone(), validator(&value_schema(def)))
-            })
-            .collect();
         Self {
             definition: user_inputs.clone(),
-            schemas,
+            schemas: Arc::default(),
         }
     }
 
@@ -244,7 +236,20 @@ impl CompiledInputs {
 
     /// The validator of input `name`'s values.
     fn schema(&self, name: &str) -> Result<Arc<jsonschema::Validator>, String> {
-        match self.schemas.get(name) {
+        let schemas = self.schemas.get_or_init(|| {
+            let empty = Map::new();
+            self.definition
+                .get("properties")
+                .and_then(Value::as_object)
+                .unwrap_or(&empty)
+                .iter()
+                .map(|(name, def)| {
+                    let def = def.as_object().unwrap_or(&empty);
+                    (name.clone(), validator(&value_schema(def)))
+                })
+                .collect()
+        });
+        match schemas.get(name) {
             Some(compiled) => compiled.clone(),
             None => Err(format!("no input `{name}`")),
         }
