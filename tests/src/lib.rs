@@ -1,7 +1,9 @@
 //! Shared pieces of Portico's end-to-end tests and benchmarks: the built components, one runtime
-//! per test process, a builder for runs, and a recording HTTP server on 127.0.0.1.
+//! per test process, a builder for runs, a recording HTTP server on 127.0.0.1, and a headless
+//! browser for the portal.
 
 pub mod api;
+pub mod browser;
 pub mod server;
 
 /// Paths of the components built by `build.rs`.
