@@ -2,4 +2,5 @@
 //! starts its own `Browser` (its own chromedriver and profile), so they run in parallel.
 //! `scripts/setup` installs Chromium; screenshots go to `target/portal-screenshots/`.
 
+mod portal;
 mod smoke;

@@ -185,9 +185,20 @@ impl Portico {
     }
 
     /// Like [`Portico::start`], with the runner configured.
-    pub async fn start_with(
+    pub async fn start_with(backend: Backend, runner: portico_runs::runner::RunnerConfig) -> Self {
+        Self::start_inner(backend, runner, false).await
+    }
+
+    /// A server as `portico serve --examples true` starts: the first-party plugins loaded and
+    /// the example blueprints, team and actions created.
+    pub async fn with_examples(backend: Backend) -> Self {
+        Self::start_inner(backend, runner_config(), true).await
+    }
+
+    async fn start_inner(
         backend: Backend,
         mut runner: portico_runs::runner::RunnerConfig,
+        examples: bool,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -209,12 +220,26 @@ impl Portico {
         let workers = state
             .runner
             .start(tokio_util::sync::CancellationToken::new());
+        if examples {
+            let plugins = std::path::Path::new(crate::artifacts::SCAFFOLD_SERVICE)
+                .parent()
+                .expect("the plugins' folder");
+            portico_api::startup::load_plugins_dir(&state, plugins)
+                .await
+                .expect("the plugins load");
+            portico_api::startup::seed_examples(&state)
+                .await
+                .expect("the examples are created");
+        }
+        // The portal too, as `portico serve` mounts it: the browser suite drives it.
+        let portal = portico_portal::PortalConfig::for_public_url(&url);
         let app = portico_api::app(
-            state,
+            state.clone(),
             ApiConfig {
                 max_body_bytes: MAX_BODY_BYTES,
             },
-        );
+        )
+        .merge(portico_portal::router(state, portal));
         let server = tokio::spawn(async move {
             let _ = portico_api::serve(listener, app, std::future::pending()).await;
         });

@@ -156,8 +156,31 @@ impl Browser {
         if let Err(e) = field.clear().await {
             panic!("clearing `{css}`: {e}{}", self.context().await);
         }
+        // Clearing is a change: a page that re-renders its fields on change (the portal's action
+        // form) replaces the element; type into the one that is there once that settles.
+        self.settle().await;
+        let field = self.wait_for(css).await;
         if let Err(e) = field.send_keys(text).await {
             panic!("typing {text:?} into `{css}`: {e}{}", self.context().await);
+        }
+    }
+
+    /// Waits (up to [`WAIT`]) until no htmx request is in flight.
+    pub async fn settle(&self) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let busy = self
+                .client
+                .execute(
+                    "return document.querySelector('.htmx-request') !== null;",
+                    vec![],
+                )
+                .await
+                .unwrap_or(Value::Bool(false));
+            if busy != Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -9,6 +9,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::session::{CSRF_HEADER, Principal, Session};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
@@ -88,6 +89,8 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// A bearer token, or else the portal's session cookie (whose CSRF header must come with
+    /// any request that changes something: the portal's scripts call the API this way).
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
@@ -95,36 +98,36 @@ impl FromRequestParts<AppState> for Caller {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::unauthorized("missing token: send `Authorization: Bearer <token>`")
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
-        let hash = hash_token(token);
-        let user = match state.lookups.users.get(&hash) {
-            Some(user) => user,
+            .and_then(|v| v.to_str().ok());
+        let hash = match header {
+            Some(header) => {
+                let token = header
+                    .strip_prefix("Bearer ")
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+                    })?;
+                hash_token(token)
+            }
             None => {
-                let generation = GENERATION.load(Ordering::SeqCst);
-                let credential = state.store.authenticate(&hash).await?;
-                let user = credential.as_ref().map(|c| c.user.clone());
-                state.lookups.users.put(hash.clone(), user.clone());
-                if GENERATION.load(Ordering::SeqCst) != generation {
-                    // A change committed meanwhile: what was read may be gone already.
-                    state.lookups.users.clear();
+                let key = &state.runner.config().key;
+                let Some(session) = Session::from_headers(&parts.headers, key) else {
+                    return Err(ApiError::unauthorized(
+                        "missing token: send `Authorization: Bearer <token>`",
+                    ));
+                };
+                if !parts.method.is_safe() && !session.csrf_matches(&parts.headers) {
+                    return Err(ApiError::forbidden(format!(
+                        "a request with the portal's session must carry its `{CSRF_HEADER}` header"
+                    )));
                 }
-                if let Some(credential) = credential {
-                    touch(state, hash, credential.last_used_at);
+                match session.principal {
+                    Principal::Token { hash } => hash,
                 }
-                user
             }
         };
-        let user = user.ok_or_else(|| {
+        let user = user_by_token_hash(state, &hash).await?.ok_or_else(|| {
             ApiError::unauthorized(
                 "unknown token (revoked, replaced, or its user disabled): ask an admin for a \
                  valid one",
@@ -132,6 +135,29 @@ impl FromRequestParts<AppState> for Caller {
         })?;
         Ok(Self { user })
     }
+}
+
+/// The user a token (by its hash) authenticates, if any: kept a moment in
+/// [`crate::Lookups::users`].
+pub async fn user_by_token_hash(
+    state: &AppState,
+    hash: &str,
+) -> Result<Option<User>, portico_store::StoreError> {
+    if let Some(user) = state.lookups.users.get(hash) {
+        return Ok(user);
+    }
+    let generation = GENERATION.load(Ordering::SeqCst);
+    let credential = state.store.authenticate(hash).await?;
+    let user = credential.as_ref().map(|c| c.user.clone());
+    state.lookups.users.put(hash.to_owned(), user.clone());
+    if GENERATION.load(Ordering::SeqCst) != generation {
+        // A change committed meanwhile: what was read may be gone already.
+        state.lookups.users.clear();
+    }
+    if let Some(credential) = credential {
+        touch(state, hash.to_owned(), credential.last_used_at);
+    }
+    Ok(user)
 }
 
 /// Who reports on a run: an external system holding the run's token (`prr_...`, see

@@ -7,6 +7,8 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portico_catalog::{CatalogError, Violation};
+use portico_runs::approval::ApprovalError;
+use portico_runs::control::ControlError;
 use portico_runs::external::ReportError;
 use portico_runs::intake::IntakeError;
 use portico_runs::registry::RegistryError;
@@ -130,6 +132,32 @@ impl From<IntakeError> for ApiError {
             ),
             IntakeError::Store(e) => e.into(),
             IntakeError::Broken(_) | IntakeError::Internal(_) => Self::internal(e),
+        }
+    }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::Forbidden(m) => ApiError::forbidden(m),
+            ApprovalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            ApprovalError::Invalid(m) => CatalogError::field("status", m).into(),
+            e @ ApprovalError::Broken(_) => ApiError::internal(e),
+            ApprovalError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ControlError::Ended { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            ControlError::Approval(e) => e.into(),
+            e @ ControlError::Broken(_) => ApiError::internal(e),
+            ControlError::Store(e) => e.into(),
         }
     }
 }

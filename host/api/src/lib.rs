@@ -3,12 +3,15 @@
 //! shapes: `{"ok": true, "<thing>": ...}` on success, [`ApiError`]'s envelope on failure.
 
 pub mod auth;
-mod error;
+pub mod error;
+pub mod events;
 mod extract;
 mod routes;
+pub mod session;
 pub mod startup;
 
 pub use error::{ApiError, ApiResult};
+pub use routes::runs::show as show_run;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -160,7 +160,7 @@ pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
                     "language": { "type": "string", "enum": ["go", "rust", "python", "typescript"], "default": "go" },
                     "description": { "type": "string", "format": "multi-line" } },
                   "required": ["name"], "order": ["name", "language", "description"] } },
-            "invocationMethod": { "type": "WASM", "plugin": "scaffold-service", "config": { "org": "acme" },
+            "invocationMethod": { "type": "WASM", "plugin": "scaffold-service", "config": { "org": "acme", "paceMs": 700 },
                 "capabilities": { "catalog": { "write": ["service"] } },
                 "limits": { "timeoutSeconds": 30, "memoryMiB": 64 } } }),
         json!({ "identifier": "change_replicas", "title": "Change replicas", "icon": "Scale",

@@ -438,12 +438,14 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             tracing::info!("example created: {created}");
         }
     }
+    let portal = portico_portal::PortalConfig::for_public_url(&settings.server.public_url);
     let app = portico_api::app(
-        state,
+        state.clone(),
         ApiConfig {
             max_body_bytes: settings.server.max_body_bytes,
         },
-    );
+    )
+    .merge(portico_portal::router(state, portal));
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.server.listen))?;

@@ -240,18 +240,8 @@ impl RunIntake {
             return Err(IntakeError::Overloaded { pending });
         }
 
-        let user = User {
-            identifier: caller.identifier.clone(),
-            email: caller.email.clone(),
-            roles: vec![caller.role.as_str().to_owned()],
-            teams: caller.teams.clone(),
-        };
-        let context = InputContext {
-            entity: entity
-                .as_ref()
-                .map(|e| serde_json::to_value(e).unwrap_or_default()),
-            user: serde_json::to_value(&user).unwrap_or_default(),
-        };
+        let user = run_user(caller);
+        let context = input_context(&user, entity.as_ref());
         let submitted = if ask.properties.is_null() {
             json!({})
         } else {
@@ -413,6 +403,21 @@ impl RunIntake {
         self.request(caller, source, &previous.action, ask).await
     }
 
+    /// How `action`'s form stands for values `submitted` so far (on `entity`, for DAY-2 and
+    /// DELETE): what the portal shows, from the rules a request is checked by.
+    pub async fn form_state(
+        &self,
+        caller: &portico_store::User,
+        action: &Action,
+        entity: Option<String>,
+        submitted: &Value,
+    ) -> inputs::FormState {
+        // An entity not chosen yet, or not one this action runs on, leaves `.entity` null.
+        let entity = self.entity(action, entity).await.ok().flatten();
+        let context = input_context(&run_user(caller), entity.as_ref());
+        inputs::form_state(&action.inputs, submitted, &context)
+    }
+
     /// The entity a request names, checked against the action's operation and blueprint.
     async fn entity(
         &self,
@@ -503,5 +508,23 @@ impl InputLookup for Lookup<'_> {
     }
     async fn team_exists(&self, name: &str) -> bool {
         matches!(self.0.store.list_teams().await, Ok(teams) if teams.iter().any(|t| t.name == name))
+    }
+}
+
+/// The caller as a run (and its inputs' jq) sees them.
+fn run_user(caller: &portico_store::User) -> User {
+    User {
+        identifier: caller.identifier.clone(),
+        email: caller.email.clone(),
+        roles: vec![caller.role.as_str().to_owned()],
+        teams: caller.teams.clone(),
+    }
+}
+
+/// What an input's jq expressions see besides the form: the entity and the caller.
+fn input_context(user: &User, entity: Option<&portico_store::Entity>) -> InputContext {
+    InputContext {
+        entity: entity.map(|e| serde_json::to_value(e).unwrap_or_default()),
+        user: serde_json::to_value(user).unwrap_or_default(),
     }
 }

@@ -10,8 +10,8 @@
 //!   [`new_run`] (record, payload and audit, built one way);
 //! - running: [`notify`], [`automations`], [`runner`] (the queue, workers, leases), [`external`]
 //!   (reports from a system a run was handed to);
-//! - front doors' services: [`intake`] (a request to a committed run), [`registry`] (writing
-//!   actions).
+//! - front doors' services: [`intake`] (a request to a committed run), [`control`] (reading,
+//!   cancelling and deciding on a run), [`registry`] (writing actions).
 
 #![warn(missing_docs)]
 
@@ -20,6 +20,7 @@ pub mod actions;
 pub mod approval;
 pub mod automations;
 pub mod compiled;
+pub mod control;
 pub mod external;
 pub mod host_key;
 pub mod inputs;

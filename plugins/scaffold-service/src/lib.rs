@@ -1,7 +1,10 @@
 //! CREATE: scaffolds a service. Checks the name, refuses one that exists, and records the new
 //! `service` entity in the catalog with a link to where its repository will live.
 //!
-//! Action config: `{ "org": "acme" }` (the Git organisation). Grants: catalog write `service`.
+//! Action config: `{ "org": "acme", "paceMs": 700 }`: the Git organisation, and how long each
+//! step takes (default 0). Real scaffolding (a repository, a pipeline) takes seconds; the
+//! example paces its steps so the portal's live log and progress have something to show.
+//! Grants: catalog write `service`.
 
 use portico_sdk::{Action, Entity, Failure, Outcome, Request, catalog, info, progress};
 use serde::Deserialize;
@@ -23,8 +26,20 @@ fn default_language() -> String {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Config {
     org: String,
+    #[serde(default)]
+    pace_ms: u64,
+}
+
+impl Config {
+    /// Waits as long as one step of real work would.
+    fn pace(&self) {
+        if self.pace_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(self.pace_ms));
+        }
+    }
 }
 
 struct ScaffoldService;
@@ -38,6 +53,8 @@ impl Action for ScaffoldService {
         check_name(&inputs.name)?;
 
         progress::report(10, "Checking the catalog");
+        info!("checking that no service is named {}", inputs.name);
+        config.pace();
         if catalog::get("service", &inputs.name)?.is_some() {
             return Err(Failure::invalid_input(format!(
                 "a service named `{}` already exists",
@@ -45,7 +62,11 @@ impl Action for ScaffoldService {
             )));
         }
 
-        progress::report(50, "Registering the service");
+        progress::report(40, "Creating the repository");
+        info!("creating repository {}/{}", config.org, inputs.name);
+        config.pace();
+        progress::report(70, "Registering the service");
+        config.pace();
         let repository = format!("https://github.com/{}/{}", config.org, inputs.name);
         let mut service = Entity::new("service", &inputs.name);
         service.title = Some(inputs.name.clone());

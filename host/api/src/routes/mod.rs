@@ -7,7 +7,7 @@ mod entities;
 mod health;
 mod openapi;
 mod plugins;
-mod runs;
+pub(crate) mod runs;
 mod users;
 
 use crate::AppState;

@@ -8,16 +8,12 @@ use crate::extract::{Json, Query};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portico_catalog::CatalogError;
-use portico_runs::actions::ActionDefinition;
-use portico_runs::approval::{self, ApprovalError, ApprovalRule};
+use portico_runs::control::RunControl;
 use portico_runs::external::{ExternalLog, ExternalReport, Reports};
 use portico_runs::intake::{RunAsk, Source};
-use portico_runs::payload::Payload;
-use portico_store::{AuditRecord, Role, RunFilter, RunRecord, RunStatus};
+use portico_store::{Role, RunFilter, RunRecord, RunStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// What a client sends to start a run.
 #[derive(Debug, Deserialize)]
@@ -31,7 +27,7 @@ pub(crate) struct NewRun {
 }
 
 /// A run as the API shows it (Port's run fields plus progress, error and affected entities).
-pub(crate) fn show(run: &RunRecord) -> Value {
+pub fn show(run: &RunRecord) -> Value {
     serde_json::to_value(Shown::of(run)).unwrap_or_default()
 }
 
@@ -199,25 +195,16 @@ pub(crate) async fn list(
     ))
 }
 
-/// A run, whoever asked for it; 404 when there is none.
-async fn any_run(state: &AppState, id: &str) -> ApiResult<RunRecord> {
-    state
-        .store
-        .get_run(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))
+/// The run controls over this server's store and runner.
+fn control(state: &AppState) -> RunControl<'_> {
+    RunControl {
+        store: state.store.as_ref(),
+        runner: &state.runner,
+    }
 }
 
 async fn visible_run(state: &AppState, caller: &Caller, id: &str) -> ApiResult<RunRecord> {
-    let run = state.store.get_run(id).await?;
-    match run {
-        Some(run)
-            if caller.user.role == Role::Admin || run.created_by == caller.user.identifier =>
-        {
-            Ok(run)
-        }
-        _ => Err(ApiError::not_found(format!("run `{id}` not found"))),
-    }
+    Ok(control(state).visible(&caller.user, id).await?)
 }
 
 /// One run.
@@ -272,91 +259,10 @@ pub(crate) async fn logs(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(q.after);
-        return Ok(stream(state, run, resume).into_response());
+        return Ok(crate::events::run_events(state, run, resume, None).into_response());
     }
     let lines = state.store.run_logs(&id, q.after, q.limit).await?;
     Ok(axum::Json(json!({ "ok": true, "logs": lines })).into_response())
-}
-
-/// How often a stream looks for new lines: the store is the source of truth on every replica.
-const STREAM_POLL: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// The state of one event stream.
-struct Follow {
-    state: AppState,
-    run: RunRecord,
-    after: i64,
-    queued: std::collections::VecDeque<axum::response::sse::Event>,
-    done: bool,
-}
-
-impl Follow {
-    /// Queues the log lines after the last one sent.
-    async fn queue_lines(&mut self, limit: usize) -> usize {
-        use axum::response::sse::Event;
-        let lines = self
-            .state
-            .store
-            .run_logs(&self.run.id, self.after, limit)
-            .await
-            .unwrap_or_default();
-        for line in &lines {
-            self.after = line.seq;
-            let data = serde_json::to_string(line).unwrap_or_default();
-            self.queued.push_back(
-                Event::default()
-                    .event("log")
-                    .id(line.seq.to_string())
-                    .data(data),
-            );
-        }
-        lines.len()
-    }
-}
-
-fn stream(state: AppState, run: RunRecord, after: i64) -> impl IntoResponse {
-    use axum::response::sse::{Event, KeepAlive, Sse};
-    let follow = Follow {
-        state,
-        run,
-        after,
-        queued: Default::default(),
-        done: false,
-    };
-    let events = futures_util::stream::unfold(follow, |mut f| async move {
-        loop {
-            if let Some(event) = f.queued.pop_front() {
-                return Some((Ok::<_, std::convert::Infallible>(event), f));
-            }
-            if f.done {
-                return None;
-            }
-            if f.queue_lines(500).await > 0 {
-                continue;
-            }
-            let Ok(Some(now)) = f.state.store.get_run(&f.run.id).await else {
-                f.done = true;
-                continue;
-            };
-            if now.status != f.run.status || now.progress != f.run.progress {
-                let data = json!({ "status": now.status, "progress": now.progress }).to_string();
-                f.queued
-                    .push_back(Event::default().event("status").data(data));
-            }
-            let ended = now.is_final();
-            f.run = now;
-            if ended {
-                // Lines written just before the end are read once more before closing.
-                f.queue_lines(10_000).await;
-                f.queued
-                    .push_back(Event::default().event("end").data(show(&f.run).to_string()));
-                f.done = true;
-                continue;
-            }
-            tokio::time::sleep(STREAM_POLL).await;
-        }
-    });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
 }
 
 /// Cancels a run that has not ended: a pending run ends at once, a running one within a second.
@@ -368,27 +274,7 @@ pub(crate) async fn cancel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    let mut run = visible_run(&state, &caller, &id).await?;
-    if run.is_final() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("run `{id}` already ended ({})", run.status),
-        ));
-    }
-    if !state.runner.cancel(&id) {
-        let now = portico_store::now();
-        run.status = RunStatus::Cancelled;
-        run.error = Some(
-            json!({ "kind": "cancelled", "message": format!("cancelled by {}", caller.user.identifier) }),
-        );
-        run.updated_at = now;
-        run.ended_at = Some(now);
-        if state.store.update_run(&run, None).await? {
-            state.runner.announce(&run);
-        }
-    }
-    let run = visible_run(&state, &caller, &id).await?;
+    let run = control(&state).cancel(&caller.user, &id).await?;
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
 }
 
@@ -477,26 +363,6 @@ pub(crate) struct Decision {
     description: Option<String>,
 }
 
-/// The action a run was started with (as it was then).
-fn action_of(run: &RunRecord) -> ApiResult<Arc<ActionDefinition>> {
-    run.payload
-        .parse::<Payload>()
-        .map(|p| p.action)
-        .map_err(ApiError::internal)
-}
-
-impl From<ApprovalError> for ApiError {
-    fn from(e: ApprovalError) -> Self {
-        match e {
-            ApprovalError::Forbidden(m) => ApiError::forbidden(m),
-            ApprovalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            ApprovalError::Invalid(m) => CatalogError::field("status", m).into(),
-            e @ ApprovalError::Broken(_) => ApiError::internal(e),
-            ApprovalError::Store(e) => e.into(),
-        }
-    }
-}
-
 /// An approver approves or declines a run waiting for approval. ANY: one approval starts it;
 /// ALL: every approver's; one decline ends it as DECLINED.
 #[utoipa::path(patch, path = "/v1/actions/runs/{run_id}/approval", tag = "runs", security(("bearer" = [])),
@@ -509,41 +375,9 @@ pub(crate) async fn approve(
     Path(id): Path<String>,
     Json(body): Json<Decision>,
 ) -> ApiResult<axum::Json<Value>> {
-    let run = any_run(&state, &id).await?;
-    let action = action_of(&run)?;
-    let decided = approval::decide(
-        state.store.as_ref(),
-        run,
-        &action,
-        &caller.user,
-        &body.status,
-        body.description,
-    )
-    .await;
-    let run = match decided {
-        Ok(run) => run,
-        Err(e @ ApprovalError::Forbidden(_)) => {
-            let mut record = AuditRecord::failure(
-                &caller.user.identifier,
-                "api",
-                &body.status,
-                "run",
-                &id,
-                e.to_string(),
-            );
-            record.run_id = Some(id.clone());
-            if let Err(e) = state.store.record(record).await {
-                tracing::error!("cannot record a refused decision: {e}");
-            }
-            return Err(e.into());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    match run.status {
-        RunStatus::Pending => state.runner.wake(),
-        RunStatus::Declined => state.runner.announce(&run),
-        _ => {}
-    }
+    let run = control(&state)
+        .decide(&caller.user, "api", &id, &body.status, body.description)
+        .await?;
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
 }
 
@@ -556,12 +390,8 @@ pub(crate) async fn approvers(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     // Any user may read who decides (approvers must, on runs they did not request).
-    let run = any_run(&state, &id).await?;
-    let action = action_of(&run)?;
-    let Some(rule) = ApprovalRule::parse(&action.required_approval).map_err(ApiError::internal)?
-    else {
-        return Ok(axum::Json(json!({ "ok": true, "approvers": [] })));
-    };
-    let list = approval::approvers_of(state.store.as_ref(), &run, &action, &rule).await?;
+    let control = control(&state);
+    let run = control.any(&id).await?;
+    let list = control.approvers(&run).await?;
     Ok(axum::Json(json!({ "ok": true, "approvers": list })))
 }

@@ -26,7 +26,7 @@ mod definition;
 mod request;
 
 pub use definition::check_definition;
-pub use request::validate;
+pub use request::{FormState, form_state, validate};
 
 use async_trait::async_trait;
 use portico_catalog::Violation;

@@ -248,12 +248,106 @@ type Checked = (
     Vec<Violation>,
 );
 
-/// Rules 1 to 7, and what rule 8 must look up. Synchronous: jaq's values never cross an await.
-fn check_values(
+/// How an action's form stands for some values: what the portal shows as the user types,
+/// decided by the very rules [`validate`] applies (2, 3, 4 and 6), so a field the form hides is
+/// one a request drops, and a field it marks required is one a request must fill.
+#[derive(Clone, Debug, Default)]
+pub struct FormState {
+    /// The values after defaults (a submitted value wins over its default).
+    pub values: Map<String, Value>,
+    /// Inputs hidden by their `visible` or their step's.
+    pub hidden: BTreeSet<String>,
+    /// Visible inputs that are disabled (they keep their default).
+    pub disabled: BTreeSet<String>,
+    /// Inputs that must have a value (hidden ones never must).
+    pub required: BTreeSet<String>,
+    /// Steps (by index) hidden by their `visible`.
+    pub hidden_steps: BTreeSet<usize>,
+    /// Each entity input's `dataset` with its jq values filled in over the form: the search
+    /// rules the input's picker offers entities by.
+    pub datasets: HashMap<String, Value>,
+    /// jq expressions that failed, each at its path in the action.
+    pub problems: Vec<Violation>,
+}
+
+/// The form's state for `submitted` (an object; other values count as empty).
+pub fn form_state(
     compiled: &CompiledInputs,
     submitted: &Value,
     context: &InputContext,
-) -> Result<Checked, Vec<Violation>> {
+) -> FormState {
+    let empty = Map::new();
+    let given: Map<String, Value> = submitted
+        .as_object()
+        .unwrap_or(&empty)
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let rules = evaluate(compiled, &given, context);
+    let mut problems = rules.problems;
+    problems.extend(rules.required_problems);
+    let visible: Map<String, Value> = rules
+        .form
+        .iter()
+        .filter(|(name, _)| !rules.hidden.contains(*name))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut datasets = HashMap::new();
+    let inputs = compiled
+        .definition()
+        .get("properties")
+        .and_then(Value::as_object);
+    for (name, def) in inputs.into_iter().flatten() {
+        let Some(dataset) = def.get("dataset") else {
+            continue;
+        };
+        let mut filled = dataset.clone();
+        let at = format!("{PREFIX}.properties.{name}.dataset");
+        match fill_dataset(&mut filled, &at, &rules.eval, &visible) {
+            Ok(()) => {
+                datasets.insert(name.clone(), filled);
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+    FormState {
+        datasets,
+        required: rules
+            .required
+            .into_iter()
+            .filter(|n| !rules.hidden.contains(n))
+            .collect(),
+        values: rules.form,
+        hidden: rules.hidden,
+        disabled: rules.fixed,
+        hidden_steps: rules.hidden_steps,
+        problems,
+    }
+}
+
+/// What the jq-or-value fields of the inputs decide for some values (rules 2, 3, 4 and 6).
+struct Evaluated<'a> {
+    eval: Evaluator<'a>,
+    /// The submitted values, then the defaults.
+    form: Map<String, Value>,
+    defaults: Map<String, Value>,
+    hidden: BTreeSet<String>,
+    hidden_steps: BTreeSet<usize>,
+    /// Visible inputs that are disabled.
+    fixed: BTreeSet<String>,
+    required: BTreeSet<String>,
+    /// Failures of the default, visible and disabled expressions.
+    problems: Vec<Violation>,
+    /// Failures of the `required` expression (reported after the values' own problems).
+    required_problems: Vec<Violation>,
+}
+
+fn evaluate<'a>(
+    compiled: &CompiledInputs,
+    given: &Map<String, Value>,
+    context: &'a InputContext,
+) -> Evaluated<'a> {
     let user_inputs = compiled.definition();
     let empty = Map::new();
     let inputs = user_inputs
@@ -266,30 +360,10 @@ fn check_values(
             .and_then(Value::as_object)
             .unwrap_or(&empty)
     };
-    let submitted = match submitted {
-        Value::Null => &empty,
-        Value::Object(values) => values,
-        _ => return Err(vec![violation("properties", "must be an object")]),
-    };
-    let mut problems = Vec::new();
-
-    // 1. Unknown keys.
-    for key in submitted.keys() {
-        if !inputs.contains_key(key) {
-            problems.push(violation(
-                format!("properties.{key}"),
-                "not an input of this action",
-            ));
-        }
-    }
-    let given: Map<String, Value> = submitted
-        .iter()
-        .filter(|(k, v)| inputs.contains_key(*k) && !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
     let is_secret = |name: &str| def(name).contains_key("encryption");
+    let mut problems = Vec::new();
     let mut secret_texts = Vec::new();
-    for (name, value) in &given {
+    for (name, value) in given {
         if is_secret(name) {
             texts(value, &mut secret_texts);
         }
@@ -336,6 +410,7 @@ fn check_values(
 
     // 3. Visibility, of the inputs and of the steps that hold them.
     let mut hidden = BTreeSet::new();
+    let mut hidden_steps = BTreeSet::new();
     for name in inputs.keys() {
         let path = format!("{PREFIX}.properties.{name}.visible");
         match eval.flag(&path, def(name).get("visible"), true, &form) {
@@ -352,6 +427,7 @@ fn check_values(
             match eval.flag(&path, step.get("visible"), true, &form) {
                 Ok(true) => {}
                 Ok(false) => {
+                    hidden_steps.insert(i);
                     let names = step.get("order").and_then(Value::as_array);
                     for name in names.into_iter().flatten().filter_map(Value::as_str) {
                         hidden.insert(name.to_owned());
@@ -361,13 +437,8 @@ fn check_values(
             }
         }
     }
-    let mut values: Map<String, Value> = form
-        .iter()
-        .filter(|(name, _)| !hidden.contains(*name))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
 
-    // 4. Disabled inputs keep their default.
+    // 4. Which visible inputs are disabled.
     let mut fixed = BTreeSet::new();
     for name in inputs.keys().filter(|n| !hidden.contains(*n)) {
         let path = format!("{PREFIX}.properties.{name}.disabled");
@@ -375,24 +446,143 @@ fn check_values(
             Ok(false) => {}
             Ok(true) => {
                 fixed.insert(name.clone());
-                let default = defaults.get(name);
-                if let Some(value) = given.get(name)
-                    && Some(value) != default
-                {
-                    let message = if default.is_some() {
-                        "is disabled: it keeps its default and cannot be set"
-                    } else {
-                        "is disabled: it takes no value"
-                    };
-                    problems.push(violation(format!("properties.{name}"), message));
-                }
-                match default {
-                    Some(d) => values.insert(name.clone(), d.clone()),
-                    None => values.remove(name),
-                };
             }
             Err(v) => problems.push(v),
         }
+    }
+
+    // 6. Which inputs are required.
+    let mut required_problems = Vec::new();
+    let required: Vec<String> = match user_inputs.get("required").map(field) {
+        None => Vec::new(),
+        Some(Field::Plain(Value::Array(names))) => names
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Field::Jq(code)) => {
+            let path = format!("{PREFIX}.required.jqQuery");
+            match eval.run(code, &form) {
+                Ok(Value::Array(names)) if names.iter().all(Value::is_string) => names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                Ok(Value::Null) => Vec::new(),
+                Ok(other) => {
+                    required_problems.push(violation(
+                        path,
+                        format!(
+                            "must return a list of input names, not {}",
+                            type_name(&other)
+                        ),
+                    ));
+                    Vec::new()
+                }
+                Err(e) => {
+                    required_problems.push(violation(path, e));
+                    Vec::new()
+                }
+            }
+        }
+        Some(_) => {
+            required_problems.push(violation(
+                format!("{PREFIX}.required"),
+                "must be a list of input names, or {\"jqQuery\": \"...\"} returning one",
+            ));
+            Vec::new()
+        }
+    };
+    Evaluated {
+        eval,
+        form,
+        defaults,
+        hidden,
+        hidden_steps,
+        fixed,
+        required: required.into_iter().collect(),
+        problems,
+        required_problems,
+    }
+}
+
+/// Rules 1 to 7, and what rule 8 must look up. Synchronous: jaq's values never cross an await.
+fn check_values(
+    compiled: &CompiledInputs,
+    submitted: &Value,
+    context: &InputContext,
+) -> Result<Checked, Vec<Violation>> {
+    let user_inputs = compiled.definition();
+    let empty = Map::new();
+    let inputs = user_inputs
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let def = |name: &str| {
+        inputs
+            .get(name)
+            .and_then(Value::as_object)
+            .unwrap_or(&empty)
+    };
+    let submitted = match submitted {
+        Value::Null => &empty,
+        Value::Object(values) => values,
+        _ => return Err(vec![violation("properties", "must be an object")]),
+    };
+    let mut problems = Vec::new();
+
+    // 1. Unknown keys.
+    for key in submitted.keys() {
+        if !inputs.contains_key(key) {
+            problems.push(violation(
+                format!("properties.{key}"),
+                "not an input of this action",
+            ));
+        }
+    }
+    let given: Map<String, Value> = submitted
+        .iter()
+        .filter(|(k, v)| inputs.contains_key(*k) && !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let is_secret = |name: &str| def(name).contains_key("encryption");
+
+    // 2 to 4 and 6: what the inputs' expressions decide.
+    let Evaluated {
+        eval,
+        form,
+        defaults,
+        hidden,
+        hidden_steps: _,
+        fixed,
+        required,
+        problems: decided,
+        required_problems,
+    } = evaluate(compiled, &given, context);
+    problems.extend(decided);
+    let mut values: Map<String, Value> = form
+        .iter()
+        .filter(|(name, _)| !hidden.contains(*name))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+
+    // 4. Disabled inputs keep their default.
+    for name in &fixed {
+        let default = defaults.get(name);
+        if let Some(value) = given.get(name)
+            && Some(value) != default
+        {
+            let message = if default.is_some() {
+                "is disabled: it keeps its default and cannot be set"
+            } else {
+                "is disabled: it takes no value"
+            };
+            problems.push(violation(format!("properties.{name}"), message));
+        }
+        match default {
+            Some(d) => values.insert(name.clone(), d.clone()),
+            None => values.remove(name),
+        };
     }
 
     // 5. dependsOn: drop defaults whose dependencies have no value, until nothing changes; a
@@ -442,47 +632,7 @@ fn check_values(
     }
 
     // 6. Required inputs.
-    let required: Vec<String> = match user_inputs.get("required").map(field) {
-        None => Vec::new(),
-        Some(Field::Plain(Value::Array(names))) => names
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        Some(Field::Jq(code)) => {
-            let path = format!("{PREFIX}.required.jqQuery");
-            match eval.run(code, &form) {
-                Ok(Value::Array(names)) if names.iter().all(Value::is_string) => names
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                Ok(Value::Null) => Vec::new(),
-                Ok(other) => {
-                    problems.push(violation(
-                        path,
-                        format!(
-                            "must return a list of input names, not {}",
-                            type_name(&other)
-                        ),
-                    ));
-                    Vec::new()
-                }
-                Err(e) => {
-                    problems.push(violation(path, e));
-                    Vec::new()
-                }
-            }
-        }
-        Some(_) => {
-            problems.push(violation(
-                format!("{PREFIX}.required"),
-                "must be a list of input names, or {\"jqQuery\": \"...\"} returning one",
-            ));
-            Vec::new()
-        }
-    };
-    let required: BTreeSet<String> = required.into_iter().collect();
+    problems.extend(required_problems);
     for name in &required {
         if inputs.contains_key(name) && !hidden.contains(name) && !values.contains_key(name) {
             let waiting: Vec<String> = depends(name)

@@ -1,0 +1,387 @@
+//! The portal in a real browser, against a real server on loopback: what a developer, an
+//! approver and an admin do, step by step. Screenshots of the main pages are saved in
+//! `target/portal-screenshots/` (linked from the README through `docs/screenshots/`).
+
+use portico_tests::api::{ADMIN_TOKEN, Backend, Portico};
+use portico_tests::artifacts::NOOP;
+use portico_tests::browser::Browser;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Long enough for a run paced like the examples' on a loaded two-core machine.
+const RUN_WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Signs in at `/login` with a token, as a person would.
+async fn sign_in(browser: &Browser, server: &Portico, token: &str) {
+    browser.goto(&format!("{}/login", server.url)).await;
+    browser.fill("#token", token).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for("header nav").await;
+}
+
+async fn js(browser: &Browser, code: &str) -> Value {
+    browser.execute(code).await
+}
+
+/// The noop guest as plugin `noop`, and an action using it with these `userInputs`.
+async fn noop_action(server: &Portico, identifier: &str, user_inputs: Value) {
+    server.upload("noop", NOOP).await;
+    let action = json!({
+        "identifier": identifier, "title": identifier,
+        "trigger": { "type": "self-service", "operation": "CREATE", "userInputs": user_inputs },
+        "invocationMethod": { "type": "WASM", "plugin": "noop" },
+    });
+    let created = server.admin("POST", "/v1/actions", action).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+}
+
+#[tokio::test]
+async fn a_member_scaffolds_a_service_and_watches_it_run() {
+    let server = Portico::with_examples(Backend::Sqlite).await;
+    let token = server.member("dana", &[]).await;
+    let browser = Browser::start().await;
+
+    // A page without a session sends the browser to sign in, then back.
+    browser.goto(&format!("{}/", server.url)).await;
+    browser.wait_for("#token").await;
+    assert!(browser.current_url().await.contains("/login?next=/"));
+    browser.fill("#token", &token).await;
+    browser.click("form button[type=submit]").await;
+
+    // The hub offers the examples, grouped by blueprint.
+    browser
+        .wait_for_text("main", "Scaffold a service", WAIT)
+        .await;
+    assert!(browser.exists("#action-provision_dev_environment").await);
+    browser.screenshot("hub").await;
+
+    // A bad name: the server's error shows next to the field, and what was typed stays.
+    browser.click("#action-scaffold_service").await;
+    browser.fill("#f-name", "Bad Name!").await;
+    browser.fill("#f-description", "Takes payments.").await;
+    browser.click("#submit").await;
+    browser
+        .wait_for_text("#field-name .error", "does not match", WAIT)
+        .await;
+    let kept = js(&browser, "return [document.getElementById('f-name').value, document.getElementById('f-description').value];").await;
+    assert_eq!(kept, json!(["Bad Name!", "Takes payments."]));
+    browser.screenshot("form-with-errors").await;
+
+    // Fixed: the run starts and its page follows it live.
+    browser.fill("#f-name", "payments").await;
+    browser.click("#submit").await;
+    browser.wait_for("#run").await;
+    let run_id = js(
+        &browser,
+        "return document.getElementById('run').dataset.run;",
+    )
+    .await;
+    let run_id = run_id.as_str().expect("the page names its run").to_owned();
+    assert_eq!(
+        browser.text("#live").await,
+        "live",
+        "the run had ended before its page showed"
+    );
+    browser
+        .wait_for_text("#log", "creating repository acme/payments", RUN_WAIT)
+        .await;
+    browser.screenshot("live-run").await;
+    browser
+        .wait_for_text("#run [data-status]", "SUCCESS", RUN_WAIT)
+        .await;
+    browser
+        .wait_for_text("#summary", "Service payments scaffolded", WAIT)
+        .await;
+    let link = js(&browser, "return document.querySelector('#links a').href;").await;
+    assert_eq!(link, json!("https://github.com/acme/payments"));
+
+    // The new service is in the catalog, and its page lists the run that made it.
+    browser
+        .goto(&format!("{}/catalog/service", server.url))
+        .await;
+    browser.wait_for_text("#entities", "payments", WAIT).await;
+    browser.screenshot("catalog-table").await;
+    browser
+        .click("#entities a[href='/catalog/service/payments']")
+        .await;
+    browser.wait_for_text("#entity-runs", &run_id, WAIT).await;
+    browser
+        .wait_for_text("#properties", "https://github.com/acme/payments", WAIT)
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_conditional_field_appears_and_becomes_required() {
+    let server = Portico::start(Backend::Sqlite).await;
+    noop_action(&server, "open_port", json!({
+        "properties": {
+            "environment": { "type": "string", "title": "Environment", "enum": ["dev", "production"],
+                "enumColors": { "dev": "green", "production": "red" }, "default": "dev" },
+            "justification": { "type": "string", "title": "Justification",
+                "visible": { "jqQuery": ".form.environment == \"production\"" } },
+        },
+        "required": { "jqQuery": "if .form.environment == \"production\" then [\"justification\"] else [] end" },
+        "order": ["environment", "justification"],
+    })).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &server, ADMIN_TOKEN).await;
+    browser
+        .goto(&format!("{}/actions/open_port", server.url))
+        .await;
+    browser.wait_for("#f-environment").await;
+    let hidden = "return document.getElementById('field-justification').hidden;";
+    assert_eq!(js(&browser, hidden).await, json!(true));
+
+    // The server re-evaluates the jq as the value changes.
+    browser.select("#f-environment", "production").await;
+    for _ in 0..100 {
+        if js(&browser, hidden).await == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        js(&browser, hidden).await,
+        json!(false),
+        "the field did not appear"
+    );
+    assert!(
+        browser.exists("#field-justification .req").await,
+        "it is not marked required"
+    );
+
+    // Required now: submitting without it is refused next to the field.
+    browser.click("#submit").await;
+    browser
+        .wait_for_text("#field-justification .error", "required", WAIT)
+        .await;
+    assert_eq!(
+        js(
+            &browser,
+            "return document.getElementById('f-environment').value;"
+        )
+        .await,
+        json!("production")
+    );
+
+    // Filled: the run is accepted.
+    browser.fill("#f-justification", "A customer demo").await;
+    browser.click("#submit").await;
+    browser
+        .wait_for_text("#run [data-status]", "SUCCESS", RUN_WAIT)
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_entity_picker_offers_only_its_dataset() {
+    let server = Portico::with_examples(Backend::Sqlite).await;
+    for (id, language) in [("api-go", "go"), ("web-rust", "rust"), ("cli-rust", "rust")] {
+        let created = server
+            .admin(
+                "POST",
+                "/v1/blueprints/service/entities",
+                json!({ "identifier": id, "properties": { "language": language } }),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    noop_action(&server, "deploy", json!({
+        "properties": {
+            "language": { "type": "string", "enum": ["go", "rust"], "default": "rust" },
+            "service": { "type": "string", "format": "entity", "blueprint": "service",
+                "dataset": { "combinator": "and", "rules": [
+                    { "property": "language", "operator": "=", "value": { "jqQuery": ".form.language" } } ] } },
+        },
+        "order": ["language", "service"],
+    })).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &server, ADMIN_TOKEN).await;
+    browser
+        .goto(&format!("{}/actions/deploy", server.url))
+        .await;
+    browser.wait_for("#f-service").await;
+    let offered = "return Array.from(document.querySelectorAll('#f-service option')).map(o => o.value).filter(v => v);";
+    assert_eq!(js(&browser, offered).await, json!(["cli-rust", "web-rust"]));
+
+    // Another language: the dataset's jq follows the form.
+    browser.select("#f-language", "go").await;
+    let mut now = Value::Null;
+    for _ in 0..100 {
+        now = js(&browser, offered).await;
+        if now == json!(["api-go"]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(now, json!(["api-go"]));
+
+    // Typing narrows the choices, within the dataset still.
+    browser.select("#f-language", "rust").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser.fill("#field-service .picker-search", "cli").await;
+    for _ in 0..100 {
+        now = js(&browser, offered).await;
+        if now == json!(["cli-rust"]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(now, json!(["cli-rust"]));
+    browser.select("#f-service", "cli-rust").await;
+    browser.click("#submit").await;
+    browser
+        .wait_for_text("#run [data-status]", "SUCCESS", RUN_WAIT)
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_approver_approves_from_the_inbox_and_the_requester_sees_it_move_on() {
+    let server = Portico::with_examples(Backend::Sqlite).await;
+    let dana = server.member("dana", &[]).await;
+    let pat = server.member("pat", &["platform"]).await;
+    let requester = Browser::start().await;
+    sign_in(&requester, &server, &dana).await;
+    requester
+        .goto(&format!("{}/actions/provision_dev_environment", server.url))
+        .await;
+    requester.fill("#f-name", "demo-env").await;
+    requester.fill("#f-ttl", "48h").await;
+    requester.click("#submit").await;
+    requester
+        .wait_for_text("#run [data-status]", "WAITING_FOR_APPROVAL", WAIT)
+        .await;
+    requester.wait_for_text("#approval", "pat", WAIT).await;
+    assert!(
+        !requester.exists("#approve").await,
+        "the requester is not an approver"
+    );
+    let run_id = js(
+        &requester,
+        "return document.getElementById('run').dataset.run;",
+    )
+    .await;
+    let run_id = run_id.as_str().expect("run id").to_owned();
+
+    let approver = Browser::start().await;
+    sign_in(&approver, &server, &pat).await;
+    approver.goto(&format!("{}/approvals", server.url)).await;
+    let card = format!("#approval-{run_id}");
+    approver.wait_for_text(&card, "dana", WAIT).await;
+    approver
+        .fill(&format!("#reason-{run_id}"), "demo for a customer")
+        .await;
+    approver
+        .click(&format!("{card} button[value=APPROVE]"))
+        .await;
+    approver.wait_for("#inbox-empty").await;
+
+    // The requester's page follows without a reload by hand.
+    requester
+        .wait_for_text("#run [data-status]", "SUCCESS", RUN_WAIT)
+        .await;
+    requester
+        .wait_for_text("#approval", "demo for a customer", WAIT)
+        .await;
+    requester.close().await;
+    approver.close().await;
+}
+
+#[tokio::test]
+async fn a_self_approval_is_refused_with_the_reason() {
+    let server = Portico::with_examples(Backend::Sqlite).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &server, ADMIN_TOKEN).await;
+    browser
+        .goto(&format!("{}/actions/provision_dev_environment", server.url))
+        .await;
+    browser.fill("#f-name", "mine").await;
+    browser.fill("#f-ttl", "72h").await;
+    browser.click("#submit").await;
+    browser
+        .wait_for_text("#run [data-status]", "WAITING_FOR_APPROVAL", WAIT)
+        .await;
+    // An admin holds the approve permission, so the buttons show; the rule refuses.
+    browser.click("#approve").await;
+    browser
+        .wait_for_text("#notice", "does not allow self-approval", WAIT)
+        .await;
+    assert_eq!(
+        browser.text("#run [data-status]").await,
+        "WAITING_FOR_APPROVAL"
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn changes_without_the_csrf_token_or_a_session_are_refused() {
+    let server = Portico::with_examples(Backend::Sqlite).await;
+    let token = server.member("dana", &[]).await;
+
+    // No session: a page redirects to sign-in, a form post is refused.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{}/runs", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/login?next=/runs");
+    let post = http
+        .post(format!("{}/actions/scaffold_service", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("in.name=sneaky")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 403);
+
+    // A session, but a post without its token (what another site could make the browser send).
+    let browser = Browser::start().await;
+    sign_in(&browser, &server, &token).await;
+    let status = |url: &str, body: &str, content: &str| {
+        format!(
+            "var x = new XMLHttpRequest(); x.open('POST', '{url}', false); \
+             x.setRequestHeader('content-type', '{content}'); x.send('{body}'); \
+             return [x.status, x.responseText.includes('CSRF')];"
+        )
+    };
+    let form = js(
+        &browser,
+        &status(
+            "/actions/scaffold_service",
+            "in.name=sneaky",
+            "application/x-www-form-urlencoded",
+        ),
+    )
+    .await;
+    assert_eq!(form, json!([403, true]));
+    let api = js(
+        &browser,
+        &status(
+            "/v1/actions/scaffold_service/runs",
+            "{\"properties\":{\"name\":\"sneaky\"}}",
+            "application/json",
+        ),
+    )
+    .await;
+    assert_eq!(api[0], json!(403));
+    // Nothing ran.
+    let runs = server
+        .as_user(&token, "GET", "/v1/actions/runs", Value::Null)
+        .await;
+    assert_eq!(runs.body["runs"], json!([]));
+
+    // Sign-out ends the session in this browser.
+    browser.click(".signout button").await;
+    browser.wait_for("#token").await;
+    browser.goto(&format!("{}/runs", server.url)).await;
+    browser.wait_for("#token").await;
+    browser.close().await;
+}
