@@ -12,6 +12,7 @@ mod external;
 mod guardrails;
 mod limits;
 mod plugins;
+mod portal;
 mod runs;
 mod search;
 mod secrets;

@@ -35,7 +35,9 @@ pub async fn page(
             .iter()
             .any(|a| a.user_id == viewer.user.identifier && a.state == "PENDING")
         {
-            let mut shown = super::run::view(&run);
+            let mut shown = super::run_rows(&portal, std::slice::from_ref(&run))
+                .await?
+                .remove(0);
             shown["approvers"] = json!(approvers);
             waiting.push(shown);
         }

@@ -127,6 +127,15 @@ pub async fn table(
         Err(e) => return Err(e.into()),
     };
     let columns: Vec<&String> = properties.iter().take(COLUMNS).map(|(k, _)| k).collect();
+    let headers: Vec<String> = properties
+        .iter()
+        .take(COLUMNS)
+        .map(|(k, def)| {
+            def.get("title")
+                .and_then(Value::as_str)
+                .map_or_else(|| k.clone(), str::to_owned)
+        })
+        .collect();
     let rows: Vec<Value> = entities
         .iter()
         .map(|e| {
@@ -145,7 +154,7 @@ pub async fn table(
         .collect();
     let context = json!({
         "blueprint": { "identifier": bp.identifier, "title": bp.title.clone().unwrap_or(bp.identifier.clone()) },
-        "columns": columns,
+        "columns": headers,
         "properties": properties.iter().map(|(k, _)| k).collect::<Vec<_>>(),
         "rows": rows,
         "next": next,
@@ -258,11 +267,8 @@ pub async fn entity(
         }
     }
     runs.sort_by_key(|r| std::cmp::Reverse(r.created_at));
-    let runs: Vec<Value> = runs
-        .iter()
-        .filter(|r| viewer.is_admin() || r.created_by == viewer.user.identifier)
-        .map(super::run::view)
-        .collect();
+    runs.retain(|r| viewer.is_admin() || r.created_by == viewer.user.identifier);
+    let runs = super::run_rows(&portal, &runs).await?;
     let context = json!({
         "entity": {
             "identifier": e.identifier, "title": e.title, "blueprint": e.blueprint,

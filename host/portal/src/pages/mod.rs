@@ -28,3 +28,44 @@ pub(crate) fn page(name: &str, viewer: &Viewer, tab: &str, mut context: Value) -
 pub(crate) fn when(at: &chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
+
+/// Each action's title by identifier, for pages that list runs (one read).
+pub(crate) async fn action_titles(
+    portal: &crate::Portal,
+) -> Result<std::collections::HashMap<String, String>, portico_store::StoreError> {
+    Ok(portal
+        .state
+        .store
+        .list_actions()
+        .await?
+        .into_iter()
+        .map(|a| {
+            let title = a
+                .data
+                .get("title")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            (a.identifier.clone(), title.unwrap_or(a.identifier))
+        })
+        .collect())
+}
+
+/// Runs as a list shows them, with their actions' titles.
+pub(crate) async fn run_rows(
+    portal: &crate::Portal,
+    runs: &[portico_store::RunRecord],
+) -> Result<Vec<Value>, portico_store::StoreError> {
+    let titles = action_titles(portal).await?;
+    Ok(runs
+        .iter()
+        .map(|r| {
+            let mut v = run::view(r);
+            v["actionTitle"] = titles
+                .get(&r.action)
+                .cloned()
+                .unwrap_or(r.action.clone())
+                .into();
+            v
+        })
+        .collect())
+}

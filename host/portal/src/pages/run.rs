@@ -90,8 +90,13 @@ async fn render(
         .iter()
         .map(|l| json!({ "seq": l.seq, "at": l.at.format("%H:%M:%S%.3f").to_string(), "level": l.level, "message": l.message }))
         .collect();
+    let mut shown = view(run);
+    shown["actionTitle"] = match portal.state.intake.action(&run.action).await {
+        Ok(Some(a)) => a.title.clone().unwrap_or(run.action.clone()).into(),
+        _ => run.action.clone().into(),
+    };
     let context = json!({
-        "run": view(run),
+        "run": shown,
         "logs": logs,
         "skipped": after,
         "last_seq": last_seq,

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use portico_store::RunFilter;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const PAGE: usize = 50;
 
@@ -61,7 +61,7 @@ pub async fn list(
         runs.truncate(PAGE);
         runs.last().map(|r| r.id.clone())
     });
-    let rows: Vec<Value> = runs.iter().map(super::run::view).collect();
+    let rows = super::run_rows(&portal, &runs).await?;
     let actions: Vec<String> = portal
         .state
         .store

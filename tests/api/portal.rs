@@ -1,0 +1,250 @@
+//! The portal's sessions and live run pages over HTTP, on every backend: what the browser suite
+//! (SQLite) relies on, without a browser.
+
+use portico_tests::api::{ADMIN_TOKEN, Portico, backends};
+use reqwest::header::{COOKIE, SET_COOKIE};
+use serde_json::{Value, json};
+
+/// A browser's cookie jar, as far as these tests need one.
+struct Session {
+    http: reqwest::Client,
+    url: String,
+    cookie: String,
+    csrf: String,
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` of a `Set-Cookie` named `name`, and its attributes.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// Signs in through `/login` as a browser does; `None` when refused (with the status).
+async fn sign_in(p: &Portico, token: &str) -> Result<Session, u16> {
+    let http = no_redirects();
+    let form = http.get(format!("{}/login", p.url)).send().await.unwrap();
+    let login = set_cookie(&form, "portico_login").expect("the form sets its nonce cookie");
+    let nonce = login
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("portico_login=")
+        .to_owned();
+    let answer = http
+        .post(format!("{}/login", p.url))
+        .header(COOKIE, format!("portico_login={nonce}"))
+        .form(&[("token", token), ("next", "/runs"), ("nonce", &nonce)])
+        .send()
+        .await
+        .unwrap();
+    if answer.status() != 303 {
+        return Err(answer.status().as_u16());
+    }
+    assert_eq!(answer.headers()["location"], "/runs");
+    let cookie = set_cookie(&answer, "portico_session").expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "served over http: {cookie}");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = http
+        .get(format!("{}/runs", p.url))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("data-csrf=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries its CSRF token")
+        .to_owned();
+    Ok(Session {
+        http,
+        url: p.url.clone(),
+        cookie,
+        csrf,
+    })
+}
+
+impl Session {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn api(&self, method: &str, path: &str, body: Value, csrf: bool) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .header(COOKIE, &self.cookie)
+            .json(&body);
+        if csrf {
+            request = request.header("x-csrf-token", &self.csrf);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn a_token_opens_a_session_that_the_api_accepts_with_its_csrf_header() {
+    for p in Portico::each().await {
+        let s = sign_in(&p, ADMIN_TOKEN).await.expect("signed in");
+        let (status, body) = s.api("GET", "/v1/teams", Value::Null, false).await;
+        assert_eq!(status, 200, "{body}");
+        // A change with the cookie but without the header is what a forged request looks like.
+        let team = json!({ "name": "from-the-portal" });
+        let (status, body) = s.api("POST", "/v1/teams", team.clone(), false).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("x-csrf-token"),
+            "{body}"
+        );
+        let (status, body) = s.api("POST", "/v1/teams", team, true).await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_token_or_a_sign_in_from_another_site_is_refused() {
+    for p in Portico::each().await {
+        assert_eq!(sign_in(&p, "ptc_not_a_token").await.err(), Some(401));
+        // Without the nonce cookie the form came from elsewhere.
+        let answer = no_redirects()
+            .post(format!("{}/login", p.url))
+            .form(&[("token", ADMIN_TOKEN), ("nonce", "abc")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403);
+        assert!(set_cookie(&answer, "portico_session").is_none());
+        // Sign-in only ever returns to this site.
+        let http = no_redirects();
+        let form = http
+            .get(format!("{}/login?next=//evil.example", p.url))
+            .send()
+            .await
+            .unwrap();
+        let html = form.text().await.unwrap();
+        assert!(
+            !html.contains("evil.example"),
+            "the form kept a foreign address"
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoking_the_token_ends_the_sessions_it_opened() {
+    for p in Portico::each().await {
+        let token = p.member("dana", &[]).await;
+        let s = sign_in(&p, &token).await.expect("signed in");
+        let tokens = p.admin("GET", "/v1/users/dana/tokens", Value::Null).await;
+        let id = tokens.body["tokens"][0]["id"].as_str().unwrap().to_owned();
+        p.admin(
+            "DELETE",
+            &format!("/v1/users/dana/tokens/{id}"),
+            Value::Null,
+        )
+        .await
+        .expect(200);
+        let page = s.get("/runs").await;
+        assert_eq!(page.status(), 303);
+        assert_eq!(page.headers()["location"], "/login?next=/runs");
+    }
+}
+
+/// Runs `scaffold_service` (three log lines, paced) and waits for its end.
+async fn scaffolded(p: &Portico) -> String {
+    let id = p
+        .run(
+            "scaffold_service",
+            json!({ "properties": { "name": "billing" } }),
+        )
+        .await;
+    let run = p.finished(&id).await;
+    assert_eq!(run["status"], "SUCCESS", "{run}");
+    id
+}
+
+#[tokio::test]
+async fn the_run_stream_says_it_is_alive_and_resumes_after_the_last_line_seen() {
+    for backend in backends() {
+        let p = Portico::with_examples(backend).await;
+        let id = scaffolded(&p).await;
+        let s = sign_in(&p, ADMIN_TOKEN).await.expect("signed in");
+        let stream = s
+            .http
+            .get(format!("{}/runs/{id}/events", s.url))
+            .header(COOKIE, &s.cookie)
+            .header("last-event-id", "1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.headers()["content-type"], "text/event-stream");
+        // The run has ended, so the stream ends too: read it whole.
+        let text = stream.text().await.unwrap();
+        let events: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
+        assert_eq!(events.first(), Some(&"ping"), "{text}");
+        assert_eq!(events.last(), Some(&"end"), "{text}");
+        let ids: Vec<i64> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .map(|i| i.parse().unwrap())
+            .collect();
+        assert!(
+            !ids.is_empty() && ids.iter().all(|i| *i > 1),
+            "resumed after line 1: {ids:?}"
+        );
+        assert!(text.contains("registered service billing"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_page_whose_stream_is_buffered_polls_instead() {
+    for backend in backends() {
+        let p = Portico::with_examples(backend).await;
+        let id = scaffolded(&p).await;
+        let s = sign_in(&p, ADMIN_TOKEN).await.expect("signed in");
+        let answer = s.get(&format!("/runs/{id}/poll?after=1")).await;
+        assert_eq!(answer.status(), 200);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["run"]["status"], "SUCCESS");
+        let seqs: Vec<i64> = body["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["seq"].as_i64().unwrap())
+            .collect();
+        assert!(!seqs.is_empty() && seqs.iter().all(|s| *s > 1), "{seqs:?}");
+        // Someone else's run is not there for a member.
+        let token = p.member("eve", &[]).await;
+        let eve = sign_in(&p, &token).await.expect("signed in");
+        assert_eq!(eve.get(&format!("/runs/{id}/poll")).await.status(), 404);
+        assert_eq!(eve.get(&format!("/runs/{id}")).await.status(), 404);
+    }
+}

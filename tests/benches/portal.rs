@@ -1,0 +1,263 @@
+//! What the portal's pages cost at 100,000 entities, and whether its live log keeps up with a
+//! plugin writing 1,000 lines a second.
+//!
+//!     cargo bench -p portico-tests --bench portal
+//!     PORTICO_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres \
+//!         cargo bench -p portico-tests --bench portal
+//!
+//! Per backend: a server as `portico serve --examples true` starts it, 100,000 `service`
+//! entities loaded through the catalog (as the API writes them), then each page fetched 200
+//! times, one at a time, by a signed-in client on loopback: the hub, the service table's first
+//! page, a table searched by a property, a table page deep in the list (by cursor), and an
+//! entity's page. Times are request to last byte at the client, so they bound the server's time
+//! from above. Then one run's log gets 1,000 lines/s for 10 s (written as the runner writes
+//! them: batches, every 10 ms) while the run page's event stream follows it; it prints how many
+//! lines arrived and how late (p50/p99 from write to arrival).
+
+use portico_catalog::{Actor, Catalog, EntityInput, OnExisting};
+use portico_store::{AuditRecord, RunLogLine, RunRecord, RunStatus};
+use portico_tests::api::{ADMIN_TOKEN, Portico, backends};
+use reqwest::header::COOKIE;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const SERVICES: usize = 100_000;
+const IN_FLIGHT: usize = 64;
+const FETCHES: usize = 200;
+const LINES_PER_SECOND: usize = 1_000;
+const LOG_SECONDS: usize = 10;
+const LANGUAGES: &[&str] = &["rust", "go", "python", "java", "typescript"];
+
+fn service(i: usize) -> EntityInput {
+    let mut properties = Map::new();
+    properties.insert("language".into(), json!(LANGUAGES[i % LANGUAGES.len()]));
+    properties.insert("replicas".into(), json!(i % 7));
+    properties.insert("description".into(), json!(format!("Service number {i}")));
+    EntityInput {
+        identifier: Some(format!("svc-{i:06}")),
+        title: Some(format!("Service {i}")),
+        properties: Some(properties),
+        ..EntityInput::default()
+    }
+}
+
+/// p50 and p99 of milliseconds.
+fn percentiles(mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
+    (at(0.50), at(0.99))
+}
+
+/// Signs in through `/login` as a browser does; returns the session cookie.
+async fn session(http: &reqwest::Client, url: &str) -> String {
+    let form = http.get(format!("{url}/login")).send().await.unwrap();
+    let nonce = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("portico_login="))
+        .and_then(|v| v.split(';').next())
+        .expect("nonce")
+        .to_owned();
+    let answer = http
+        .post(format!("{url}/login"))
+        .header(COOKIE, format!("portico_login={nonce}"))
+        .form(&[("token", ADMIN_TOKEN), ("nonce", nonce.as_str())])
+        .send()
+        .await
+        .unwrap();
+    answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("portico_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_owned()
+}
+
+async fn load(p: &Portico) -> Duration {
+    let store = portico_store::open(&p.database_url()).await.expect("store");
+    let catalog = Arc::new(Catalog::new(store));
+    let admin = Arc::new(Actor {
+        identifier: "admin".into(),
+        admin: true,
+        teams: Vec::new(),
+        origin: "bench".into(),
+        run_id: None,
+    });
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let (catalog, admin, next) = (catalog.clone(), admin.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= SERVICES {
+                        break;
+                    }
+                    catalog
+                        .create_entity(&admin, "service", service(i), OnExisting::Refuse)
+                        .await
+                        .unwrap_or_else(|e| panic!("service {i}: {e}"));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("loader");
+    }
+    started.elapsed()
+}
+
+async fn pages(p: &Portico, http: &reqwest::Client, cookie: &str) -> Vec<(&'static str, f64, f64)> {
+    let deep = portico_catalog::search::encode_cursor(&portico_store::EntityRef {
+        blueprint: "service".into(),
+        identifier: "svc-050000".into(),
+    });
+    let kinds: [(&str, Box<dyn Fn(usize) -> String>); 5] = [
+        ("hub", Box::new(|_| "/".into())),
+        (
+            "catalog table, page 1",
+            Box::new(|_| "/catalog/service".into()),
+        ),
+        (
+            "catalog table, searched",
+            Box::new(|i| {
+                format!(
+                    "/catalog/service?prop=language&op=%3D&value={}",
+                    LANGUAGES[i % 5]
+                )
+            }),
+        ),
+        (
+            "catalog table, page 1,000",
+            Box::new(move |_| format!("/catalog/service?cursor={deep}")),
+        ),
+        (
+            "entity page",
+            Box::new(|i| format!("/catalog/service/svc-{:06}", (i * 7919) % SERVICES)),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, path) in &kinds {
+        let mut ms = Vec::with_capacity(FETCHES);
+        for i in 0..FETCHES {
+            let url = format!("{}{}", p.url, path(i));
+            let t = Instant::now();
+            let answer = http.get(&url).header(COOKIE, cookie).send().await.unwrap();
+            let status = answer.status();
+            let body = answer.text().await.unwrap();
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(status, 200, "{url}: {body}");
+            assert!(!body.contains("No entities match"), "{url} found nothing");
+        }
+        let (p50, p99) = percentiles(ms);
+        out.push((*name, p50, p99));
+    }
+    out
+}
+
+/// Writes LINES_PER_SECOND lines a second to a running run while its page's stream follows.
+async fn live_log(p: &Portico, http: &reqwest::Client, cookie: &str) -> (usize, f64, f64) {
+    let store = portico_store::open(&p.database_url()).await.expect("store");
+    let mut run = RunRecord::accepted("r_bench_log", "scaffold_service", "API", "admin");
+    run.status = RunStatus::InProgress;
+    store
+        .create_run(
+            run,
+            AuditRecord::success("admin", "bench", "RUN", "run", "r_bench_log"),
+        )
+        .await
+        .expect("run");
+    let mut stream = http
+        .get(format!("{}/runs/r_bench_log/events", p.url))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    let total = LINES_PER_SECOND * LOG_SECONDS;
+    let epoch = Instant::now();
+    let writer = tokio::spawn(async move {
+        let per_batch = LINES_PER_SECOND / 100;
+        let mut seq = 0i64;
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        while (seq as usize) < total {
+            tick.tick().await;
+            let sent = epoch.elapsed().as_micros();
+            let lines = (0..per_batch)
+                .map(|_| {
+                    seq += 1;
+                    RunLogLine {
+                        run_id: "r_bench_log".into(),
+                        seq,
+                        at: portico_store::now(),
+                        level: "INFO".into(),
+                        message: format!("sent-at-us {sent}"),
+                    }
+                })
+                .collect();
+            store.append_run_logs(lines).await.expect("append");
+        }
+    });
+    let mut lags = Vec::with_capacity(total);
+    let mut buffer = String::new();
+    let deadline = Instant::now() + Duration::from_secs(LOG_SECONDS as u64 + 10);
+    while lags.len() < total && Instant::now() < deadline {
+        let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await
+        else {
+            break;
+        };
+        let now = epoch.elapsed().as_micros();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: "))
+                && let Ok(line) = serde_json::from_str::<Value>(data)
+                && let Some(sent) = line["message"]
+                    .as_str()
+                    .and_then(|m| m.strip_prefix("sent-at-us "))
+            {
+                let sent: u128 = sent.parse().unwrap();
+                lags.push((now - sent) as f64 / 1e3);
+            }
+        }
+    }
+    writer.await.expect("writer");
+    let arrived = lags.len();
+    let (p50, p99) = percentiles(lags);
+    (arrived, p50, p99)
+}
+
+#[tokio::main]
+async fn main() {
+    for backend in backends() {
+        let p = Portico::with_examples(backend).await;
+        eprintln!("{backend:?}: loading {SERVICES} services...");
+        let took = load(&p).await;
+        eprintln!("{backend:?}: loaded in {:.1} s", took.as_secs_f64());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let cookie = session(&http, &p.url).await;
+        println!(
+            "\nportal pages at {SERVICES} entities, {backend:?} ({FETCHES} fetches each, one at a time)"
+        );
+        println!("{:<28} {:>9} {:>9}", "page", "p50 ms", "p99 ms");
+        for (name, p50, p99) in pages(&p, &http, &cookie).await {
+            println!("{name:<28} {p50:>9.2} {p99:>9.2}");
+        }
+        let (arrived, p50, p99) = live_log(&p, &http, &cookie).await;
+        println!(
+            "live log at {LINES_PER_SECOND} lines/s for {LOG_SECONDS} s: {arrived} of {} lines arrived; lag p50 {p50:.1} ms, p99 {p99:.1} ms",
+            LINES_PER_SECOND * LOG_SECONDS
+        );
+    }
+}
