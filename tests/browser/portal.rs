@@ -385,3 +385,164 @@ async fn changes_without_the_csrf_token_or_a_session_are_refused() {
     browser.wait_for("#token").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_wizard_goes_step_by_step_and_a_secret_is_never_shown_again() {
+    let server = Portico::start(Backend::Sqlite).await;
+    noop_action(&server, "create_database", json!({
+        "properties": {
+            "name": { "type": "string", "title": "Name", "pattern": "^[a-z]+$" },
+            "size": { "type": "number", "title": "Size (GiB)", "minimum": 1, "default": 10 },
+            "password": { "type": "string", "title": "Admin password", "encryption": "aes256-gcm" },
+        },
+        "required": ["name", "password"],
+        "steps": [
+            { "title": "Basics", "order": ["name", "size"] },
+            { "title": "Access", "order": ["password"] },
+        ],
+    })).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &server, ADMIN_TOKEN).await;
+    browser
+        .goto(&format!("{}/actions/create_database", server.url))
+        .await;
+    browser.wait_for("#f-name").await;
+    let visible =
+        |id: &str| format!("return document.getElementById('{id}').offsetParent !== null;");
+    assert_eq!(js(&browser, &visible("f-name")).await, json!(true));
+    assert_eq!(
+        js(&browser, &visible("f-password")).await,
+        json!(false),
+        "step 2 shows too early"
+    );
+    assert_eq!(js(&browser, &visible("submit")).await, json!(false));
+
+    browser.fill("#f-name", "BAD").await;
+    browser.click(".wizard-next").await;
+    assert_eq!(js(&browser, &visible("f-password")).await, json!(true));
+    browser.fill("#f-password", "hunter2-very-secret").await;
+    browser.click("#submit").await;
+
+    // Refused for the name (step 1): the wizard opens that step; the secret is not in the page.
+    browser
+        .wait_for_text("#field-name .error", "does not match", WAIT)
+        .await;
+    assert_eq!(js(&browser, &visible("f-name")).await, json!(true));
+    let html = js(&browser, "return document.documentElement.outerHTML;").await;
+    assert!(
+        !html.as_str().unwrap().contains("hunter2-very-secret"),
+        "the secret came back"
+    );
+
+    browser.fill("#f-name", "orders").await;
+    browser.click(".wizard-next").await;
+    browser.fill("#f-password", "hunter2-very-secret").await;
+    browser.click("#submit").await;
+    browser
+        .wait_for_text("#run [data-status]", "SUCCESS", RUN_WAIT)
+        .await;
+    let html = js(&browser, "return document.documentElement.outerHTML;").await;
+    assert!(
+        !html.as_str().unwrap().contains("hunter2-very-secret"),
+        "the run page shows the secret"
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_token_once_shown_and_sees_action_errors_by_path() {
+    let server = Portico::with_examples(Backend::Sqlite).await;
+    server.member("dana", &[]).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &server, ADMIN_TOKEN).await;
+
+    // A token for dana: shown once, then listed by its prefix only.
+    browser
+        .goto(&format!("{}/admin?user=dana#tokens", server.url))
+        .await;
+    browser
+        .fill("#tokens form[data-show] input[name=name]", "laptop")
+        .await;
+    browser.click("#tokens form[data-show] button").await;
+    let shown = browser
+        .wait_for_text("#tokens form[data-show] .api-result", "ptc_", WAIT)
+        .await;
+    let value = shown.split_whitespace().last().unwrap().to_owned();
+    let who = server
+        .as_user(&value, "GET", "/v1/actions/runs", Value::Null)
+        .await;
+    assert_eq!(who.status, 200, "the shown token works");
+    // (A new navigation: the same address with only a new fragment would not reload.)
+    browser
+        .goto(&format!("{}/admin?user=dana", server.url))
+        .await;
+    let listed = browser.text("#tokens table").await;
+    assert!(
+        listed.contains("laptop") && !listed.contains(&value),
+        "{listed}"
+    );
+
+    // An action edited with a mistake: the API's error, by its path, next to the editor.
+    browser
+        .goto(&format!(
+            "{}/admin?action=scaffold_service#actions",
+            server.url
+        ))
+        .await;
+    let broken = js(&browser, "var t = document.getElementById('definition'); var d = JSON.parse(t.value); \
+        d.trigger.userInputs.properties.name.type = 'strng'; t.value = JSON.stringify(d, null, 2); return true;").await;
+    assert_eq!(broken, json!(true));
+    browser
+        .click("form[data-json=definition] button[type=submit]")
+        .await;
+    browser
+        .wait_for_text(
+            "form[data-json=definition] .api-result",
+            "trigger.userInputs.properties.name",
+            WAIT,
+        )
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn pages_read_at_320_pixels_and_in_the_dark() {
+    let server = Portico::with_examples(Backend::Sqlite).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &server, ADMIN_TOKEN).await;
+    browser.set_window_size(320, 720).await;
+    browser
+        .goto(&format!("{}/actions/provision_dev_environment", server.url))
+        .await;
+    browser.wait_for("#f-name").await;
+    // Nothing wider than the screen: no sideways scrolling.
+    let wide = js(
+        &browser,
+        "return document.documentElement.scrollWidth <= window.innerWidth;",
+    )
+    .await;
+    assert_eq!(wide, json!(true), "the form scrolls sideways at 320 px");
+    browser.screenshot("form-320px").await;
+    // Keyboard: Tab from the top reaches the skip link first, and it shows when focused.
+    browser.goto(&format!("{}/catalog", server.url)).await;
+    browser.wait_for("#bp-service").await;
+    let body = browser.wait_for("body").await;
+    body.send_keys("\u{E004}").await.expect("Tab");
+    let focused = js(&browser, "var a = document.activeElement; return [a.className, a.getBoundingClientRect().left >= 0];").await;
+    assert_eq!(focused, json!(["skip", true]));
+    browser.close().await;
+
+    // The dark theme follows the system setting.
+    let dark = Browser::start_with(&["--force-dark-mode"]).await;
+    sign_in(&dark, &server, ADMIN_TOKEN).await;
+    dark.goto(&format!("{}/", server.url)).await;
+    dark.wait_for("#action-scaffold_service").await;
+    let scheme = js(&dark, "return [matchMedia('(prefers-color-scheme: dark)').matches, getComputedStyle(document.body).backgroundColor];").await;
+    assert_eq!(
+        scheme,
+        json!([true, "rgb(17, 19, 24)"]),
+        "the page is not dark"
+    );
+    dark.screenshot("hub-dark").await;
+    dark.close().await;
+}

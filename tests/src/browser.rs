@@ -67,11 +67,18 @@ impl Drop for Driver {
 impl Browser {
     /// Starts chromedriver on a free loopback port and opens a session in a fresh profile.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`Browser::start`], with more Chromium flags (e.g. `--force-dark-mode`, which makes
+    /// pages see `prefers-color-scheme: dark`).
+    pub async fn start_with(extra_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let (driver, port) = spawn_driver(dir.path()).await;
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+        args.extend(extra_args.iter().map(|a| a.to_string()));
         args.push(format!(
             "--user-data-dir={}",
             dir.path().join("profile").display()

@@ -198,9 +198,10 @@
         const response = await fetch(url, { method: form.dataset.method, headers, body, credentials: "same-origin" });
         const answer = await response.json().catch(() => ({}));
         if (response.ok) {
-          if (form.dataset.show && answer[form.dataset.show]) {
+          const shown = form.dataset.show && form.dataset.show.split(".").reduce((v, k) => (v ? v[k] : undefined), answer);
+          if (typeof shown === "string") {
             out.className = "api-result ok";
-            out.textContent = "Copy it now, it is shown once: " + answer[form.dataset.show];
+            out.textContent = "Copy it now, it is shown once: " + shown;
             return;
           }
           if (form.dataset.reload !== undefined) { location.reload(); return; }

@@ -31,7 +31,7 @@ pub async fn blueprints(
             "identifier": bp.identifier,
             "title": bp.title.clone().unwrap_or(bp.identifier.clone()),
             "description": bp.description,
-            "icon": super::hub::icon(bp.icon.as_deref()),
+            "icon": super::hub::icon(bp.icon.as_deref(), bp.title.as_deref().unwrap_or(&bp.identifier)),
             "count": count,
         }));
     }

@@ -43,21 +43,21 @@ pub(crate) fn card(action: &Action) -> Value {
         "identifier": action.identifier,
         "title": action.title.clone().unwrap_or_else(|| action.identifier.clone()),
         "description": action.description,
-        "icon": icon(action.icon.as_deref()),
+        "icon": icon(action.icon.as_deref(), action.title.as_deref().unwrap_or(&action.identifier)),
         "operation": action.trigger.operation,
         "blueprint": action.trigger.blueprint_identifier,
     })
 }
 
-/// A badge for Port's icon names: the name's first letter on a color of its own. (Port's icon
-/// set is not ours to ship, and emoji depend on the fonts a machine has.)
-pub(crate) fn icon(name: Option<&str>) -> Value {
+/// A badge for what Port names an icon: the title's first letter on the icon name's own color.
+/// (Port's icon set is not ours to ship, and emoji depend on the fonts a machine has.)
+pub(crate) fn icon(name: Option<&str>, title: &str) -> Value {
     let name = name.unwrap_or("Action");
     let hue = name
         .bytes()
         .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
         % 360;
-    let letter = name.chars().next().map(|c| c.to_uppercase().to_string());
+    let letter = title.chars().next().map(|c| c.to_uppercase().to_string());
     json!({ "letter": letter.unwrap_or_default(), "hue": hue, "name": name })
 }
 
@@ -92,6 +92,10 @@ pub async fn page_handler(portal: &Portal, viewer: &Viewer, q: &str) -> PageResu
         .into_iter()
         .map(|b| (b.identifier.clone(), b.title.unwrap_or(b.identifier)))
         .collect();
+    // Actions of no blueprint come last.
+    let (mut groups, other): (Vec<_>, Vec<_>) =
+        groups.into_iter().partition(|(bp, _)| !bp.is_empty());
+    groups.extend(other);
     let groups: Vec<Value> = groups
         .into_iter()
         .map(|(bp, mut cards)| {
