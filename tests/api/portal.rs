@@ -248,3 +248,56 @@ async fn a_page_whose_stream_is_buffered_polls_instead() {
         assert_eq!(eve.get(&format!("/runs/{id}")).await.status(), 404);
     }
 }
+
+#[tokio::test]
+async fn every_page_answers_its_viewer_on_every_backend() {
+    for backend in backends() {
+        let p = Portico::with_examples(backend).await;
+        let id = scaffolded(&p).await;
+        let admin = sign_in(&p, ADMIN_TOKEN).await.expect("signed in");
+        let token = p.member("dana", &[]).await;
+        let member = sign_in(&p, &token).await.expect("signed in");
+        let pages = [
+            ("/", "Scaffold a service"),
+            ("/runs", id.as_str()),
+            (
+                "/runs?status=SUCCESS&action=scaffold_service&user=admin",
+                id.as_str(),
+            ),
+            ("/runs?entity=billing", "No runs."),
+            (&format!("/runs/{id}"), "Service billing scaffolded"),
+            (&format!("/runs/{id}/again"), "billing"),
+            ("/approvals", "Nothing waits for your decision."),
+            ("/catalog", "Service"),
+            ("/catalog/service?q=bill", "billing"),
+            ("/catalog/service?prop=language&op=%3D&value=go", "billing"),
+            (
+                "/catalog/service?prop=language&op=%3D&value=cobol",
+                "No entities match.",
+            ),
+            ("/catalog/service/billing", id.as_str()),
+            ("/audit?resource_type=run", id.as_str()),
+            ("/admin", "Tokens of admin"),
+            ("/admin?action=scaffold_service", "Edit scaffold_service"),
+        ];
+        for (path, shows) in pages {
+            let answer = admin.get(path).await;
+            let status = answer.status();
+            let html = answer.text().await.unwrap();
+            assert_eq!(status, 200, "{path}: {html}");
+            assert!(html.contains(shows), "{path} lacks {shows:?}");
+        }
+        // A member sees their own runs only, and no admin page.
+        let mine = member.get("/runs").await.text().await.unwrap();
+        assert!(!mine.contains(&id), "a member sees the admin's run");
+        assert_eq!(member.get("/admin").await.status(), 403);
+        assert_eq!(member.get("/catalog/nothing").await.status(), 404);
+        assert_eq!(
+            member
+                .get("/actions/teardown_expired_environment")
+                .await
+                .status(),
+            404
+        );
+    }
+}

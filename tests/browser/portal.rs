@@ -446,6 +446,22 @@ async fn a_wizard_goes_step_by_step_and_a_secret_is_never_shown_again() {
         !html.as_str().unwrap().contains("hunter2-very-secret"),
         "the run page shows the secret"
     );
+    // "Run again" fills the form with what the run ran with, and asks for the secret again.
+    browser.click("#again").await;
+    browser.wait_for("#f-name").await;
+    let again = js(&browser, "return [document.getElementById('f-name').value, document.getElementById('f-password').value];").await;
+    assert_eq!(again, json!(["orders", ""]));
+    browser.click(".wizard-next").await;
+    browser.click("#submit").await;
+    browser
+        .wait_for_text("#field-password .error", "required", WAIT)
+        .await;
+    // The refusal opens the step that holds the error.
+    browser.fill("#f-password", "hunter2-very-secret").await;
+    browser.click("#submit").await;
+    browser
+        .wait_for_text("#run [data-status]", "SUCCESS", RUN_WAIT)
+        .await;
     browser.close().await;
 }
 
