@@ -275,6 +275,8 @@ async fn every_page_answers_its_viewer_on_every_backend() {
                 "/catalog/service?prop=language&op=%3D&value=cobol",
                 "No entities match.",
             ),
+            ("/catalog/service?sort=-updated", "aria-sort=\"descending\""),
+            ("/catalog/service?sort=title&q=bill", "billing"),
             ("/catalog/service/billing", id.as_str()),
             ("/audit?resource_type=run", id.as_str()),
             ("/admin", "Tokens of admin"),

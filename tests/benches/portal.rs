@@ -8,8 +8,8 @@
 //! Per backend: a server as `portico serve --examples true` starts it, 100,000 `service`
 //! entities loaded through the catalog (as the API writes them), then each page fetched 200
 //! times, one at a time, by a signed-in client on loopback: the hub, the service table's first
-//! page, a table searched by a property, a table page deep in the list (by cursor), and an
-//! entity's page. Times are request to last byte at the client, so they bound the server's time
+//! page, a table searched by a property, a table page deep in the list (by cursor, in the
+//! default order and sorted by title, largest first), and an entity's page. Times are request to last byte at the client, so they bound the server's time
 //! from above. Then one run's log gets 1,000 lines/s for 10 s (written as the runner writes
 //! them: batches, every 10 ms) while the run page's event stream follows it; it prints how many
 //! lines arrived and how late (p50/p99 from write to arrival).
@@ -120,7 +120,8 @@ async fn pages(p: &Portico, http: &reqwest::Client, cookie: &str) -> Vec<(&'stat
         blueprint: "service".into(),
         identifier: "svc-050000".into(),
     });
-    let kinds: [(&str, Box<dyn Fn(usize) -> String>); 5] = [
+    let deep_titled = deep.clone();
+    let kinds: [(&str, Box<dyn Fn(usize) -> String>); 6] = [
         ("hub", Box::new(|_| "/".into())),
         (
             "catalog table, page 1",

@@ -308,6 +308,7 @@ impl Catalog {
     ) -> Result<(Vec<Entity>, Option<String>)> {
         self.get_blueprint(blueprint).await?;
         let query = Query {
+            order: portico_store::Order::default(),
             rule: portico_store::Rule::Group {
                 combinator: portico_store::Combinator::And,
                 rules: Vec::new(),
@@ -324,7 +325,20 @@ impl Catalog {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<(Vec<Entity>, Option<String>)> {
-        let query = search::parse(body)?;
+        self.search_ordered(body, portico_store::Order::default(), limit, cursor)
+            .await
+    }
+
+    /// [`Catalog::search`] in another order (the cursor must come from the same order).
+    pub async fn search_ordered(
+        &self,
+        body: &Value,
+        order: portico_store::Order,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Entity>, Option<String>)> {
+        let mut query = search::parse(body)?;
+        query.order = order;
         self.page(&query, limit, cursor).await
     }
 

@@ -15,6 +15,7 @@ pub fn parse(body: &Value) -> Result<Query> {
         Ok(Query {
             rule,
             blueprints: None,
+            order: portico_store::Order::default(),
         })
     } else {
         Err(CatalogError::invalid(problems))

@@ -20,7 +20,7 @@ pub use model::{
     Entity, EntityRef, JsonText, PluginVersion, Relation, Role, RunFilter, RunLogLine, RunRecord,
     RunStatus, Team, UnknownStatus, User,
 };
-pub use query::{Combinator, Direction, Field, Op, Query, QueryError, Rule};
+pub use query::{Combinator, Direction, Field, Op, Order, Query, QueryError, Rule, SortKey};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

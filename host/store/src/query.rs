@@ -11,6 +11,46 @@ pub struct Query {
     pub rule: Rule,
     /// Only entities of these blueprints (`None`: all).
     pub blueprints: Option<Vec<String>>,
+    /// The order of the results.
+    pub order: Order,
+}
+
+/// The order of a search's results: by blueprint, then `key`, then identifier (so every order is
+/// total and a cursor is one entity). Each key has an index in both backends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Order {
+    /// What to sort by.
+    pub key: SortKey,
+    /// Largest first.
+    pub descending: bool,
+}
+
+/// What a search sorts by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortKey {
+    /// `$identifier` (the default).
+    #[default]
+    Identifier,
+    /// `$title` (no title sorts as the empty text).
+    Title,
+    /// `$updatedAt`.
+    UpdatedAt,
+}
+
+impl SortKey {
+    /// The columns the order and its cursor compare, in order, for table alias `t` (each as
+    /// its index has it).
+    pub(crate) fn columns(self, t: &str) -> Vec<String> {
+        let key = match self {
+            Self::Identifier => None,
+            Self::Title => Some(format!("COALESCE({t}.title, '')")),
+            Self::UpdatedAt => Some(format!("{t}.updated_at")),
+        };
+        let mut columns = vec![format!("{t}.blueprint")];
+        columns.extend(key);
+        columns.push(format!("{t}.identifier"));
+        columns
+    }
 }
 
 /// How a group combines its rules.
@@ -503,6 +543,7 @@ mod tests {
 
     fn rule(field: Field, op: Op, value: Value) -> Query {
         Query {
+            order: Order::default(),
             rule: Rule::Compare { field, op, value },
             blueprints: Some(vec!["service".into()]),
         }

@@ -206,7 +206,8 @@ pub(crate) static DEPENDENTS: Statement = Statement::new(|_| {
 });
 
 /// [`crate::CatalogData::search`]'s statement and parameters: the compiled query, after the
-/// `after` key when given, in key order.
+/// `after` entity when given, in the query's order. The cursor names an entity; its sort key is
+/// read from the row (so a cursor whose entity was deleted meanwhile ends the listing).
 pub(crate) fn search(
     q: &Query,
     limit: usize,
@@ -214,21 +215,36 @@ pub(crate) fn search(
     dialect: Dialect,
 ) -> Result<(String, Vec<Param>), QueryError> {
     let mut sql = query::compile(q, dialect)?;
+    let key = q.order.key;
+    let (op, dir) = if q.order.descending {
+        ("<", " DESC")
+    } else {
+        (">", "")
+    };
     if let Some(after) = after {
         let n = sql.params.len();
-        sql.text = format!(
-            "({}) AND (e.blueprint, e.identifier) > ({}, {})",
-            sql.text,
-            placeholder(dialect, n + 1),
-            placeholder(dialect, n + 2)
-        );
+        let (b, i) = (placeholder(dialect, n + 1), placeholder(dialect, n + 2));
+        let position = match key {
+            crate::SortKey::Identifier => format!("({b}, {i})"),
+            _ => format!(
+                "(SELECT {} FROM entities c WHERE c.blueprint = {b} AND c.identifier = {i})",
+                key.columns("c").join(", ")
+            ),
+        };
+        let columns = key.columns("e").join(", ");
+        sql.text = format!("({}) AND ({columns}) {op} {position}", sql.text);
         sql.params.push(Param::Text(after.blueprint));
         sql.params.push(Param::Text(after.identifier));
     }
+    let order: Vec<String> = key
+        .columns("e")
+        .into_iter()
+        .map(|c| format!("{c}{dir}"))
+        .collect();
     let text = format!(
-        "SELECT {ENTITY_COLUMNS} FROM entities e WHERE {} \
-         ORDER BY e.blueprint, e.identifier LIMIT {}",
+        "SELECT {ENTITY_COLUMNS} FROM entities e WHERE {} ORDER BY {} LIMIT {}",
         sql.text,
+        order.join(", "),
         sql_limit(limit)
     );
     Ok((text, sql.params))

@@ -11,8 +11,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use portico_store::{
     ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction,
-    Entity, EntityRef, Field, Op, PluginVersion, Query, Relation, Role, Rule, RunFilter,
-    RunLogLine, RunRecord, RunStatus, Store, StoreError, Team, User, Write,
+    Entity, EntityRef, Field, Op, Order, PluginVersion, Query, Relation, Role, Rule, RunFilter,
+    RunLogLine, RunRecord, RunStatus, SortKey, Store, StoreError, Team, User, Write,
 };
 use serde_json::{Value, json};
 use std::future::Future;
@@ -371,6 +371,7 @@ async fn find(store: &dyn Store, rule: Rule) -> Vec<String> {
     let query = Query {
         rule,
         blueprints: None,
+        order: Order::default(),
     };
     search(store, &query, 1_000, None).await
 }
@@ -2360,6 +2361,7 @@ async fn search_restricted_to_some_blueprints() {
         let within = |blueprints: &[&str], rule: Rule| Query {
             rule,
             blueprints: Some(blueprints.iter().map(|b| b.to_string()).collect()),
+            order: Order::default(),
         };
         assert_eq!(
             search(s, &within(&["database"], all(vec![])), 100, None).await,
@@ -2388,6 +2390,72 @@ async fn search_restricted_to_some_blueprints() {
 }
 
 #[tokio::test]
+async fn search_sorts_by_title_or_last_update_either_way_and_pages_in_that_order() {
+    on_each_backend(|store| async move {
+        let s = &*store;
+        seed_catalog(s).await;
+        let services = Rule::Compare {
+            field: Field::Blueprint,
+            op: Op::Eq,
+            value: json!("service"),
+        };
+        let all = s
+            .search(
+                &Query {
+                    rule: services.clone(),
+                    blueprints: None,
+                    order: Order::default(),
+                },
+                100,
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(all.len() >= 3, "the seed has services to sort");
+        for key in [SortKey::Identifier, SortKey::Title, SortKey::UpdatedAt] {
+            for descending in [false, true] {
+                let order = Order { key, descending };
+                let mut expected = all.clone();
+                expected.sort_by(|a, b| {
+                    let by = match key {
+                        SortKey::Identifier => std::cmp::Ordering::Equal,
+                        SortKey::Title => a
+                            .title
+                            .clone()
+                            .unwrap_or_default()
+                            .cmp(&b.title.clone().unwrap_or_default()),
+                        SortKey::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+                    };
+                    by.then_with(|| a.identifier.cmp(&b.identifier))
+                });
+                if descending {
+                    expected.reverse();
+                }
+                let expected: Vec<String> = expected.into_iter().map(|e| e.identifier).collect();
+                // Two at a time, each page after the last entity of the one before.
+                let query = Query {
+                    rule: services.clone(),
+                    blueprints: None,
+                    order,
+                };
+                let mut got = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = s.search(&query, 2, after.clone()).await.unwrap();
+                    if page.is_empty() {
+                        break;
+                    }
+                    after = page.last().map(|e| entity_ref("service", &e.identifier));
+                    got.extend(page.into_iter().map(|e| e.identifier));
+                }
+                assert_eq!(got, expected, "{} {order:?}", s.backend());
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn search_pages_with_limit_and_after() {
     on_each_backend(|store| async move {
         let s = &*store;
@@ -2395,6 +2463,7 @@ async fn search_pages_with_limit_and_after() {
         let everything = Query {
             rule: all(vec![]),
             blueprints: None,
+            order: Order::default(),
         };
         assert_eq!(
             search(s, &everything, 3, None).await,
@@ -2420,6 +2489,7 @@ async fn search_pages_with_limit_and_after() {
         let platform = Query {
             rule: meta(Field::Team, Op::Contains, json!("platform")),
             blueprints: None,
+            order: Order::default(),
         };
         let mut seen = Vec::new();
         let mut after = None;
@@ -2444,6 +2514,7 @@ async fn search_returns_whole_entities() {
                 &Query {
                     rule: meta(Field::Identifier, Op::Eq, json!("billing")),
                     blueprints: None,
+                    order: Order::default(),
                 },
                 10,
                 None,

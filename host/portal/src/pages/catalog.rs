@@ -10,7 +10,7 @@ use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use portico_catalog::CatalogError;
-use portico_store::{AuditFilter, Entity, EntityRef, RunFilter};
+use portico_store::{AuditFilter, Entity, EntityRef, Order, RunFilter, SortKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -59,8 +59,48 @@ pub struct TableQuery {
     /// `relatedTo`: an entity `blueprint:identifier`.
     #[serde(default)]
     related: String,
+    /// `identifier`, `title` or `updated`; a leading `-` for largest first.
+    #[serde(default)]
+    sort: String,
     #[serde(default)]
     cursor: String,
+}
+
+/// Each sortable column's link: the order it asks for next, and how it is sorted now.
+fn sort_links(now: Order) -> Value {
+    let link = |key: SortKey, name: &str| {
+        let on = now.key == key;
+        let next = if on && !now.descending {
+            format!("-{name}")
+        } else {
+            name.to_owned()
+        };
+        let (arrow, aria) = match (on, now.descending) {
+            (false, _) => ("", ""),
+            (true, false) => (" ↑", "ascending"),
+            (true, true) => (" ↓", "descending"),
+        };
+        json!({ "next": next, "arrow": arrow, "aria": aria })
+    };
+    json!({
+        "identifier": link(SortKey::Identifier, "identifier"),
+        "title": link(SortKey::Title, "title"),
+        "updated": link(SortKey::UpdatedAt, "updated"),
+    })
+}
+
+/// The order a table's `sort` asks for (an unknown one sorts by identifier).
+fn order(sort: &str) -> Order {
+    let (descending, key) = match sort.strip_prefix('-') {
+        Some(key) => (true, key),
+        None => (false, sort),
+    };
+    let key = match key {
+        "title" => SortKey::Title,
+        "updated" => SortKey::UpdatedAt,
+        _ => SortKey::Identifier,
+    };
+    Order { key, descending }
 }
 
 /// The search body a table's filters stand for, in the API's shape.
@@ -111,7 +151,12 @@ pub async fn table(
         .is_some_and(|t| t == "number" || t == "integer");
     let body = search_body(&blueprint, &q, numeric);
     let cursor = Some(q.cursor.as_str()).filter(|c| !c.is_empty());
-    let (entities, next, error) = match portal.state.catalog.search(&body, PAGE, cursor).await {
+    let found = portal
+        .state
+        .catalog
+        .search_ordered(&body, order(&q.sort), PAGE, cursor)
+        .await;
+    let (entities, next, error) = match found {
         Ok((found, next)) => (found, next, None),
         Err(CatalogError::Invalid { message, details }) => {
             let details: Vec<String> = details
@@ -160,7 +205,8 @@ pub async fn table(
         "next": next,
         "first": !q.cursor.is_empty(),
         "error": error,
-        "query": { "q": q.q, "prop": q.prop, "op": q.op, "value": q.value, "related": q.related },
+        "sorts": sort_links(order(&q.sort)),
+        "query": { "q": q.q, "prop": q.prop, "op": q.op, "value": q.value, "related": q.related, "sort": q.sort },
         "operators": ["=", "!=", ">", ">=", "<", "<=", "contains", "beginsWith", "endsWith", "isEmpty", "isNotEmpty"],
         "actions": day_two(&portal, &viewer, &blueprint).await?,
     });

@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, migration!("0004_runs.sql")),
     (5, migration!("0005_approvals.sql")),
     (6, migration!("0006_tokens.sql")),
+    (7, migration!("0007_entity_order.sql")),
 ];
 const READERS: usize = 4;
 /// Prepared statements kept per connection.
