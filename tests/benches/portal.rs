@@ -115,13 +115,16 @@ async fn load(p: &Portico) -> Duration {
     started.elapsed()
 }
 
+/// The path of a page's `i`th fetch.
+type PathOf = Box<dyn Fn(usize) -> String>;
+
 async fn pages(p: &Portico, http: &reqwest::Client, cookie: &str) -> Vec<(&'static str, f64, f64)> {
     let deep = portico_catalog::search::encode_cursor(&portico_store::EntityRef {
         blueprint: "service".into(),
         identifier: "svc-050000".into(),
     });
     let deep_titled = deep.clone();
-    let kinds: [(&str, Box<dyn Fn(usize) -> String>); 6] = [
+    let kinds: [(&str, PathOf); 6] = [
         ("hub", Box::new(|_| "/".into())),
         (
             "catalog table, page 1",
@@ -139,6 +142,10 @@ async fn pages(p: &Portico, http: &reqwest::Client, cookie: &str) -> Vec<(&'stat
         (
             "catalog table, page 1,000",
             Box::new(move |_| format!("/catalog/service?cursor={deep}")),
+        ),
+        (
+            "table by title, page 1,000",
+            Box::new(move |_| format!("/catalog/service?sort=-title&cursor={deep_titled}")),
         ),
         (
             "entity page",
