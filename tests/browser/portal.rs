@@ -24,6 +24,20 @@ async fn js(browser: &Browser, code: &str) -> Value {
     browser.execute(code).await
 }
 
+/// What `code` answers once it answers `expected` (the server re-renders on its own time), or
+/// its last answer after 10 s.
+async fn js_until(browser: &Browser, code: &str, expected: Value) -> Value {
+    let mut now = Value::Null;
+    for _ in 0..100 {
+        now = js(browser, code).await;
+        if now == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    now
+}
+
 /// The noop guest as plugin `noop`, and an action using it with these `userInputs`.
 async fn noop_action(server: &Portico, identifier: &str, user_inputs: Value) {
     server.upload("noop", NOOP).await;
@@ -136,14 +150,8 @@ async fn a_conditional_field_appears_and_becomes_required() {
 
     // The server re-evaluates the jq as the value changes.
     browser.select("#f-environment", "production").await;
-    for _ in 0..100 {
-        if js(&browser, hidden).await == json!(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert_eq!(
-        js(&browser, hidden).await,
+        js_until(&browser, hidden, json!(false)).await,
         json!(false),
         "the field did not appear"
     );
@@ -208,27 +216,14 @@ async fn an_entity_picker_offers_only_its_dataset() {
 
     // Another language: the dataset's jq follows the form.
     browser.select("#f-language", "go").await;
-    let mut now = Value::Null;
-    for _ in 0..100 {
-        now = js(&browser, offered).await;
-        if now == json!(["api-go"]) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let now = js_until(&browser, offered, json!(["api-go"])).await;
     assert_eq!(now, json!(["api-go"]));
 
     // Typing narrows the choices, within the dataset still.
     browser.select("#f-language", "rust").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     browser.fill("#field-service .picker-search", "cli").await;
-    for _ in 0..100 {
-        now = js(&browser, offered).await;
-        if now == json!(["cli-rust"]) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let now = js_until(&browser, offered, json!(["cli-rust"])).await;
     assert_eq!(now, json!(["cli-rust"]));
     browser.select("#f-service", "cli-rust").await;
     browser.click("#submit").await;

@@ -77,6 +77,16 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Reading, cancelling and deciding on runs, over this server's store and runner.
+    pub fn run_control(&self) -> portico_runs::control::RunControl<'_> {
+        portico_runs::control::RunControl {
+            store: self.store.as_ref(),
+            runner: &self.runner,
+        }
+    }
+}
+
 /// Settings of the HTTP layer.
 #[derive(Clone, Copy, Debug)]
 pub struct ApiConfig {

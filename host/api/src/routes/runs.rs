@@ -8,7 +8,6 @@ use crate::extract::{Json, Query};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portico_runs::control::RunControl;
 use portico_runs::external::{ExternalLog, ExternalReport, Reports};
 use portico_runs::intake::{RunAsk, Source};
 use portico_store::{Role, RunFilter, RunRecord, RunStatus};
@@ -195,16 +194,8 @@ pub(crate) async fn list(
     ))
 }
 
-/// The run controls over this server's store and runner.
-fn control(state: &AppState) -> RunControl<'_> {
-    RunControl {
-        store: state.store.as_ref(),
-        runner: &state.runner,
-    }
-}
-
 async fn visible_run(state: &AppState, caller: &Caller, id: &str) -> ApiResult<RunRecord> {
-    Ok(control(state).visible(&caller.user, id).await?)
+    Ok(state.run_control().visible(&caller.user, id).await?)
 }
 
 /// One run.
@@ -274,7 +265,7 @@ pub(crate) async fn cancel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    let run = control(&state).cancel(&caller.user, &id).await?;
+    let run = state.run_control().cancel(&caller.user, &id).await?;
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
 }
 
@@ -375,7 +366,8 @@ pub(crate) async fn approve(
     Path(id): Path<String>,
     Json(body): Json<Decision>,
 ) -> ApiResult<axum::Json<Value>> {
-    let run = control(&state)
+    let run = state
+        .run_control()
         .decide(&caller.user, "api", &id, &body.status, body.description)
         .await?;
     Ok(axum::Json(json!({ "ok": true, "run": show(&run) })))
@@ -390,7 +382,7 @@ pub(crate) async fn approvers(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     // Any user may read who decides (approvers must, on runs they did not request).
-    let control = control(&state);
+    let control = state.run_control();
     let run = control.any(&id).await?;
     let list = control.approvers(&run).await?;
     Ok(axum::Json(json!({ "ok": true, "approvers": list })))

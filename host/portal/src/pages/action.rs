@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use portico_catalog::Violation;
 use portico_runs::compiled::{Action, TriggerKind};
-use portico_runs::control::RunControl;
 use portico_runs::intake::{IntakeError, RunAsk, Source};
 use portico_store::RunRecord;
 use serde_json::{Value, json};
@@ -51,6 +50,20 @@ struct Filling<'a> {
     violations: Vec<Violation>,
     /// A refusal that is not about one field.
     refusal: Option<String>,
+}
+
+impl<'a> Filling<'a> {
+    /// An empty form for `action`.
+    fn blank(action: &'a Action) -> Self {
+        Self {
+            action,
+            entity: None,
+            retry_of: None,
+            submitted: json!({}),
+            violations: Vec::new(),
+            refusal: None,
+        }
+    }
 }
 
 /// Builds the form's steps: the intake decides what is visible, required and disabled, the
@@ -221,12 +234,8 @@ pub async fn page(
 ) -> PageResult<Response> {
     let action = action(&portal, &id).await?;
     let filling = Filling {
-        action: &action,
         entity: on.entity.filter(|e| !e.is_empty()),
-        retry_of: None,
-        submitted: json!({}),
-        violations: Vec::new(),
-        refusal: None,
+        ..Filling::blank(&action)
     };
     render(&portal, &viewer, filling, StatusCode::OK).await
 }
@@ -237,10 +246,7 @@ pub async fn again(
     Extension(viewer): Extension<Viewer>,
     Path(run_id): Path<String>,
 ) -> PageResult<Response> {
-    let control = RunControl {
-        store: portal.state.store.as_ref(),
-        runner: &portal.state.runner,
-    };
+    let control = portal.state.run_control();
     let run: RunRecord = control.visible(&viewer.user, &run_id).await?;
     let action = action(&portal, &run.action).await?;
     let mut values =
@@ -254,12 +260,10 @@ pub async fn again(
         }
     }
     let filling = Filling {
-        action: &action,
         entity: run.entity.clone(),
         retry_of: Some(run.id.clone()),
         submitted: values,
-        violations: Vec::new(),
-        refusal: None,
+        ..Filling::blank(&action)
     };
     render(&portal, &viewer, filling, StatusCode::OK).await
 }
@@ -274,12 +278,9 @@ pub async fn fields(
 ) -> PageResult<Response> {
     let action = action(&portal, &id).await?;
     let filling = Filling {
-        action: &action,
         entity: pair(&pairs, "_entity").map(str::to_owned),
-        retry_of: None,
         submitted: form::properties(action.inputs.definition(), &pairs),
-        violations: Vec::new(),
-        refusal: None,
+        ..Filling::blank(&action)
     };
     let (steps, errors) = steps(&portal, &viewer, &filling).await;
     let body = templates::render(
@@ -348,10 +349,7 @@ pub async fn submit(
     let intake = &portal.state.intake;
     let result = match &retry_of {
         Some(previous) => {
-            let control = RunControl {
-                store: portal.state.store.as_ref(),
-                runner: &portal.state.runner,
-            };
+            let control = portal.state.run_control();
             let previous = control.visible(&viewer.user, previous).await?;
             intake
                 .retry(&viewer.user, Source::Ui, &previous, properties.clone())

@@ -7,7 +7,6 @@ use crate::viewer::Viewer;
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use portico_runs::control::RunControl;
 use portico_store::{RunFilter, RunStatus};
 use serde_json::json;
 
@@ -19,10 +18,7 @@ pub async fn page(
     State(portal): State<Portal>,
     Extension(viewer): Extension<Viewer>,
 ) -> PageResult<Response> {
-    let control = RunControl {
-        store: portal.state.store.as_ref(),
-        runner: &portal.state.runner,
-    };
+    let control = portal.state.run_control();
     let filter = RunFilter {
         status: Some(RunStatus::WaitingForApproval),
         limit: LOOK_AT,

@@ -10,18 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
 use portico_runs::approval::ApprovalError;
-use portico_runs::control::{ControlError, RunControl};
+use portico_runs::control::ControlError;
 use portico_store::{RunRecord, RunStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-fn control(portal: &Portal) -> RunControl<'_> {
-    RunControl {
-        store: portal.state.store.as_ref(),
-        runner: &portal.state.runner,
-    }
-}
 
 /// The lines a page shows at first; older ones are in the API (`/v1/actions/runs/{id}/logs`).
 const SHOWN_LINES: usize = 2000;
@@ -59,7 +52,7 @@ async fn render(
     notice: Option<String>,
     status: StatusCode,
 ) -> PageResult<Response> {
-    let control = control(portal);
+    let control = portal.state.run_control();
     let total = portal.state.store.last_log_seq(&run.id).await?;
     let after = (total - SHOWN_LINES as i64).max(0);
     let logs = portal
@@ -120,7 +113,7 @@ pub async fn page(
 
 /// A run the viewer may see: their own, any for an admin, or one waiting for their decision.
 async fn visible_or_awaiting(portal: &Portal, viewer: &Viewer, id: &str) -> PageResult<RunRecord> {
-    let control = control(portal);
+    let control = portal.state.run_control();
     match control.visible(&viewer.user, id).await {
         Ok(run) => Ok(run),
         Err(ControlError::NotFound(_)) => {
@@ -185,10 +178,14 @@ pub async fn cancel(
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> PageResult<Response> {
-    match control(&portal).cancel(&viewer.user, &id).await {
+    match portal.state.run_control().cancel(&viewer.user, &id).await {
         Ok(_) => Ok(Redirect::to(&format!("/runs/{id}")).into_response()),
         Err(e @ ControlError::Ended { .. }) => {
-            let run = control(&portal).visible(&viewer.user, &id).await?;
+            let run = portal
+                .state
+                .run_control()
+                .visible(&viewer.user, &id)
+                .await?;
             render(
                 &portal,
                 &viewer,
@@ -221,7 +218,9 @@ pub async fn decide(
     Form(d): Form<Decision>,
 ) -> PageResult<Response> {
     let reason = Some(d.reason.trim().to_owned()).filter(|r| !r.is_empty());
-    let decided = control(&portal)
+    let decided = portal
+        .state
+        .run_control()
         .decide(&viewer.user, "ui", &id, &d.decision, reason)
         .await;
     match decided {

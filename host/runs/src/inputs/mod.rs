@@ -234,6 +234,24 @@ impl CompiledInputs {
         &self.definition
     }
 
+    /// The inputs' definitions by name (`properties`; none when it is missing).
+    fn inputs(&self) -> &Map<String, Value> {
+        static NONE: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.definition
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| NONE.get_or_init(Map::new))
+    }
+
+    /// Input `name`'s definition (empty when it has none).
+    fn input(&self, name: &str) -> &Map<String, Value> {
+        static NONE: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.inputs()
+            .get(name)
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| NONE.get_or_init(Map::new))
+    }
+
     /// The validator of input `name`'s values.
     fn schema(&self, name: &str) -> Result<Arc<jsonschema::Validator>, String> {
         let schemas = self.schemas.get_or_init(|| {

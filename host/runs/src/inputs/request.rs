@@ -349,17 +349,8 @@ fn evaluate<'a>(
     context: &'a InputContext,
 ) -> Evaluated<'a> {
     let user_inputs = compiled.definition();
-    let empty = Map::new();
-    let inputs = user_inputs
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let def = |name: &str| {
-        inputs
-            .get(name)
-            .and_then(Value::as_object)
-            .unwrap_or(&empty)
-    };
+    let inputs = compiled.inputs();
+    let def = |name: &str| compiled.input(name);
     let is_secret = |name: &str| def(name).contains_key("encryption");
     let mut problems = Vec::new();
     let mut secret_texts = Vec::new();
@@ -512,18 +503,9 @@ fn check_values(
     submitted: &Value,
     context: &InputContext,
 ) -> Result<Checked, Vec<Violation>> {
-    let user_inputs = compiled.definition();
+    let inputs = compiled.inputs();
+    let def = |name: &str| compiled.input(name);
     let empty = Map::new();
-    let inputs = user_inputs
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let def = |name: &str| {
-        inputs
-            .get(name)
-            .and_then(Value::as_object)
-            .unwrap_or(&empty)
-    };
     let submitted = match submitted {
         Value::Null => &empty,
         Value::Object(values) => values,
