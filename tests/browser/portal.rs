@@ -263,6 +263,11 @@ async fn an_approver_approves_from_the_inbox_and_the_requester_sees_it_move_on()
 
     let approver = Browser::start().await;
     sign_in(&approver, &server, &pat).await;
+    // An approver may read the run they decide on (it is not theirs).
+    approver
+        .goto(&format!("{}/runs/{run_id}", server.url))
+        .await;
+    approver.wait_for_text("#run", "dana", WAIT).await;
     approver.goto(&format!("{}/approvals", server.url)).await;
     let card = format!("#approval-{run_id}");
     approver.wait_for_text(&card, "dana", WAIT).await;

@@ -57,6 +57,23 @@ impl RunControl<'_> {
         }
     }
 
+    /// A run `user` may look at: one they may see ([`RunControl::visible`]), or one they are
+    /// an approver of (they must read what they decide on).
+    pub async fn viewable(&self, user: &User, id: &str) -> Result<RunRecord, ControlError> {
+        match self.visible(user, id).await {
+            Err(ControlError::NotFound(_)) => {
+                let run = self.any(id).await?;
+                let approvers = self.approvers(&run).await?;
+                if approvers.iter().any(|a| a.user_id == user.identifier) {
+                    Ok(run)
+                } else {
+                    Err(ControlError::NotFound(id.to_owned()))
+                }
+            }
+            found => found,
+        }
+    }
+
     /// Cancels a run that has not ended: a pending run ends at once, a running one within a
     /// second. Answers the run as it is now.
     pub async fn cancel(&self, user: &User, id: &str) -> Result<RunRecord, ControlError> {

@@ -111,25 +111,13 @@ pub async fn page(
     render(&portal, &viewer, &run, None, StatusCode::OK).await
 }
 
-/// A run the viewer may see: their own, any for an admin, or one waiting for their decision.
+/// A run the viewer may look at (see [`portico_runs::control::RunControl::viewable`]).
 async fn visible_or_awaiting(portal: &Portal, viewer: &Viewer, id: &str) -> PageResult<RunRecord> {
-    let control = portal.state.run_control();
-    match control.visible(&viewer.user, id).await {
-        Ok(run) => Ok(run),
-        Err(ControlError::NotFound(_)) => {
-            let run = control.any(id).await?;
-            let approvers = control.approvers(&run).await?;
-            if approvers
-                .iter()
-                .any(|a| a.user_id == viewer.user.identifier)
-            {
-                Ok(run)
-            } else {
-                Err(PageError::NotFound(format!("run `{id}` not found")))
-            }
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(portal
+        .state
+        .run_control()
+        .viewable(&viewer.user, id)
+        .await?)
 }
 
 #[derive(Deserialize)]
