@@ -289,6 +289,16 @@ async fn every_page_answers_its_viewer_on_every_backend() {
             assert_eq!(status, 200, "{path}: {html}");
             assert!(html.contains(shows), "{path} lacks {shows:?}");
         }
+        // Scripts come only from the server; no page can be framed.
+        let hub = admin.get("/").await;
+        let policy = hub.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"),
+            "{policy}"
+        );
         // A member sees their own runs only, and no admin page.
         let mine = member.get("/runs").await.text().await.unwrap();
         assert!(!mine.contains(&id), "a member sees the admin's run");

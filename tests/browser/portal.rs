@@ -107,6 +107,14 @@ async fn a_member_scaffolds_a_service_and_watches_it_run() {
     browser
         .wait_for_text("#summary", "Service payments scaffolded", WAIT)
         .await;
+    // An ended run's page stays put: no stream, no reload.
+    js(&browser, "window.stillHere = true; return true;").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        js(&browser, "return window.stillHere === true;").await,
+        json!(true),
+        "the page reloaded"
+    );
     let link = js(&browser, "return document.querySelector('#links a').href;").await;
     assert_eq!(link, json!("https://github.com/acme/payments"));
 
@@ -447,6 +455,7 @@ async fn a_wizard_goes_step_by_step_and_a_secret_is_never_shown_again() {
         "the run page shows the secret"
     );
     // "Run again" fills the form with what the run ran with, and asks for the secret again.
+    browser.wait_for("#run[data-final='true']").await;
     browser.click("#again").await;
     browser.wait_for("#f-name").await;
     let again = js(&browser, "return [document.getElementById('f-name').value, document.getElementById('f-password').value];").await;

@@ -122,10 +122,13 @@
       if (p && p.percent !== undefined && p.percent !== null) document.getElementById("progress").value = p.percent;
       if (p && p.label) document.getElementById("progress-label").textContent = p.label;
     }
+    let leaving = false;
+    window.addEventListener("beforeunload", () => { leaving = true; });
     function ended() {
       flush();
-      // The server renders the outcome (summary, links, affected entities).
-      setTimeout(() => location.reload(), 300);
+      // The server renders the outcome (summary, links, affected entities), unless the user
+      // is already on the way elsewhere.
+      setTimeout(() => { if (!leaving) location.reload(); }, 300);
     }
     let polling = false;
     function poll() {

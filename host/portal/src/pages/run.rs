@@ -29,9 +29,31 @@ pub(crate) fn view(run: &RunRecord) -> Value {
     shown["createdAtText"] = json!(when(&run.created_at));
     shown["endedAtText"] = json!(run.ended_at.as_ref().map(when));
     shown["final"] = json!(run.is_final());
+    // Links come from plugins and external systems: only http(s) ones become links.
+    shown["links"] = run
+        .link
+        .iter()
+        .map(|l| {
+            let url = l
+                .get("url")
+                .and_then(Value::as_str)
+                .or(l.as_str())
+                .unwrap_or_default();
+            let title = l.get("title").and_then(Value::as_str).unwrap_or(url);
+            json!({ "title": title, "url": url, "safe": web_address(url) })
+        })
+        .collect::<Vec<_>>()
+        .into();
     shown["propertiesText"] =
         json!(serde_json::to_string_pretty(&run.properties).unwrap_or_default());
     shown
+}
+
+/// Whether a link may be followed from the page: `http://` or `https://` only (a
+/// `javascript:` or `data:` address from a plugin must not run in the viewer's session).
+fn web_address(url: &str) -> bool {
+    let lower = url.trim_start().to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
 }
 
 /// The badge color of a status.
@@ -231,5 +253,19 @@ pub async fn decide(
             render(&portal, &viewer, &run, Some(e.to_string()), status).await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::web_address;
+
+    #[test]
+    fn only_web_addresses_become_links() {
+        assert!(web_address("https://github.com/acme/payments"));
+        assert!(web_address("HTTP://example.com"));
+        assert!(!web_address("javascript:alert(1)"));
+        assert!(!web_address(" data:text/html,<script>"));
+        assert!(!web_address("//evil.example"));
     }
 }
