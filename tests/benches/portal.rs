@@ -11,12 +11,15 @@
 //! page, a table searched by a property, a table page deep in the list (by cursor, in the
 //! default order and sorted by title, largest first), and an entity's page. Times are request to last byte at the client, so they bound the server's time
 //! from above. Then one run's log gets 1,000 lines/s for 10 s (written as the runner writes
-//! them: batches, every 10 ms) while the run page's event stream follows it; it prints how many
-//! lines arrived and how late (p50/p99 from write to arrival).
+//! them: batches, every 10 ms) while a client follows the run page's event stream and the run
+//! page itself is open in headless Chromium: it prints how many lines the stream delivered and
+//! how late (p50/p99 from write to arrival), how many the page showed, and how far behind the
+//! writer the page fell while it wrote.
 
 use portico_catalog::{Actor, Catalog, EntityInput, OnExisting};
 use portico_store::{AuditRecord, RunLogLine, RunRecord, RunStatus};
 use portico_tests::api::{ADMIN_TOKEN, Portico, backends};
+use portico_tests::browser::Browser;
 use reqwest::header::COOKIE;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -173,7 +176,21 @@ async fn pages(p: &Portico, http: &reqwest::Client, cookie: &str) -> Vec<(&'stat
 }
 
 /// Writes LINES_PER_SECOND lines a second to a running run while its page's stream follows.
-async fn live_log(p: &Portico, http: &reqwest::Client, cookie: &str) -> (usize, f64, f64) {
+/// What following a log at LINES_PER_SECOND showed.
+struct Followed {
+    /// Lines the event stream delivered.
+    arrived: usize,
+    /// From a line's write to its arrival on the stream, p50 and p99 (ms).
+    lag: (f64, f64),
+    /// Lines the run page in Chromium showed once the writing was done.
+    shown: usize,
+    /// The most lines written but not yet on the page, sampled each 500 ms while writing.
+    backlog: usize,
+}
+
+/// Writes LINES_PER_SECOND lines a second to a running run while an event-stream client and
+/// the run's page in headless Chromium follow it.
+async fn live_log(p: &Portico, http: &reqwest::Client, cookie: &str) -> Followed {
     let store = portico_store::open(&p.database_url()).await.expect("store");
     let mut run = RunRecord::accepted("r_bench_log", "scaffold_service", "API", "admin");
     run.status = RunStatus::InProgress;
@@ -186,6 +203,16 @@ async fn live_log(p: &Portico, http: &reqwest::Client, cookie: &str) -> (usize, 
         .create_claimed_run(run, audit, "bench-writer", lease)
         .await
         .expect("run");
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/login", p.url)).await;
+    browser.fill("#token", ADMIN_TOKEN).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for("header nav").await;
+    browser.goto(&format!("{}/runs/r_bench_log", p.url)).await;
+    browser.wait_for("#log").await;
+    // The page's stream is open once its first heartbeat is in.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let written = Arc::new(AtomicUsize::new(0));
     let mut stream = http
         .get(format!("{}/runs/r_bench_log/events", p.url))
         .header(COOKIE, cookie)
@@ -194,6 +221,7 @@ async fn live_log(p: &Portico, http: &reqwest::Client, cookie: &str) -> (usize, 
         .unwrap();
     let total = LINES_PER_SECOND * LOG_SECONDS;
     let epoch = Instant::now();
+    let counter = written.clone();
     let writer = tokio::spawn(async move {
         let per_batch = LINES_PER_SECOND / 100;
         let mut seq = 0i64;
@@ -214,7 +242,29 @@ async fn live_log(p: &Portico, http: &reqwest::Client, cookie: &str) -> (usize, 
                 })
                 .collect();
             store.append_run_logs(lines).await.expect("append");
+            counter.store(seq as usize, Ordering::Relaxed);
         }
+    });
+    // The page's backlog while the writer writes: lines written but not shown yet.
+    let client = browser.client().clone();
+    let progress = written.clone();
+    let sampled = tokio::spawn(async move {
+        let mut worst = 0;
+        while progress.load(Ordering::Relaxed) < total {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let before = progress.load(Ordering::Relaxed);
+            let shown = client
+                .execute(
+                    "return document.querySelectorAll('#log .line').length;",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0) as usize;
+            worst = worst.max(before.saturating_sub(shown));
+        }
+        worst
     });
     let mut lags = Vec::with_capacity(total);
     let mut buffer = String::new();
@@ -242,8 +292,23 @@ async fn live_log(p: &Portico, http: &reqwest::Client, cookie: &str) -> (usize, 
     }
     writer.await.expect("writer");
     let arrived = lags.len();
-    let (p50, p99) = percentiles(lags);
-    (arrived, p50, p99)
+    let shown_now = "return document.querySelectorAll('#log .line').length;";
+    let mut shown = 0;
+    for _ in 0..50 {
+        shown = browser.execute(shown_now).await.as_u64().unwrap_or(0) as usize;
+        if shown >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let backlog = sampled.await.expect("sampler");
+    browser.close().await;
+    Followed {
+        arrived,
+        lag: percentiles(lags),
+        shown,
+        backlog,
+    }
 }
 
 #[tokio::main]
@@ -265,10 +330,13 @@ async fn main() {
         for (name, p50, p99) in pages(&p, &http, &cookie).await {
             println!("{name:<28} {p50:>9.2} {p99:>9.2}");
         }
-        let (arrived, p50, p99) = live_log(&p, &http, &cookie).await;
+        let f = live_log(&p, &http, &cookie).await;
+        let total = LINES_PER_SECOND * LOG_SECONDS;
         println!(
-            "live log at {LINES_PER_SECOND} lines/s for {LOG_SECONDS} s: {arrived} of {} lines arrived; lag p50 {p50:.1} ms, p99 {p99:.1} ms",
-            LINES_PER_SECOND * LOG_SECONDS
+            "live log at {LINES_PER_SECOND} lines/s for {LOG_SECONDS} s: the stream delivered {} of {total} lines, \
+             {:.1} ms after their write at p50 and {:.1} ms at p99; the run page in Chromium showed {} \
+             (at most {} lines behind the writer while it wrote, sampled every 500 ms)",
+            f.arrived, f.lag.0, f.lag.1, f.shown, f.backlog
         );
     }
 }
