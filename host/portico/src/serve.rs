@@ -46,6 +46,9 @@ pub struct ServeArgs {
     /// Largest request body in bytes [default: 1048576].
     #[arg(long, env = "PORTICO_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
+    /// How long a portal sign-in lasts, e.g. `8h`, `30m` [default: 8h].
+    #[arg(long, env = "PORTICO_SESSION_TTL")]
+    session_ttl: Option<String>,
     /// Loads every `*.wasm` in this folder as a plugin at start (name: the file name).
     #[arg(long, env = "PORTICO_PLUGINS_DIR")]
     plugins_dir: Option<PathBuf>,
@@ -103,6 +106,7 @@ struct FileServer {
     public_url: Option<String>,
     max_body_bytes: Option<usize>,
     log_format: Option<LogFormat>,
+    session_ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +173,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Log output format.
     pub log_format: LogFormat,
+    /// How long a portal sign-in lasts (`8h`).
+    pub session_ttl: String,
 }
 
 /// `[database]`.
@@ -247,6 +253,15 @@ impl ServeArgs {
         if max_memory_mib == 0 {
             return Err("runtime.max_memory_mib must be at least 1".into());
         }
+        let session_ttl = self
+            .session_ttl
+            .or(file.server.session_ttl)
+            .unwrap_or_else(|| "8h".into());
+        match portico_duration::parse(&session_ttl) {
+            Ok(ttl) if ttl.as_secs() >= 60 => {}
+            Ok(_) => return Err("server.session_ttl must be at least 1m".into()),
+            Err(e) => return Err(format!("server.session_ttl: {e}")),
+        }
         Ok(Settings {
             server: ServerSettings {
                 public_url: self
@@ -262,6 +277,7 @@ impl ServeArgs {
                     .log_format
                     .or(file.server.log_format)
                     .unwrap_or_default(),
+                session_ttl,
             },
             database: DatabaseSettings { url },
             runtime: RuntimeSettings {
@@ -287,6 +303,13 @@ impl ServeArgs {
             },
             data_dir,
         })
+    }
+}
+
+impl ServerSettings {
+    /// [`ServerSettings::session_ttl`] as a duration (checked when the settings were read).
+    pub fn session_ttl(&self) -> std::time::Duration {
+        portico_duration::parse(&self.session_ttl).unwrap_or(portico_api::session::DEFAULT_TTL)
     }
 }
 
@@ -438,7 +461,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             tracing::info!("example created: {created}");
         }
     }
-    let portal = portico_portal::PortalConfig::for_public_url(&settings.server.public_url);
+    let portal = portico_portal::PortalConfig {
+        session_ttl: settings.server.session_ttl(),
+        ..portico_portal::PortalConfig::for_public_url(&settings.server.public_url)
+    };
     let app = portico_api::app(
         state.clone(),
         ApiConfig {
@@ -569,6 +595,7 @@ listen = "0.0.0.0:80"
 public_url = "https://portico.example.com"
 max_body_bytes = 4096
 log_format = "json"
+session_ttl = "12h"
 [database]
 url = "postgres://portico@db/portico"
 [runtime]
@@ -591,6 +618,10 @@ allow_private = true
         assert_eq!(s.server.public_url, "https://portico.example.com");
         assert_eq!(s.server.max_body_bytes, 4096);
         assert_eq!(s.server.log_format, LogFormat::Json);
+        assert_eq!(
+            s.server.session_ttl(),
+            std::time::Duration::from_secs(12 * 3600)
+        );
         assert_eq!(s.database.url, "postgres://portico@db/portico");
         assert_eq!(s.runtime.max_concurrent_runs, 64);
         assert_eq!(s.runtime.max_memory_mib, 128);
