@@ -313,3 +313,76 @@ async fn every_page_answers_its_viewer_on_every_backend() {
         );
     }
 }
+
+#[tokio::test]
+async fn progress_reaches_the_page_while_a_plugin_floods_its_log() {
+    use portico_store::{AuditRecord, RunLogLine, RunRecord, RunStatus};
+    for p in Portico::each().await {
+        let store = portico_store::open(&p.database_url()).await.unwrap();
+        let mut run = RunRecord::accepted("r_chatty", "anything", "API", "admin");
+        run.status = RunStatus::InProgress;
+        run.attempts = 1;
+        let lease = portico_store::now() + chrono::TimeDelta::minutes(5);
+        let audit = AuditRecord::success("admin", "test", "RUN", "run", "r_chatty");
+        store
+            .create_claimed_run(run, audit, "test-writer", lease)
+            .await
+            .unwrap();
+        let s = sign_in(&p, ADMIN_TOKEN).await.expect("signed in");
+        let mut stream = s
+            .http
+            .get(format!("{}/runs/r_chatty/events", s.url))
+            .header(COOKIE, &s.cookie)
+            .send()
+            .await
+            .unwrap();
+        // 50 lines every 10 ms for 2 s; halfway, the run reports 50%.
+        let writer = tokio::spawn(async move {
+            let mut seq = 0;
+            for round in 0..200 {
+                let lines = (0..50)
+                    .map(|_| {
+                        seq += 1;
+                        RunLogLine {
+                            run_id: "r_chatty".into(),
+                            seq,
+                            at: portico_store::now(),
+                            level: "INFO".into(),
+                            message: format!("line {seq}"),
+                        }
+                    })
+                    .collect();
+                store.append_run_logs(lines).await.unwrap();
+                if round == 100 {
+                    let mut run = store.get_run("r_chatty").await.unwrap().unwrap();
+                    run.progress = Some(json!({ "percent": 50, "label": "halfway" }));
+                    store.update_run(&run, None).await.unwrap();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        });
+        let mut text = String::new();
+        let mut lines_after_progress = None;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            let Ok(Some(chunk)) = stream.chunk().await else {
+                break;
+            };
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            match lines_after_progress {
+                None if text.contains("\"halfway\"") => {
+                    let at = text.find("\"halfway\"").unwrap();
+                    lines_after_progress = Some(at);
+                }
+                Some(at) if text[at..].matches("event: log").count() > 100 => break,
+                _ => {}
+            }
+        }
+        writer.abort();
+        let at = lines_after_progress.expect("the progress arrived while lines flowed");
+        assert!(
+            text[at..].matches("event: log").count() > 100,
+            "the progress came only once the lines stopped"
+        );
+    }
+}

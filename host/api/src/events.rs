@@ -39,6 +39,7 @@ pub fn run_events(
         done: false,
         heartbeat,
         last_sent: tokio::time::Instant::now(),
+        last_checked: tokio::time::Instant::now(),
     };
     let events = futures_util::stream::unfold(follow, |mut f| async move {
         loop {
@@ -49,9 +50,13 @@ pub fn run_events(
             if f.done {
                 return None;
             }
-            if f.queue_lines(500).await > 0 {
+            // Lines first; the run's status and progress at least every POLL even while lines
+            // keep coming, so a chatty plugin's progress bar still moves.
+            let lines = f.queue_lines(500).await;
+            if lines > 0 && f.last_checked.elapsed() < POLL {
                 continue;
             }
+            f.last_checked = tokio::time::Instant::now();
             let Ok(Some(now)) = f.state.store.get_run(&f.run.id).await else {
                 f.done = true;
                 continue;
@@ -78,6 +83,9 @@ pub fn run_events(
                     .push_back(Event::default().event("ping").data("{}"));
                 continue;
             }
+            if lines > 0 {
+                continue;
+            }
             tokio::time::sleep(POLL).await;
         }
     });
@@ -93,6 +101,8 @@ struct Follow {
     done: bool,
     heartbeat: Option<Duration>,
     last_sent: tokio::time::Instant,
+    /// When the run's status was last read.
+    last_checked: tokio::time::Instant,
 }
 
 impl Follow {
