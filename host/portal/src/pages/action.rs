@@ -363,20 +363,16 @@ pub async fn submit(
             intake.request(&viewer.user, Source::Ui, &id, ask).await
         }
     };
-    let refused = |status: StatusCode, violations: Vec<Violation>, refusal: Option<String>| {
-        (status, violations, refusal)
-    };
+    // Refusals come back into the form: each violation by its field, the rest above it.
     let (status, violations, refusal) = match result {
         Ok(run) => return Ok(Redirect::to(&format!("/runs/{}", run.id)).into_response()),
-        Err(IntakeError::Invalid(v)) => refused(StatusCode::UNPROCESSABLE_ENTITY, v, None),
-        Err(e @ IntakeError::Forbidden(_)) => {
-            refused(StatusCode::FORBIDDEN, vec![], Some(e.to_string()))
-        }
+        Err(IntakeError::Invalid(v)) => (StatusCode::UNPROCESSABLE_ENTITY, v, None),
+        Err(e @ IntakeError::Forbidden(_)) => (StatusCode::FORBIDDEN, vec![], Some(e.to_string())),
         Err(e @ IntakeError::Quota(_)) => {
-            refused(StatusCode::TOO_MANY_REQUESTS, vec![], Some(e.to_string()))
+            (StatusCode::TOO_MANY_REQUESTS, vec![], Some(e.to_string()))
         }
         Err(e @ IntakeError::Overloaded { .. }) => {
-            refused(StatusCode::SERVICE_UNAVAILABLE, vec![], Some(e.to_string()))
+            (StatusCode::SERVICE_UNAVAILABLE, vec![], Some(e.to_string()))
         }
         Err(e @ (IntakeError::NotFound(_) | IntakeError::Automation(_))) => {
             return Err(PageError::NotFound(e.to_string()));
