@@ -571,3 +571,28 @@ async fn pages_read_at_320_pixels_and_in_the_dark() {
     dark.screenshot("hub-dark").await;
     dark.close().await;
 }
+
+#[tokio::test]
+async fn a_link_from_another_site_opens_the_page_signed_in() {
+    let server = Portico::with_examples(Backend::Sqlite).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &server, ADMIN_TOKEN).await;
+    // A page of another site (a chat message, a notification) links to a run list; the
+    // session cookie is SameSite=Strict, so that first request arrives without it.
+    let elsewhere = format!(
+        "data:text/html,<a id=go href='{}/runs?status=SUCCESS'>the runs</a>",
+        server.url
+    );
+    browser.goto(&elsewhere).await;
+    browser.click("#go").await;
+    browser.wait_for("#runs").await;
+    assert!(
+        browser
+            .current_url()
+            .await
+            .ends_with("/runs?status=SUCCESS"),
+        "{}",
+        browser.current_url().await
+    );
+    browser.close().await;
+}

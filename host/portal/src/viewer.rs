@@ -88,6 +88,25 @@ fn sign_in_first(portal: &Portal, request: &Request) -> Response {
         .map(|p| p.as_str())
         .unwrap_or("/");
     let login = format!("/login?next={}", encode(back));
+    // A link followed from another site (a chat message, a notification) arrives without the
+    // session, which is `SameSite=Strict`; the same page loaded again from here carries it.
+    let from_elsewhere = request
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v == "cross-site");
+    if from_elsewhere
+        && request.method() == axum::http::Method::GET
+        && session::cookie(request.headers(), session::COOKIE).is_none()
+    {
+        return (
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::response::Html(
+                "<!doctype html><meta http-equiv=\"refresh\" content=\"0\"><title>Portico</title>\
+                 <p>Opening Portico…</p>",
+            ),
+        )
+            .into_response();
+    }
     let clear = session::clear_cookie(portal.config.secure_cookies);
     if request.headers().contains_key("hx-request") {
         let mut response = StatusCode::UNAUTHORIZED.into_response();
