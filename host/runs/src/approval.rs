@@ -156,9 +156,20 @@ pub async fn approvers_of(
     rule: &ApprovalRule,
 ) -> Result<Vec<Approver>, StoreError> {
     let users = store.list_users().await?;
+    approvers_among(store, &users, run, action, rule).await
+}
+
+/// [`approvers_of`] with the directory already read (a page listing many runs reads it once).
+pub async fn approvers_among(
+    store: &dyn Store,
+    users: &[User],
+    run: &RunRecord,
+    action: &ActionDefinition,
+    rule: &ApprovalRule,
+) -> Result<Vec<Approver>, StoreError> {
     let decided = store.approvals(&run.id).await?;
     let mut list: Vec<Approver> =
-        approvers(&users, &action.permissions.approve, rule, &run.created_by)
+        approvers(users, &action.permissions.approve, rule, &run.created_by)
             .into_iter()
             .map(|user_id| Approver {
                 state: "PENDING".into(),

@@ -4,7 +4,7 @@
 use crate::approval::{self, ApprovalError, ApprovalRule, Approver};
 use crate::payload::Payload;
 use crate::runner::Runner;
-use portico_store::{AuditRecord, Role, RunRecord, RunStatus, Store, StoreError, User};
+use portico_store::{AuditRecord, Role, RunFilter, RunRecord, RunStatus, Store, StoreError, User};
 use serde_json::json;
 
 /// Why a user's request about a run was refused.
@@ -137,6 +137,44 @@ impl RunControl<'_> {
             _ => {}
         }
         Ok(run)
+    }
+
+    /// The runs waiting for `user`'s decision (among the `limit` newest waiting runs), each with
+    /// its approvers. The directory is read once, and a run's decisions only when its rule
+    /// names `user` as an approver.
+    pub async fn awaiting(
+        &self,
+        user: &User,
+        limit: usize,
+    ) -> Result<Vec<(RunRecord, Vec<Approver>)>, ControlError> {
+        let filter = RunFilter {
+            status: Some(RunStatus::WaitingForApproval),
+            limit,
+            ..RunFilter::default()
+        };
+        let users = self.store.list_users().await?;
+        let mut out = Vec::new();
+        for run in self.store.list_runs(&filter).await? {
+            let Ok(action) = action_of(&run) else {
+                continue;
+            };
+            let Ok(Some(rule)) = ApprovalRule::parse(&action.required_approval) else {
+                continue;
+            };
+            let named =
+                approval::approvers(&users, &action.permissions.approve, &rule, &run.created_by);
+            if !named.contains(&user.identifier) {
+                continue;
+            }
+            let list = approval::approvers_among(self.store, &users, &run, &action, &rule).await?;
+            if list
+                .iter()
+                .any(|a| a.user_id == user.identifier && a.state == "PENDING")
+            {
+                out.push((run, list));
+            }
+        }
+        Ok(out)
     }
 
     /// Whether `user` holds the approve permission of the run's action (whether or not the rule

@@ -7,7 +7,6 @@ use crate::viewer::Viewer;
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use portico_store::{RunFilter, RunStatus};
 use serde_json::json;
 
 /// The most waiting runs the inbox looks through.
@@ -18,25 +17,15 @@ pub async fn page(
     State(portal): State<Portal>,
     Extension(viewer): Extension<Viewer>,
 ) -> PageResult<Response> {
-    let control = portal.state.run_control();
-    let filter = RunFilter {
-        status: Some(RunStatus::WaitingForApproval),
-        limit: LOOK_AT,
-        ..RunFilter::default()
-    };
-    let mut waiting = Vec::new();
-    for run in portal.state.store.list_runs(&filter).await? {
-        let approvers = control.approvers(&run).await.unwrap_or_default();
-        if approvers
-            .iter()
-            .any(|a| a.user_id == viewer.user.identifier && a.state == "PENDING")
-        {
-            let mut shown = super::run_rows(&portal, std::slice::from_ref(&run))
-                .await?
-                .remove(0);
-            shown["approvers"] = json!(approvers);
-            waiting.push(shown);
-        }
+    let awaiting = portal
+        .state
+        .run_control()
+        .awaiting(&viewer.user, LOOK_AT)
+        .await?;
+    let runs: Vec<_> = awaiting.iter().map(|(run, _)| run.clone()).collect();
+    let mut waiting = super::run_rows(&portal, &runs).await?;
+    for (shown, (_, approvers)) in waiting.iter_mut().zip(&awaiting) {
+        shown["approvers"] = json!(approvers);
     }
     Ok(render_page(
         "approvals.html",
