@@ -17,6 +17,16 @@ use std::time::Duration;
 /// How often a stream looks for new lines.
 pub const POLL: Duration = Duration::from_millis(100);
 
+/// Where a stream starts: after the line its client last saw (`Last-Event-ID`, sent again by a
+/// reconnecting `EventSource`), else after `after` (the request's `?after=`).
+pub fn resume_after(headers: &axum::http::HeaderMap, after: i64) -> i64 {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(after)
+}
+
 /// Streams a run's events after line `after`. With `heartbeat`, a `ping` event is sent first and
 /// then at that interval: a browser script sees them (it cannot see comments), and a stream that
 /// delivers none is being buffered by a proxy, so the script falls back to polling. Without it,

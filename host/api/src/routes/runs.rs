@@ -245,11 +245,7 @@ pub(crate) async fn logs(
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("text/event-stream"));
     if wants_stream {
-        let resume = headers
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(q.after);
+        let resume = crate::events::resume_after(&headers, q.after);
         return Ok(crate::events::run_events(state, run, resume, None).into_response());
     }
     let lines = state.store.run_logs(&id, q.after, q.limit).await?;

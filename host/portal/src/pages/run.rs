@@ -129,17 +129,12 @@ pub async fn page(
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> PageResult<Response> {
-    let run = visible_or_awaiting(&portal, &viewer, &id).await?;
-    render(&portal, &viewer, &run, None, StatusCode::OK).await
-}
-
-/// A run the viewer may look at (see [`portico_runs::control::RunControl::viewable`]).
-async fn visible_or_awaiting(portal: &Portal, viewer: &Viewer, id: &str) -> PageResult<RunRecord> {
-    Ok(portal
+    let run = portal
         .state
         .run_control()
-        .viewable(&viewer.user, id)
-        .await?)
+        .viewable(&viewer.user, &id)
+        .await?;
+    render(&portal, &viewer, &run, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -156,12 +151,12 @@ pub async fn events(
     Query(q): Query<After>,
     headers: HeaderMap,
 ) -> PageResult<Response> {
-    let run = visible_or_awaiting(&portal, &viewer, &id).await?;
-    let after = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(q.after);
+    let run = portal
+        .state
+        .run_control()
+        .viewable(&viewer.user, &id)
+        .await?;
+    let after = portico_api::events::resume_after(&headers, q.after);
     Ok(
         portico_api::events::run_events(portal.state.clone(), run, after, Some(HEARTBEAT))
             .into_response(),
@@ -175,7 +170,11 @@ pub async fn poll(
     Path(id): Path<String>,
     Query(q): Query<After>,
 ) -> PageResult<Json<Value>> {
-    let run = visible_or_awaiting(&portal, &viewer, &id).await?;
+    let run = portal
+        .state
+        .run_control()
+        .viewable(&viewer.user, &id)
+        .await?;
     let logs = portal.state.store.run_logs(&id, q.after, 1000).await?;
     Ok(Json(
         json!({ "run": portico_api::show_run(&run), "logs": logs }),
@@ -249,7 +248,11 @@ pub async fn decide(
                 ApprovalError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => return Err(PageError::internal(e)),
             };
-            let run = visible_or_awaiting(&portal, &viewer, &id).await?;
+            let run = portal
+                .state
+                .run_control()
+                .viewable(&viewer.user, &id)
+                .await?;
             render(&portal, &viewer, &run, Some(e.to_string()), status).await
         }
         Err(e) => Err(e.into()),
