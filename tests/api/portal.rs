@@ -386,3 +386,25 @@ async fn progress_reaches_the_page_while_a_plugin_floods_its_log() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_day_2_form_without_its_entity_says_so_at_the_entity_picker() {
+    let p = Portico::with_examples(portico_tests::api::Backend::Sqlite).await;
+    let s = sign_in(&p, ADMIN_TOKEN).await.expect("signed in");
+    let answer = s
+        .http
+        .post(format!("{}/actions/change_replicas", s.url))
+        .header(COOKIE, &s.cookie)
+        .form(&[("_csrf", s.csrf.as_str()), ("in.replicas", "3")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+    let html = answer.text().await.unwrap();
+    let at_picker = html
+        .split("id=\"e-_entity\">")
+        .nth(1)
+        .expect("an error at the picker");
+    assert!(at_picker.contains("entity"), "{at_picker}");
+    assert!(html.contains("value=\"3\""), "the typed replicas are kept");
+}

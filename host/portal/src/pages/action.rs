@@ -74,7 +74,14 @@ async fn steps(portal: &Portal, viewer: &Viewer, f: &Filling<'_>) -> (Vec<Step>,
         .intake
         .form_state(&viewer.user, f.action, f.entity.clone(), &f.submitted)
         .await;
-    let (by_field, mut general) = form::errors(&f.violations);
+    // The run's entity has its own picker above the inputs (see `render`).
+    let inputs: Vec<Violation> = f
+        .violations
+        .iter()
+        .filter(|v| v.path != "entity")
+        .cloned()
+        .collect();
+    let (by_field, mut general) = form::errors(&inputs);
     // jq failures are the action's fault, not the user's: shown once, above the form.
     for p in &state.problems {
         let line = format!("{}: {}", p.path, p.message);
@@ -181,6 +188,12 @@ async fn render(
     if let Some(refusal) = f.refusal {
         general.insert(0, refusal);
     }
+    let entity_error: Vec<&str> = f
+        .violations
+        .iter()
+        .filter(|v| v.path == "entity")
+        .map(|v| v.message.as_str())
+        .collect();
     let a = f.action;
     let needs_entity = a.trigger.operation != "CREATE";
     let entities = if needs_entity {
@@ -195,23 +208,14 @@ async fn render(
         "steps": steps,
         "errors": general,
         "entity": f.entity,
+        "entity_error": (!entity_error.is_empty()).then(|| entity_error.join("; ")),
         "entities": entities,
         "needs_entity": needs_entity,
         "retry_of": f.retry_of,
         "secrets_again": f.retry_of.is_some() && has_secrets(a),
-        "dynamic": dynamic(a),
+        "dynamic": a.inputs.depends_on_form(),
     });
     Ok((status, render_page("action.html", viewer, "hub", context)).into_response())
-}
-
-/// Whether any input's visibility, requirement, default, disabling or dataset is jq over the
-/// form: only then do the fields change as the user types, and the page asks the server.
-fn dynamic(action: &Action) -> bool {
-    action
-        .inputs
-        .definition()
-        .to_string()
-        .contains("\"jqQuery\"")
 }
 
 fn has_secrets(action: &Action) -> bool {

@@ -197,6 +197,15 @@ pub fn as_submitted(user_inputs: &Value, values: &Value) -> Value {
     values
 }
 
+/// Whether `value` holds a `{"jqQuery": ...}` anywhere.
+fn has_jq(value: &Value) -> bool {
+    match value {
+        Value::Object(o) => o.contains_key("jqQuery") || o.values().any(has_jq),
+        Value::Array(items) => items.iter().any(has_jq),
+        _ => false,
+    }
+}
+
 /// The validator of an input's schema.
 fn validator(schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
     jsonschema::options()
@@ -214,6 +223,8 @@ fn validator(schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
 #[derive(Clone)]
 pub struct CompiledInputs {
     definition: Value,
+    /// Whether any input's field is jq over the form (see [`CompiledInputs::depends_on_form`]).
+    dynamic: bool,
     /// Each input's validator, or why its schema does not compile (reported on each request).
     schemas: Arc<std::sync::OnceLock<Schemas>>,
 }
@@ -225,8 +236,16 @@ impl CompiledInputs {
     pub fn compile(user_inputs: &Value) -> Self {
         Self {
             definition: user_inputs.clone(),
+            dynamic: has_jq(user_inputs),
             schemas: Arc::default(),
         }
+    }
+
+    /// Whether what the inputs show (visible, required, disabled, defaults, datasets) can change
+    /// as the form is filled: some field of theirs is `{"jqQuery": ...}`. A form for inputs
+    /// without any never needs the server while it is filled.
+    pub fn depends_on_form(&self) -> bool {
+        self.dynamic
     }
 
     /// `trigger.userInputs` as written.
