@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 
 /// Rows per page of a table.
 const PAGE: usize = 50;
+/// The most runs an entity's page lists (each one the audit log names is one read).
+const RUNS_SHOWN: usize = 50;
 /// Property columns a table shows (the rest are on the entity's page).
 const COLUMNS: usize = 6;
 
@@ -208,7 +210,6 @@ pub async fn table(
         "sorts": sort_links(order(&q.sort)),
         "query": { "q": q.q, "prop": q.prop, "op": q.op, "value": q.value, "related": q.related, "sort": q.sort },
         "operators": ["=", "!=", ">", ">=", "<", "<=", "contains", "beginsWith", "endsWith", "isEmpty", "isNotEmpty"],
-        "actions": day_two(&portal, &viewer, &blueprint).await?,
     });
     Ok(render_page("table.html", &viewer, "catalog", context).into_response())
 }
@@ -289,10 +290,12 @@ pub async fn entity(
     let mut runs = store
         .list_runs(&RunFilter {
             entity: Some(identifier.clone()),
-            limit: 50,
+            limit: RUNS_SHOWN,
             ..RunFilter::default()
         })
         .await?;
+    // The filter matches the identifier; an entity of another blueprint may share it.
+    runs.retain(|r| r.blueprint.as_deref() == Some(blueprint.as_str()));
     let writes = store
         .audit_log(&AuditFilter {
             resource_type: Some("entity".into()),
@@ -305,6 +308,9 @@ pub async fn entity(
         let Some(run_id) = record.run_id else {
             continue;
         };
+        if runs.len() >= RUNS_SHOWN {
+            break;
+        }
         if runs.iter().any(|r| r.id == run_id) {
             continue;
         }
