@@ -596,3 +596,51 @@ async fn a_link_from_another_site_opens_the_page_signed_in() {
     );
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_other_pages_as_their_users_see_them() {
+    let server = Portico::with_examples(Backend::Sqlite).await;
+    let dana = server.member("dana", &[]).await;
+    let pat = server.member("pat", &["platform"]).await;
+    let waiting = server
+        .as_user(
+            &dana,
+            "POST",
+            "/v1/actions/provision_dev_environment/runs",
+            json!({ "properties": { "name": "demo-env", "ttl": "48h" } }),
+        )
+        .await;
+    assert_eq!(waiting.status, 202, "{}", waiting.body);
+    let id = server
+        .run(
+            "scaffold_service",
+            json!({ "properties": { "name": "billing" } }),
+        )
+        .await;
+    server.finished(&id).await;
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/login", server.url)).await;
+    browser.wait_for("#token").await;
+    browser.screenshot("login").await;
+    sign_in(&browser, &server, &pat).await;
+    browser.goto(&format!("{}/approvals", server.url)).await;
+    browser.wait_for_text(".inbox", "dana", WAIT).await;
+    browser.screenshot("approvals").await;
+    browser.click(".signout button").await;
+    browser.wait_for("#token").await;
+
+    sign_in(&browser, &server, ADMIN_TOKEN).await;
+    for (path, shows, name) in [
+        ("/runs", "Scaffold a service", "runs"),
+        ("/catalog/service/billing", &id as &str, "entity"),
+        ("/audit?resource_type=run", &id, "audit"),
+        ("/admin", "Tokens of admin", "admin"),
+        ("/catalog/nothing", "not found", "not-found"),
+    ] {
+        browser.goto(&format!("{}{path}", server.url)).await;
+        browser.wait_for_text("main", shows, WAIT).await;
+        browser.screenshot(name).await;
+    }
+    browser.close().await;
+}
