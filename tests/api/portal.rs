@@ -1,8 +1,8 @@
 //! The portal's sessions and live run pages over HTTP, on every backend: what the browser suite
 //! (SQLite) relies on, without a browser.
 
-use portico_tests::api::{ADMIN_TOKEN, Portico, backends};
-use reqwest::header::{COOKIE, SET_COOKIE};
+use portico_tests::api::{ADMIN_TOKEN, Portico, backends, portal_sign_in, set_cookie};
+use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
 /// A browser's cookie jar, as far as these tests need one.
@@ -20,46 +20,18 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-/// The `name=value` of a `Set-Cookie` named `name`, and its attributes.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(str::to_owned)
-}
-
 /// Signs in through `/login` as a browser does; `None` when refused (with the status).
 async fn sign_in(p: &Portico, token: &str) -> Result<Session, u16> {
     let http = no_redirects();
-    let form = http.get(format!("{}/login", p.url)).send().await.unwrap();
-    let login = set_cookie(&form, "portico_login").expect("the form sets its nonce cookie");
-    let nonce = login
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("portico_login=")
-        .to_owned();
-    let answer = http
-        .post(format!("{}/login", p.url))
-        .header(COOKIE, format!("portico_login={nonce}"))
-        .form(&[("token", token), ("next", "/runs"), ("nonce", &nonce)])
-        .send()
-        .await
-        .unwrap();
-    if answer.status() != 303 {
-        return Err(answer.status().as_u16());
-    }
-    assert_eq!(answer.headers()["location"], "/runs");
-    let cookie = set_cookie(&answer, "portico_session").expect("a session cookie");
+    let signed = portal_sign_in(&http, &p.url, token, "/runs").await?;
+    assert_eq!(signed.location, "/runs");
+    let cookie = signed.set_cookie;
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
     assert!(!cookie.contains("Secure"), "served over http: {cookie}");
-    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let cookie = signed.cookie;
     let page = http
         .get(format!("{}/runs", p.url))
         .header(COOKIE, &cookie)

@@ -18,7 +18,7 @@
 
 use portico_catalog::{Actor, Catalog, EntityInput, OnExisting};
 use portico_store::{AuditRecord, RunLogLine, RunRecord, RunStatus};
-use portico_tests::api::{ADMIN_TOKEN, Portico, backends};
+use portico_tests::api::{ADMIN_TOKEN, Portico, backends, portal_sign_in};
 use portico_tests::browser::Browser;
 use reqwest::header::COOKIE;
 use serde_json::{Map, Value, json};
@@ -52,36 +52,6 @@ fn percentiles(mut ms: Vec<f64>) -> (f64, f64) {
     ms.sort_by(f64::total_cmp);
     let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
     (at(0.50), at(0.99))
-}
-
-/// Signs in through `/login` as a browser does; returns the session cookie.
-async fn session(http: &reqwest::Client, url: &str) -> String {
-    let form = http.get(format!("{url}/login")).send().await.unwrap();
-    let nonce = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("portico_login="))
-        .and_then(|v| v.split(';').next())
-        .expect("nonce")
-        .to_owned();
-    let answer = http
-        .post(format!("{url}/login"))
-        .header(COOKIE, format!("portico_login={nonce}"))
-        .form(&[("token", ADMIN_TOKEN), ("nonce", nonce.as_str())])
-        .send()
-        .await
-        .unwrap();
-    answer
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("portico_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_owned()
 }
 
 async fn load(p: &Portico) -> Duration {
@@ -337,7 +307,10 @@ async fn main() {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let cookie = session(&http, &p.url).await;
+        let cookie = portal_sign_in(&http, &p.url, ADMIN_TOKEN, "/")
+            .await
+            .expect("signed in")
+            .cookie;
         println!(
             "\nportal pages at {SERVICES} entities, {backend:?} ({FETCHES} fetches each, one at a time)"
         );

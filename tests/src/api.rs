@@ -384,3 +384,66 @@ impl Portico {
             .to_owned()
     }
 }
+
+/// What signing in through the portal's `/login` form gave (see [`portal_sign_in`]).
+pub struct PortalSignIn {
+    /// The session cookie as the server set it, attributes and all.
+    pub set_cookie: String,
+    /// `portico_session=...`, to send back.
+    pub cookie: String,
+    /// Where the server sent the browser next.
+    pub location: String,
+}
+
+/// The `Set-Cookie` named `name` in an answer, attributes and all.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// Signs in at `url`'s `/login` with `token` as a browser does (the form's nonce cookie, then
+/// the post), asking to go to `next`; `Err` holds the status of a refusal. `http` must not
+/// follow redirects.
+pub async fn portal_sign_in(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    next: &str,
+) -> Result<PortalSignIn, u16> {
+    let form = http
+        .get(format!("{url}/login"))
+        .send()
+        .await
+        .expect("login page");
+    let nonce = set_cookie(&form, "portico_login").expect("the form sets its nonce cookie");
+    let nonce = nonce
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("portico_login=")
+        .to_owned();
+    let answer = http
+        .post(format!("{url}/login"))
+        .header(reqwest::header::COOKIE, format!("portico_login={nonce}"))
+        .form(&[("token", token), ("next", next), ("nonce", &nonce)])
+        .send()
+        .await
+        .expect("login post");
+    if answer.status() != 303 {
+        return Err(answer.status().as_u16());
+    }
+    let set_cookie = set_cookie(&answer, "portico_session").expect("a session cookie");
+    Ok(PortalSignIn {
+        cookie: set_cookie.split(';').next().unwrap_or_default().to_owned(),
+        set_cookie,
+        location: answer.headers()["location"]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
