@@ -110,6 +110,15 @@ async fn any_approval_starts_the_run_and_self_approval_is_refused() {
         decide(&p, &bob, &id, "MAYBE")
             .await
             .expect_violation("status", "not APPROVE or DECLINE");
+        // A reason is shown to everyone who reads the run and sent in notifications: bounded.
+        p.as_user(
+            &bob,
+            "PATCH",
+            &format!("/v1/actions/runs/{id}/approval"),
+            json!({ "status": "APPROVE", "description": "x".repeat(1001) }),
+        )
+        .await
+        .expect_violation("description", "at most 1000 characters");
 
         let approvers = p
             .as_user(

@@ -141,7 +141,7 @@ impl From<ApprovalError> for ApiError {
         match e {
             ApprovalError::Forbidden(m) => ApiError::forbidden(m),
             ApprovalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            ApprovalError::Invalid(m) => CatalogError::field("status", m).into(),
+            ApprovalError::Invalid { field, message } => CatalogError::field(field, message).into(),
             e @ ApprovalError::Broken(_) => ApiError::internal(e),
             ApprovalError::Store(e) => e.into(),
         }

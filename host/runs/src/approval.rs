@@ -107,9 +107,14 @@ pub enum ApprovalError {
     /// The run is not waiting, or the caller already decided.
     #[error("{0}")]
     Conflict(String),
-    /// The decision is malformed.
-    #[error("{0}")]
-    Invalid(String),
+    /// The decision is malformed: `field` (`status`, `description`) says where.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field of the decision at fault.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The run's action snapshot cannot be used (it was checked when written, so this is the
     /// host's fault, not the caller's).
     #[error("the run's action has an unusable requiredApproval: {0}")]
@@ -198,6 +203,10 @@ pub async fn approvers_among(
     Ok(list)
 }
 
+/// The longest reason an approver may give: it is shown to everyone who reads the run and sent
+/// in notifications.
+pub const MAX_REASON_CHARS: usize = 1000;
+
 /// Records `decider`'s decision on a waiting run and moves the run on when it is settled:
 /// to PENDING (approved, workers take it) or DECLINED. Answers the run as it is now.
 pub async fn decide(
@@ -216,9 +225,18 @@ pub async fn decide(
             allow_self_approval: false,
         });
     if !matches!(decision, "APPROVE" | "DECLINE") {
-        return Err(ApprovalError::Invalid(format!(
-            "status `{decision}` is not APPROVE or DECLINE"
-        )));
+        return Err(ApprovalError::Invalid {
+            field: "status",
+            message: format!("`{decision}` is not APPROVE or DECLINE"),
+        });
+    }
+    if let Some(text) = &description
+        && text.chars().count() > MAX_REASON_CHARS
+    {
+        return Err(ApprovalError::Invalid {
+            field: "description",
+            message: format!("at most {MAX_REASON_CHARS} characters"),
+        });
     }
     if run.status != RunStatus::WaitingForApproval {
         return Err(ApprovalError::Conflict(format!(

@@ -245,7 +245,7 @@ pub async fn decide(
             let status = match e {
                 ApprovalError::Forbidden(_) => StatusCode::FORBIDDEN,
                 ApprovalError::Conflict(_) => StatusCode::CONFLICT,
-                ApprovalError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                ApprovalError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => return Err(PageError::internal(e)),
             };
             let run = portal
