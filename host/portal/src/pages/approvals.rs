@@ -23,7 +23,8 @@ pub async fn page(
         .awaiting(&viewer.user, LOOK_AT)
         .await?;
     let runs: Vec<_> = awaiting.iter().map(|(run, _)| run.clone()).collect();
-    let mut waiting = super::run_rows(&portal, &runs).await?;
+    let titles = super::action_titles(&portal).await?;
+    let mut waiting = super::run_rows(&titles, &runs);
     for (shown, (_, approvers)) in waiting.iter_mut().zip(&awaiting) {
         shown["approvers"] = json!(approvers);
     }

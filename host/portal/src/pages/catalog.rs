@@ -320,7 +320,7 @@ pub async fn entity(
     }
     runs.sort_by_key(|r| std::cmp::Reverse(r.created_at));
     runs.retain(|r| viewer.is_admin() || r.created_by == viewer.user.identifier);
-    let runs = super::run_rows(&portal, &runs).await?;
+    let runs = super::run_rows(&super::action_titles(&portal).await?, &runs);
     let context = json!({
         "entity": {
             "identifier": e.identifier, "title": e.title, "blueprint": e.blueprint,

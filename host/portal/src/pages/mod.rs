@@ -50,22 +50,16 @@ pub(crate) async fn action_titles(
         .collect())
 }
 
-/// Runs as a list shows them, with their actions' titles.
-pub(crate) async fn run_rows(
-    portal: &crate::Portal,
+/// Runs as a list shows them, with their actions' titles (from [`action_titles`]).
+pub(crate) fn run_rows(
+    titles: &std::collections::HashMap<String, String>,
     runs: &[portico_store::RunRecord],
-) -> Result<Vec<Value>, portico_store::StoreError> {
-    let titles = action_titles(portal).await?;
-    Ok(runs
-        .iter()
+) -> Vec<Value> {
+    runs.iter()
         .map(|r| {
             let mut v = run::view(r);
-            v["actionTitle"] = titles
-                .get(&r.action)
-                .cloned()
-                .unwrap_or(r.action.clone())
-                .into();
+            v["actionTitle"] = titles.get(&r.action).unwrap_or(&r.action).clone().into();
             v
         })
-        .collect())
+        .collect()
 }

@@ -61,15 +61,10 @@ pub async fn list(
         runs.truncate(PAGE);
         runs.last().map(|r| r.id.clone())
     });
-    let rows = super::run_rows(&portal, &runs).await?;
-    let actions: Vec<String> = portal
-        .state
-        .store
-        .list_actions()
-        .await?
-        .into_iter()
-        .map(|a| a.identifier)
-        .collect();
+    let titles = super::action_titles(&portal).await?;
+    let rows = super::run_rows(&titles, &runs);
+    let mut actions: Vec<&String> = titles.keys().collect();
+    actions.sort();
     let context = json!({
         "runs": rows,
         "next": next.flatten(),
