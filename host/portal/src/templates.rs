@@ -1,7 +1,8 @@
 //! The portal's templates, embedded in the binary and compiled once. HTML is autoescaped: a
 //! value reaches the page as text unless a template says otherwise.
 
-use axum::response::Html;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
 use std::sync::OnceLock;
 
@@ -47,20 +48,19 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// Renders a template with `context`. A template that fails to render is a bug: the page
-/// says so and the log holds the cause.
-pub fn render(name: &str, context: &impl serde::Serialize) -> Html<String> {
+/// Renders a template with `context` as an HTML page. A template that fails to render is a
+/// bug: the answer is a 500 that says only that, and the log holds the cause.
+pub fn render(name: &str, context: &impl serde::Serialize) -> Response {
     let rendered = environment()
         .get_template(name)
         .and_then(|t| t.render(context));
     match rendered {
-        Ok(html) => Html(html),
+        Ok(html) => Html(html).into_response(),
         Err(e) => {
             tracing::error!("template {name} failed: {e:#}");
-            Html(
-                "<!doctype html><title>Server error</title><p>The server failed to show this page."
-                    .into(),
-            )
+            let page =
+                "<!doctype html><title>Server error</title><p>The server failed to show this page.";
+            (StatusCode::INTERNAL_SERVER_ERROR, Html(page)).into_response()
         }
     }
 }

@@ -12,11 +12,11 @@ pub mod runs;
 
 use crate::templates;
 use crate::viewer::Viewer;
-use axum::response::Html;
+use axum::response::Response;
 use serde_json::Value;
 
 /// Renders a page inside the layout: `context` plus the viewer and which tab is current.
-pub(crate) fn page(name: &str, viewer: &Viewer, tab: &str, mut context: Value) -> Html<String> {
+pub(crate) fn page(name: &str, viewer: &Viewer, tab: &str, mut context: Value) -> Response {
     if let Some(map) = context.as_object_mut() {
         map.insert("viewer".into(), viewer.context());
         map.insert("tab".into(), tab.into());
