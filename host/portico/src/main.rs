@@ -43,6 +43,8 @@ enum Command {
         #[arg(long, env = "PORTICO_DATA_DIR", default_value = "portico-data")]
         data_dir: PathBuf,
     },
+    #[command(flatten)]
+    Client(portico_cli::Command),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = match cli.command {
+        Command::Client(command) => return runtime.block_on(portico_cli::execute(command)),
         Command::Serve(args) => match args.resolve() {
             Ok(settings) => {
                 init_logs(settings.server.log_format);
