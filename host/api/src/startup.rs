@@ -81,12 +81,13 @@ pub async fn load_plugins_dir(state: &AppState, dir: &Path) -> Result<Vec<Loaded
     Ok(loaded)
 }
 
-/// The embedded default's examples: blueprints `team`, `service` and `environment`, and actions
-/// wired to the example plugins (when those plugins are loaded). Idempotent: anything that
-/// exists is left alone, so an operator's changes survive restarts.
+/// The embedded default's examples (`examples/*.yaml`, built in): blueprints `team`, `service`
+/// and `environment`, the `platform` team, and actions wired to the example plugins (when those
+/// plugins are loaded). Idempotent: anything that exists is left alone, so an operator's changes
+/// survive restarts.
 pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
     use portico_catalog::{Actor, BlueprintInput};
-    use serde_json::json;
+    use portico_manifest::Kind;
     let actor = Actor {
         identifier: "portico".into(),
         admin: true,
@@ -94,154 +95,97 @@ pub async fn seed_examples(state: &AppState) -> Result<Vec<String>, String> {
         origin: "examples".into(),
         run_id: None,
     };
-    let mut created = Vec::new();
-    let blueprints = [
-        json!({ "identifier": "team", "title": "Team", "icon": "Team" }),
-        json!({ "identifier": "service", "title": "Service", "icon": "Microservice",
-            "schema": { "properties": {
-                "language": { "type": "string", "enum": ["go", "rust", "python", "typescript"] },
-                "description": { "type": "string" },
-                "repository": { "type": "string", "format": "url" },
-                "replicas": { "type": "number", "minimum": 0 } } },
-            "relations": { "owner": { "target": "team", "title": "Owner" } } }),
-        json!({ "identifier": "environment", "title": "Environment", "icon": "Environment",
-            "schema": { "properties": {
-                "kind": { "type": "string", "enum": ["production", "staging", "development"] },
-                "expires": { "type": "string", "format": "timer" } } } }),
-    ];
-    for bp in blueprints {
-        let input: BlueprintInput = serde_json::from_value(bp).map_err(|e| e.to_string())?;
-        let id = input.identifier.clone();
-        if state
-            .store
-            .get_blueprint(&id)
-            .await
-            .map_err(|e| e.to_string())?
-            .is_none()
-        {
-            state
-                .catalog
-                .create_blueprint(&actor, input)
-                .await
-                .map_err(|e| format!("blueprint {id}: {e}"))?;
-            created.push(format!("blueprint {id}"));
-        }
-    }
-
-    let teams = state.store.list_teams().await.map_err(|e| e.to_string())?;
-    if !teams.iter().any(|t| t.name == "platform") {
-        let team = portico_store::Team {
-            name: "platform".into(),
-            description: Some("Approves long-lived dev environments".into()),
-            created_at: portico_store::now(),
-        };
-        let audit = AuditRecord::success("portico", "examples", "CREATE", "team", "platform");
-        state
-            .store
-            .create_team(team, audit)
-            .await
-            .map_err(|e| format!("team platform: {e}"))?;
-        created.push("team platform".into());
-    }
-
-    let plugins: Vec<(String, String)> = state
+    let plugins: Vec<String> = state
         .store
         .list_plugins()
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
-        .map(|p| (p.name, p.digest))
+        .map(|p| p.name)
         .collect();
-    let actions = [
-        json!({ "identifier": "scaffold_service", "title": "Scaffold a service", "icon": "Microservice",
-            "trigger": { "type": "self-service", "operation": "CREATE", "blueprintIdentifier": "service",
-                "userInputs": { "properties": {
-                    "name": { "type": "string", "title": "Name", "pattern": "^[a-z][a-z0-9-]{1,62}$" },
-                    "language": { "type": "string", "enum": ["go", "rust", "python", "typescript"], "default": "go" },
-                    "description": { "type": "string", "format": "multi-line" } },
-                  "required": ["name"], "order": ["name", "language", "description"] } },
-            "invocationMethod": { "type": "WASM", "plugin": "scaffold-service", "config": { "org": "acme", "paceMs": 700 },
-                "capabilities": { "catalog": { "write": ["service"] } },
-                "limits": { "timeoutSeconds": 30, "memoryMiB": 64 } } }),
-        json!({ "identifier": "change_replicas", "title": "Change replicas", "icon": "Scale",
-            "trigger": { "type": "self-service", "operation": "DAY-2", "blueprintIdentifier": "service",
-                "userInputs": { "properties": {
-                    "replicas": { "type": "number", "title": "Replicas", "minimum": 0, "maximum": 100 } },
-                  "required": ["replicas"] } },
-            "invocationMethod": { "type": "WASM", "plugin": "change-replicas",
-                "capabilities": { "catalog": { "write": ["service"] } } } }),
-        json!({ "identifier": "call_webhook", "title": "Call the deploy webhook", "icon": "Webhook",
-            "trigger": { "type": "self-service", "operation": "CREATE",
-                "userInputs": { "properties": { "tag": { "type": "string", "title": "Image tag" } }, "required": ["tag"] } },
-            "invocationMethod": { "type": "WASM", "plugin": "webhook",
-                "config": { "url": "http://127.0.0.1:8088/deploy" },
-                "capabilities": { "http": [ { "url": "http://127.0.0.1:8088",
-                    "headers": { "Authorization": "Bearer {{ .secrets.webhook_token }}" } } ] } } }),
-        // Every guardrail at once: approval by the platform team (or an admin) for TTLs over
-        // 24 hours, at most 3 live environments per team, a TTL on what the run creates, and
-        // the automation below that tears an environment down when its TTL passes.
-        json!({ "identifier": "provision_dev_environment", "title": "Provision a temporary dev environment",
-            "icon": "Environment",
-            "trigger": { "type": "self-service", "operation": "CREATE", "blueprintIdentifier": "environment",
-                "userInputs": { "properties": {
-                    "name": { "type": "string", "title": "Name", "pattern": "^[a-z][a-z0-9-]{1,62}$" },
-                    "ttl": { "type": "string", "title": "Time to live", "pattern": "^[0-9]+h$", "default": "8h",
-                        "description": "e.g. 8h; over 24h needs the platform team's approval" } },
-                  "required": ["name"] } },
-            "invocationMethod": { "type": "WASM", "plugin": "dev-environment",
-                "capabilities": { "catalog": { "write": ["environment"] } } },
-            "requiredApproval": { "type": "ANY", "when": "(.inputs.ttl | rtrimstr(\"h\") | tonumber) > 24" },
-            "approvalTimeout": "24h",
-            "quotas": { "maxActiveEntitiesPerTeam": 3 },
-            "permissions": { "approve": { "roles": ["admin"], "teams": ["platform"] } } }),
-        json!({ "identifier": "teardown_expired_environment", "title": "Tear down an expired environment",
-            "icon": "Environment",
-            "trigger": { "type": "automation",
-                "event": { "type": "TIMER_PROPERTY_EXPIRED", "blueprintIdentifier": "environment",
-                    "propertyIdentifier": "expires" } },
-            "invocationMethod": { "type": "WASM", "plugin": "teardown",
-                "capabilities": { "catalog": { "write": ["environment"] } } } }),
-    ];
-    for action in actions {
-        let id = action["identifier"].as_str().unwrap_or_default().to_owned();
-        let plugin = action["invocationMethod"]["plugin"]
-            .as_str()
-            .unwrap_or_default();
-        if !plugins.iter().any(|(name, _)| name == plugin)
-            || state
-                .store
-                .get_action(&id)
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some()
-        {
+    let teams = state.store.list_teams().await.map_err(|e| e.to_string())?;
+    let mut created = Vec::new();
+    for doc in portico_manifest::examples() {
+        let id = doc.id.clone();
+        let exists = match doc.kind {
+            Kind::Blueprint => state.store.get_blueprint(&id).await.map(|b| b.is_some()),
+            Kind::Action => state.store.get_action(&id).await.map(|a| a.is_some()),
+            Kind::Team => Ok(teams.iter().any(|t| t.name == id)),
+            Kind::Plugin => Ok(true),
+        }
+        .map_err(|e| e.to_string())?;
+        if exists {
             continue;
         }
-        let registry = portico_runs::registry::ActionRegistry {
-            store: state.store.as_ref(),
-            runtime: &state.runtime,
-            intake: &state.intake,
-            runner: &state.runner,
-        };
-        // An example the host's settings refuse (e.g. a secret the operator has not allowed
-        // it) is left out with a warning; the host still starts.
-        let checked = match registry.check(&action).await {
-            Ok(checked) => checked,
-            Err(e @ portico_runs::registry::RegistryError::Invalid(_)) => {
-                tracing::warn!("example action {id} not created: {e:?}");
-                continue;
+        match doc.kind {
+            Kind::Blueprint => {
+                let input: BlueprintInput =
+                    serde_json::from_value(doc.body).map_err(|e| format!("{}: {e}", doc.source))?;
+                state
+                    .catalog
+                    .create_blueprint(&actor, input)
+                    .await
+                    .map_err(|e| format!("blueprint {id}: {e}"))?;
             }
-            Err(e) => return Err(format!("example action {id}: {e}")),
-        };
-        let author = portico_runs::registry::Author {
-            actor: "portico",
-            origin: "examples",
-        };
-        registry
-            .write(author, &checked, portico_store::Write::Create)
-            .await
-            .map_err(|e| format!("example action {id}: {e}"))?;
-        created.push(format!("action {id}"));
+            Kind::Team => {
+                let team = portico_store::Team {
+                    name: id.clone(),
+                    description: doc.body["description"].as_str().map(str::to_owned),
+                    created_at: portico_store::now(),
+                };
+                let audit = AuditRecord::success("portico", "examples", "CREATE", "team", &id);
+                state
+                    .store
+                    .create_team(team, audit)
+                    .await
+                    .map_err(|e| format!("team {id}: {e}"))?;
+            }
+            Kind::Action => {
+                let plugin = doc.body["invocationMethod"]["plugin"]
+                    .as_str()
+                    .unwrap_or_default();
+                if !plugins.iter().any(|name| name == plugin) {
+                    continue;
+                }
+                if !seed_action(state, &id, &doc.body).await? {
+                    continue;
+                }
+            }
+            Kind::Plugin => continue,
+        }
+        created.push(format!("{} {id}", doc.kind));
     }
     Ok(created)
+}
+
+/// Creates one example action; `false` when the host's settings refuse it (e.g. a secret the
+/// operator has not allowed it), which is logged and does not stop the host.
+async fn seed_action(
+    state: &AppState,
+    id: &str,
+    action: &serde_json::Value,
+) -> Result<bool, String> {
+    let registry = portico_runs::registry::ActionRegistry {
+        store: state.store.as_ref(),
+        runtime: &state.runtime,
+        intake: &state.intake,
+        runner: &state.runner,
+    };
+    let checked = match registry.check(action).await {
+        Ok(checked) => checked,
+        Err(e @ portico_runs::registry::RegistryError::Invalid(_)) => {
+            tracing::warn!("example action {id} not created: {e:?}");
+            return Ok(false);
+        }
+        Err(e) => return Err(format!("example action {id}: {e}")),
+    };
+    let author = portico_runs::registry::Author {
+        actor: "portico",
+        origin: "examples",
+    };
+    registry
+        .write(author, &checked, portico_store::Write::Create)
+        .await
+        .map_err(|e| format!("example action {id}: {e}"))?;
+    Ok(true)
 }
