@@ -40,6 +40,22 @@ pub fn forget_tokens(state: &AppState) {
 pub struct Caller {
     /// Who.
     pub user: User,
+    /// Which client made the change, for the audit log: `api`, or `apply` when the request says
+    /// it comes from `portico apply` (its [`CLIENT_HEADER`]). `apply --prune` deletes only
+    /// what the audit log shows an apply created, so hand-made objects are never pruned.
+    pub origin: &'static str,
+}
+
+/// The header a client names itself with (`portico-client: apply`); any other value counts as
+/// plain `api`, so a caller cannot pose as the host's own origins (`examples`, `automation`).
+pub const CLIENT_HEADER: &str = "portico-client";
+
+/// The origin a request's [`CLIENT_HEADER`] claims.
+fn origin_of(headers: &axum::http::HeaderMap) -> &'static str {
+    match headers.get(CLIENT_HEADER).map(|v| v.as_bytes()) {
+        Some(b"apply") => "apply",
+        _ => "api",
+    }
 }
 
 impl Caller {
@@ -49,7 +65,7 @@ impl Caller {
             identifier: self.user.identifier.clone(),
             admin: self.user.role == Role::Admin,
             teams: self.user.teams.clone(),
-            origin: "api".into(),
+            origin: self.origin.into(),
             run_id: None,
         }
     }
@@ -133,7 +149,10 @@ impl FromRequestParts<AppState> for Caller {
                  valid one",
             )
         })?;
-        Ok(Self { user })
+        Ok(Self {
+            user,
+            origin: origin_of(&parts.headers),
+        })
     }
 }
 

@@ -25,7 +25,7 @@ fn registry(state: &AppState) -> ActionRegistry<'_> {
 fn author(caller: &Caller) -> Author<'_> {
     Author {
         actor: &caller.user.identifier,
-        origin: "api",
+        origin: caller.origin,
     }
 }
 
@@ -97,14 +97,25 @@ pub(crate) async fn get_one(
     ))
 }
 
-/// Creates or replaces an action (admin).
+/// `?dryRun=true`: check and answer the action as it would be stored, writing nothing.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct DryRun {
+    #[serde(default, rename = "dryRun")]
+    dry_run: bool,
+}
+
+/// Creates or replaces an action (admin). With `?dryRun=true` it only checks the definition and
+/// answers it as it would be stored, defaults filled in: how `portico apply` compares a file
+/// with the server without guessing the server's defaults.
 #[utoipa::path(put, path = "/v1/actions/{action}", tag = "actions", security(("bearer" = [])),
-    params(("action" = String, Path)), request_body(content = Object),
+    params(("action" = String, Path), ("dryRun" = Option<bool>, Query, description = "check only; answer the action as it would be stored")),
+    request_body(content = Object),
     responses((status = 200, description = "`{ok, action}`"), (status = 422, description = "invalid")))]
 pub(crate) async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    crate::extract::Query(q): crate::extract::Query<DryRun>,
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
     caller
@@ -117,6 +128,10 @@ pub(crate) async fn replace(
     }
     let registry = registry(&state);
     let action = registry.check(&body).await?;
+    if q.dry_run {
+        let would = serde_json::to_value(action.definition()).map_err(ApiError::internal)?;
+        return Ok(axum::Json(json!({ "ok": true, "action": would })));
+    }
     let stored = registry
         .write(author(&caller), &action, Write::Replace)
         .await?;

@@ -35,8 +35,13 @@ fn describe(versions: &[PluginVersion]) -> Value {
 }
 
 fn record(caller: &Caller, operation: &str, name: &str, after: Option<Value>) -> AuditRecord {
-    let mut record =
-        AuditRecord::success(&caller.user.identifier, "api", operation, "plugin", name);
+    let mut record = AuditRecord::success(
+        &caller.user.identifier,
+        caller.origin,
+        operation,
+        "plugin",
+        name,
+    );
     record.after = after;
     record
 }

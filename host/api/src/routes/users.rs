@@ -19,8 +19,13 @@ use serde_json::{Value, json};
 pub(crate) const MAX_TOKENS_PER_USER: usize = 25;
 
 fn record(caller: &Caller, resource_type: &str, id: &str, after: Value) -> AuditRecord {
-    let mut record =
-        AuditRecord::success(&caller.user.identifier, "api", "CREATE", resource_type, id);
+    let mut record = AuditRecord::success(
+        &caller.user.identifier,
+        caller.origin,
+        "CREATE",
+        resource_type,
+        id,
+    );
     record.after = Some(after);
     record
 }
