@@ -3,7 +3,7 @@
 mod demo;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// mimalloc: the allocator was a seventh of a run's CPU with the system one.
 #[global_allocator]
@@ -20,6 +20,8 @@ use std::path::PathBuf;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    global: portico_cli::Global,
 }
 
 #[derive(Subcommand)]
@@ -45,6 +47,11 @@ enum Command {
     },
     #[command(flatten)]
     Client(portico_cli::Command),
+    /// Prints a shell completion script: `portico completions bash > /etc/bash_completion.d/portico`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,7 +61,18 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = match cli.command {
-        Command::Client(command) => return runtime.block_on(portico_cli::execute(command)),
+        Command::Client(command) => {
+            return runtime.block_on(portico_cli::execute(command, cli.global));
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "portico",
+                &mut std::io::stdout(),
+            );
+            return std::process::ExitCode::SUCCESS;
+        }
         Command::Serve(args) => match args.resolve() {
             Ok(settings) => {
                 init_logs(settings.server.log_format);
