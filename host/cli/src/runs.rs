@@ -181,10 +181,11 @@ pub async fn follow(client: &Client, id: &str, out: Output) -> Result<Value, Cli
                     Ok(Some(chunk)) => chunk,
                     Ok(None) | Err(_) => break,
                 };
-                failures = 0;
                 buffer.push_str(&String::from_utf8_lossy(&chunk));
                 while let Some(end) = buffer.find("\n\n") {
                     let event: String = buffer.drain(..end + 2).collect();
+                    // Only a whole event is progress: a stream cut before every event gives up.
+                    failures = 0;
                     let (name, seq, data) = parse_event(&event);
                     let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
                     match name.as_str() {

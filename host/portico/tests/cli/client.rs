@@ -265,3 +265,78 @@ async fn outputs_are_json_yaml_or_tables_and_completions_are_generated() {
         "a bash completion function"
     );
 }
+
+/// A proxy to `upstream` that cuts each of its first `cuts` connections after `budget` bytes of
+/// answer, as a flaky network or an impatient load balancer would.
+async fn cutting_proxy(upstream: String, cuts: usize, budget: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    tokio::spawn(async move {
+        let mut accepted = 0;
+        while let Ok((mut client, _)) = listener.accept().await {
+            accepted += 1;
+            let budget = if accepted <= cuts { budget } else { usize::MAX };
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.split();
+                let (mut server_read, mut server_write) = server.split();
+                let up = tokio::io::copy(&mut client_read, &mut server_write);
+                let down = async {
+                    let mut sent = 0;
+                    let mut buf = vec![0u8; 256];
+                    while sent < budget {
+                        let n = server_read.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        let n = n.min(budget - sent);
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        sent += n;
+                    }
+                };
+                tokio::select! { _ = up => {}, _ = down => {} }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_resumes_after_a_dropped_connection_without_losing_or_repeating_lines() {
+    let cli = Cli::new(Portico::with_examples(backends()[0]).await);
+    let started = cli
+        .run(&[
+            "run",
+            "scaffold_service",
+            "-i",
+            "name=flaky-api",
+            "-o",
+            "json",
+        ])
+        .await;
+    let run: Value = serde_json::from_str(started.expect(0)).expect("JSON");
+    let id = run["id"].as_str().unwrap().to_owned();
+
+    // The first three connections through the proxy are cut after 400 bytes.
+    let proxy = cutting_proxy(cli.server.url.clone(), 3, 400).await;
+    let mut command = crate::portico(cli.home.path());
+    command
+        .env("PORTICO_URL", &proxy)
+        .env("PORTICO_TOKEN", &cli.token)
+        .args(["runs", "logs", "-f", &id]);
+    let followed = crate::run_blocking(command).await;
+    let out = followed.expect(0);
+
+    let full = cli.run(&["runs", "logs", &id]).await;
+    let expected: Vec<&str> = full.expect(0).lines().collect();
+    assert!(expected.len() >= 3, "{expected:?}");
+    let printed: Vec<&str> = out.lines().take_while(|l| !l.starts_with("Run ")).collect();
+    assert_eq!(printed, expected, "every line once, in order\n{out}");
+}
