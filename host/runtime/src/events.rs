@@ -53,7 +53,20 @@ pub trait RunEvents: Send + Sync {
 /// A call the plugin made to a capability that reaches outside the sandbox, as
 /// [`RunEvents::call`] receives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CapabilityCall<'a> {
+pub struct CapabilityCall<'a> {
+    /// What was called.
+    pub target: CallTarget<'a>,
+    /// What became of it.
+    pub outcome: CallOutcome<'a>,
+    /// The line the host writes to the run's log about this call right after (a denial's
+    /// reason, or `http GET <url> -> 200 OK`), so an observer that shows the call can leave
+    /// that line out.
+    pub logged: Option<&'a str>,
+}
+
+/// What a [`CapabilityCall`] called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallTarget<'a> {
     /// `catalog.get`, `search`, `upsert` or `delete`.
     Catalog {
         /// `get`, `search`, `upsert` or `delete`.
@@ -62,8 +75,6 @@ pub enum CapabilityCall<'a> {
         blueprint: Option<&'a str>,
         /// The entity the call names; `None` for a search.
         identifier: Option<&'a str>,
-        /// What became of it.
-        outcome: CallOutcome<'a>,
     },
     /// An outgoing HTTP request.
     Http {
@@ -72,16 +83,13 @@ pub enum CapabilityCall<'a> {
         /// The URL as the plugin built it (the grant's headers, which hold the secrets, are not
         /// part of it).
         url: &'a str,
-        /// What became of it.
-        outcome: CallOutcome<'a>,
     },
 }
 
 /// What became of a [`CapabilityCall`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallOutcome<'a> {
-    /// Refused by the grant or a limit; the reason names which (the same text goes to the run's
-    /// log right after).
+    /// Refused by the grant or a limit; the reason names which.
     Denied(&'a str),
     /// `get`: whether the entity exists; `delete`: whether it existed.
     Found(bool),

@@ -6,7 +6,7 @@ mod memory;
 
 use crate::bindings::{self, catalog, types};
 use crate::capabilities::sink::{Denials, LogSink};
-use crate::events::{CallOutcome, CapabilityCall, LogLevel};
+use crate::events::{CallOutcome, CallTarget, CapabilityCall, LogLevel};
 use crate::failure::HostFailure;
 use crate::limits::GrantError;
 use crate::request::{Entity, entity_to_wit};
@@ -197,12 +197,15 @@ impl CatalogCtx {
                 have.join(", ")
             }
         );
-        self.report(
-            operation,
-            Some(blueprint),
-            Some(identifier),
-            CallOutcome::Denied(&reason),
-        );
+        self.log.call(&CapabilityCall {
+            target: CallTarget::Catalog {
+                operation,
+                blueprint: Some(blueprint),
+                identifier: Some(identifier),
+            },
+            outcome: CallOutcome::Denied(&reason),
+            logged: Some(&reason),
+        });
         self.denials.record(reason.clone());
         self.log.emit(LogLevel::Warn, &reason);
         Err(catalog::Error::Denied(reason))
@@ -215,11 +218,14 @@ impl CatalogCtx {
         identifier: Option<&str>,
         outcome: CallOutcome<'_>,
     ) {
-        self.log.call(&CapabilityCall::Catalog {
-            operation,
-            blueprint,
-            identifier,
+        self.log.call(&CapabilityCall {
+            target: CallTarget::Catalog {
+                operation,
+                blueprint,
+                identifier,
+            },
             outcome,
+            logged: None,
         });
     }
 
@@ -591,11 +597,15 @@ mod tests {
         fn progress(&self, _: Option<u8>, _: Option<&str>) {}
         fn link(&self, _: &crate::events::Link) {}
         fn call(&self, call: &CapabilityCall<'_>) {
-            if let CapabilityCall::Catalog {
-                operation,
-                blueprint,
-                identifier,
+            if let CapabilityCall {
+                target:
+                    CallTarget::Catalog {
+                        operation,
+                        blueprint,
+                        identifier,
+                    },
                 outcome,
+                ..
             } = call
             {
                 let outcome = match outcome {

@@ -13,7 +13,7 @@ mod scrub;
 
 use crate::capabilities::secrets::{SecretsProvider, Template};
 use crate::capabilities::sink::{Denials, LogSink};
-use crate::events::{CallOutcome, CapabilityCall, LogLevel};
+use crate::events::{CallOutcome, CallTarget, CapabilityCall, LogLevel};
 use crate::limits::{GrantError, Limits};
 use crate::net::is_public;
 use http::Method;
@@ -561,13 +561,13 @@ impl Outbound {
             Err(e) => format!("failed: {e}"),
         };
         let url = uri.to_string();
+        let line = format!("http {method} {url} -> {status}");
         let outcome = match &result {
             Ok((response, _)) => CallOutcome::Status(response.status().as_u16()),
             Err(_) => CallOutcome::Failed(&status),
         };
-        self.report(&method, &url, outcome);
-        self.log
-            .emit(LogLevel::Debug, &format!("http {method} {uri} -> {status}"));
+        self.report(&method, &url, outcome, &line);
+        self.log.emit(LogLevel::Debug, &line);
         let (mut response, io) = result?;
         if let Some(redactor) = redactor {
             let encoding = response.headers().get(CONTENT_ENCODING).map(|v| {
@@ -597,17 +597,26 @@ impl Outbound {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
-    fn report(&self, method: &Method, url: &str, outcome: CallOutcome<'_>) {
-        self.log.call(&CapabilityCall::Http {
-            method: method.as_str(),
-            url,
+    /// Reports the request to observers; `logged` is the line about it the run's log gets next.
+    fn report(&self, method: &Method, url: &str, outcome: CallOutcome<'_>, logged: &str) {
+        self.log.call(&CapabilityCall {
+            target: CallTarget::Http {
+                method: method.as_str(),
+                url,
+            },
             outcome,
+            logged: Some(logged),
         });
     }
 
     /// Reports, logs and records a denial of the request `method uri`.
     fn deny_addr(&self, method: &Method, uri: &http::Uri, reason: String) {
-        self.report(method, &uri.to_string(), CallOutcome::Denied(&reason));
+        self.report(
+            method,
+            &uri.to_string(),
+            CallOutcome::Denied(&reason),
+            &reason,
+        );
         self.log.emit(LogLevel::Warn, &reason);
         self.denials.record(reason);
     }
