@@ -14,3 +14,4 @@ pub fn portico(config: &std::path::Path) -> assert_cmd::Command {
         .env("RUST_BACKTRACE", "0");
     command
 }
+mod plugin;
