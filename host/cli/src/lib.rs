@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod output;
+pub mod plugin;
 pub mod runs;
 
 use clap::{Args, Subcommand};
@@ -74,6 +75,10 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Writes the server's blueprints, actions, teams and plugins as files `apply` accepts.
     Export(apply::ExportArgs),
+    /// Writes and tries plugins locally: `plugin new` scaffolds a plugin crate, `plugin test`
+    /// runs a built plugin once in the server's sandbox, without a server.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 /// Runs one command and turns its outcome into the process's exit code.
@@ -90,6 +95,7 @@ pub async fn execute(command: Command, global: Global) -> ExitCode {
         Command::Audit(args) => commands::audit(args, &global).await,
         Command::Apply(args) => apply::apply(args, &global).await,
         Command::Export(args) => apply::export(args, &global).await,
+        Command::Plugin(c) => return plugin::execute(c, global.output == Format::Json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

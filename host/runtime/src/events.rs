@@ -44,6 +44,63 @@ pub trait RunEvents: Send + Sync {
     fn hand_off(&self) -> Result<HandOff, String> {
         Err("this host cannot hand runs to external systems".into())
     }
+    /// A catalog or HTTP call the plugin made, with what the host decided, before the host
+    /// writes its own log line about it (if any). For tools that show every call as its own line
+    /// (`portico plugin test`); the server has no use for it, so the default does nothing.
+    fn call(&self, _call: &CapabilityCall<'_>) {}
+}
+
+/// A call the plugin made to a capability that reaches outside the sandbox, as
+/// [`RunEvents::call`] receives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapabilityCall<'a> {
+    /// What was called.
+    pub target: CallTarget<'a>,
+    /// What became of it.
+    pub outcome: CallOutcome<'a>,
+    /// The line the host writes to the run's log about this call right after (a denial's
+    /// reason, or `http GET <url> -> 200 OK`), so an observer that shows the call can leave
+    /// that line out.
+    pub logged: Option<&'a str>,
+}
+
+/// What a [`CapabilityCall`] called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallTarget<'a> {
+    /// `catalog.get`, `search`, `upsert` or `delete`.
+    Catalog {
+        /// `get`, `search`, `upsert` or `delete`.
+        operation: &'a str,
+        /// The blueprint the call names; `None` for a search (it reads every granted one).
+        blueprint: Option<&'a str>,
+        /// The entity the call names; `None` for a search.
+        identifier: Option<&'a str>,
+    },
+    /// An outgoing HTTP request.
+    Http {
+        /// The request's method.
+        method: &'a str,
+        /// The URL as the plugin built it (the grant's headers, which hold the secrets, are not
+        /// part of it).
+        url: &'a str,
+    },
+}
+
+/// What became of a [`CapabilityCall`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallOutcome<'a> {
+    /// Refused by the grant or a limit; the reason names which.
+    Denied(&'a str),
+    /// `get`: whether the entity exists; `delete`: whether it existed.
+    Found(bool),
+    /// `search`: how many entities matched.
+    Matched(usize),
+    /// `upsert`: the entity was stored.
+    Stored,
+    /// HTTP: the response's status.
+    Status(u16),
+    /// Allowed, but it did not succeed: the store refused it, or the connection failed.
+    Failed(&'a str),
 }
 
 /// Where an external system reports on a run handed to it.

@@ -40,7 +40,9 @@ pub use capabilities::secrets::{
 };
 pub use config::RuntimeConfig;
 pub use engine::{Runtime, RuntimeError};
-pub use events::{HandOff, Link, LogLevel, RecordedEvents, RunEvents};
+pub use events::{
+    CallOutcome, CallTarget, CapabilityCall, HandOff, Link, LogLevel, RecordedEvents, RunEvents,
+};
 pub use failure::{FailureKind, RunFailure};
 pub use grant::{Capabilities, Grants};
 pub use limits::{GrantError, Limits};

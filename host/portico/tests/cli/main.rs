@@ -111,3 +111,4 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(&path, text).expect("file written");
     path.display().to_string()
 }
+mod plugin;

@@ -6,7 +6,7 @@ mod memory;
 
 use crate::bindings::{self, catalog, types};
 use crate::capabilities::sink::{Denials, LogSink};
-use crate::events::LogLevel;
+use crate::events::{CallOutcome, CallTarget, CapabilityCall, LogLevel};
 use crate::failure::HostFailure;
 use crate::limits::GrantError;
 use crate::request::{Entity, entity_to_wit};
@@ -170,7 +170,15 @@ impl CatalogCtx {
         std::mem::take(&mut self.affected)
     }
 
-    fn check(&self, blueprint: &str, write: bool) -> Result<(), catalog::Error> {
+    /// Whether the grant allows `operation` on `blueprint`; a denial is recorded, reported and
+    /// logged.
+    fn check(
+        &self,
+        operation: &str,
+        blueprint: &str,
+        identifier: &str,
+        write: bool,
+    ) -> Result<(), catalog::Error> {
         let (granted, verb, list) = if write {
             (&self.rules.write, "write", "write")
         } else {
@@ -189,9 +197,54 @@ impl CatalogCtx {
                 have.join(", ")
             }
         );
+        self.log.call(&CapabilityCall {
+            target: CallTarget::Catalog {
+                operation,
+                blueprint: Some(blueprint),
+                identifier: Some(identifier),
+            },
+            outcome: CallOutcome::Denied(&reason),
+            logged: Some(&reason),
+        });
         self.denials.record(reason.clone());
         self.log.emit(LogLevel::Warn, &reason);
         Err(catalog::Error::Denied(reason))
+    }
+
+    fn report(
+        &self,
+        operation: &str,
+        blueprint: Option<&str>,
+        identifier: Option<&str>,
+        outcome: CallOutcome<'_>,
+    ) {
+        self.log.call(&CapabilityCall {
+            target: CallTarget::Catalog {
+                operation,
+                blueprint,
+                identifier,
+            },
+            outcome,
+            logged: None,
+        });
+    }
+
+    /// Reports a call the store answered, or refused with `err`.
+    fn report_result<T>(
+        &self,
+        operation: &str,
+        blueprint: Option<&str>,
+        identifier: Option<&str>,
+        result: &Result<T, CatalogError>,
+        done: impl FnOnce(&T) -> CallOutcome<'static>,
+    ) {
+        match result {
+            Ok(value) => self.report(operation, blueprint, identifier, done(value)),
+            Err(e) => {
+                let text = e.to_string();
+                self.report(operation, blueprint, identifier, CallOutcome::Failed(&text));
+            }
+        }
     }
 
     fn record(&mut self, blueprint: &str, identifier: &str, change: EntityChange) {
@@ -254,10 +307,14 @@ impl catalog::Host for CatalogCtx {
         blueprint: String,
         identifier: String,
     ) -> wasmtime::Result<Result<Option<types::Entity>, catalog::Error>> {
-        if let Err(e) = self.check(&blueprint, false) {
+        if let Err(e) = self.check("get", &blueprint, &identifier, false) {
             return Ok(Err(e));
         }
-        match self.store.get(&blueprint, &identifier).await {
+        let found = self.store.get(&blueprint, &identifier).await;
+        self.report_result("get", Some(&blueprint), Some(&identifier), &found, |e| {
+            CallOutcome::Found(e.is_some())
+        });
+        match found {
             Ok(found) => Ok(Ok(found.map(entity_to_wit))),
             Err(e) => Ok(Err(to_wit(e)?)),
         }
@@ -267,14 +324,31 @@ impl catalog::Host for CatalogCtx {
         &mut self,
         entity: types::Entity,
     ) -> wasmtime::Result<Result<types::Entity, catalog::Error>> {
-        if let Err(e) = self.check(&entity.blueprint, true) {
+        if let Err(e) = self.check("upsert", &entity.blueprint, &entity.identifier, true) {
             return Ok(Err(e));
         }
+        let (blueprint, identifier) = (entity.blueprint.clone(), entity.identifier.clone());
         let entity = match entity_from_wit(entity) {
             Ok(entity) => entity,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => {
+                let text = match &e {
+                    catalog::Error::Invalid(m) => format!("invalid: {m}"),
+                    other => format!("{other:?}"),
+                };
+                let outcome = CallOutcome::Failed(&text);
+                self.report("upsert", Some(&blueprint), Some(&identifier), outcome);
+                return Ok(Err(e));
+            }
         };
-        match self.store.upsert(entity, &self.by).await {
+        let stored = self.store.upsert(entity, &self.by).await;
+        self.report_result(
+            "upsert",
+            Some(&blueprint),
+            Some(&identifier),
+            &stored,
+            |_| CallOutcome::Stored,
+        );
+        match stored {
             Ok(stored) => {
                 self.record(
                     &stored.blueprint,
@@ -292,10 +366,18 @@ impl catalog::Host for CatalogCtx {
         blueprint: String,
         identifier: String,
     ) -> wasmtime::Result<Result<bool, catalog::Error>> {
-        if let Err(e) = self.check(&blueprint, true) {
+        if let Err(e) = self.check("delete", &blueprint, &identifier, true) {
             return Ok(Err(e));
         }
-        match self.store.delete(&blueprint, &identifier, &self.by).await {
+        let deleted = self.store.delete(&blueprint, &identifier, &self.by).await;
+        self.report_result(
+            "delete",
+            Some(&blueprint),
+            Some(&identifier),
+            &deleted,
+            |d| CallOutcome::Found(*d),
+        );
+        match deleted {
             Ok(existed) => {
                 if existed {
                     self.record(&blueprint, &identifier, EntityChange::Deleted);
@@ -315,18 +397,24 @@ impl catalog::Host for CatalogCtx {
             let reason = "catalog search denied: the action grants no blueprints \
                           (capabilities.catalog.read is empty)"
                 .to_owned();
+            self.report("search", None, None, CallOutcome::Denied(&reason));
             self.denials.record(reason.clone());
             return Ok(Err(catalog::Error::Denied(reason)));
         }
         let query: Value = match serde_json::from_str(&query) {
             Ok(q) => q,
             Err(e) => {
-                return Ok(Err(catalog::Error::Invalid(format!(
-                    "query: not valid JSON: {e}"
-                ))));
+                let message = format!("query: not valid JSON: {e}");
+                let text = format!("invalid: {message}");
+                self.report("search", None, None, CallOutcome::Failed(&text));
+                return Ok(Err(catalog::Error::Invalid(message)));
             }
         };
-        match self.store.search(&query, &readable).await {
+        let found = self.store.search(&query, &readable).await;
+        self.report_result("search", None, None, &found, |f| {
+            CallOutcome::Matched(f.len())
+        });
+        match found {
             Ok(found) => Ok(Ok(found.into_iter().map(entity_to_wit).collect())),
             Err(e) => Ok(Err(to_wit(e)?)),
         }
@@ -498,6 +586,74 @@ mod tests {
             "in the order of their last change"
         );
         assert_eq!(denials.first(), None);
+    }
+
+    /// Keeps each call as `operation blueprint/identifier outcome`.
+    #[derive(Default)]
+    struct Calls(std::sync::Mutex<Vec<String>>);
+
+    impl crate::events::RunEvents for Calls {
+        fn log(&self, _: LogLevel, _: &str) {}
+        fn progress(&self, _: Option<u8>, _: Option<&str>) {}
+        fn link(&self, _: &crate::events::Link) {}
+        fn call(&self, call: &CapabilityCall<'_>) {
+            if let CapabilityCall {
+                target:
+                    CallTarget::Catalog {
+                        operation,
+                        blueprint,
+                        identifier,
+                    },
+                outcome,
+                ..
+            } = call
+            {
+                let outcome = match outcome {
+                    CallOutcome::Denied(_) => "denied".to_owned(),
+                    other => format!("{other:?}"),
+                };
+                self.0.lock().unwrap().push(format!(
+                    "{operation} {}/{} {outcome}",
+                    blueprint.unwrap_or("*"),
+                    identifier.unwrap_or("*")
+                ));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_call_is_reported_with_what_the_host_decided() {
+        let calls = Arc::new(Calls::default());
+        let log = Arc::new(LogSink::new(calls.clone(), &Limits::default()));
+        let rules = CatalogRules::new(&CatalogGrant {
+            read: Vec::new(),
+            write: vec!["service".into()],
+        })
+        .unwrap();
+        let by = Attribution {
+            run_id: "r1".into(),
+            action: "deploy".into(),
+            user: "ada".into(),
+        };
+        let store = Arc::new(MemoryCatalog::new());
+        let mut ctx = CatalogCtx::new(store, Arc::new(rules), by, log, Arc::default());
+        let _ = catalog::Host::get(&mut ctx, "team".into(), "a".into()).await;
+        let _ = catalog::Host::get(&mut ctx, "service".into(), "a".into()).await;
+        let _ = catalog::Host::upsert(&mut ctx, entity("service", "a", "{}")).await;
+        let _ = catalog::Host::upsert(&mut ctx, entity("service", "b", "[]")).await;
+        let _ = catalog::Host::search(&mut ctx, r#"{"rules": []}"#.into()).await;
+        let _ = catalog::Host::delete(&mut ctx, "service".into(), "a".into()).await;
+        assert_eq!(
+            *calls.0.lock().unwrap(),
+            [
+                "get team/a denied",
+                "get service/a Found(false)",
+                "upsert service/a Stored",
+                "upsert service/b Failed(\"invalid: properties: must be a JSON object\")",
+                "search */* Matched(1)",
+                "delete service/a Found(true)",
+            ]
+        );
     }
 
     struct Down;

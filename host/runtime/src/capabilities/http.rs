@@ -13,7 +13,7 @@ mod scrub;
 
 use crate::capabilities::secrets::{SecretsProvider, Template};
 use crate::capabilities::sink::{Denials, LogSink};
-use crate::events::LogLevel;
+use crate::events::{CallOutcome, CallTarget, CapabilityCall, LogLevel};
 use crate::limits::{GrantError, Limits};
 use crate::net::is_public;
 use http::Method;
@@ -549,7 +549,7 @@ impl Outbound {
                  a grant must name such an address itself to reach it",
                 seen.join(", ")
             );
-            self.deny_addr(reason);
+            self.deny_addr(&method, &uri, reason);
             return Err(Error::DestinationIpProhibited);
         }
 
@@ -560,8 +560,14 @@ impl Outbound {
             Ok((response, _)) => response.status().to_string(),
             Err(e) => format!("failed: {e}"),
         };
-        self.log
-            .emit(LogLevel::Debug, &format!("http {method} {uri} -> {status}"));
+        let url = uri.to_string();
+        let line = format!("http {method} {url} -> {status}");
+        let outcome = match &result {
+            Ok((response, _)) => CallOutcome::Status(response.status().as_u16()),
+            Err(_) => CallOutcome::Failed(&status),
+        };
+        self.report(&method, &url, outcome, &line);
+        self.log.emit(LogLevel::Debug, &line);
         let (mut response, io) = result?;
         if let Some(redactor) = redactor {
             let encoding = response.headers().get(CONTENT_ENCODING).map(|v| {
@@ -570,10 +576,14 @@ impl Outbound {
                     .to_ascii_lowercase()
             });
             if let Some(encoding) = encoding.filter(|e| !e.is_empty() && e != "identity") {
-                self.deny_addr(format!(
+                self.deny_addr(
+                    &method,
+                    &uri,
+                    format!(
                     "HTTP response from {origin} refused: it is compressed ({encoding}) and the \
                      grant injects secrets, so the host cannot check it does not echo them"
-                ));
+                    ),
+                );
                 return Err(Error::HttpResponseContentCoding(Some(encoding)));
             }
             redactor.headers(response.headers_mut());
@@ -587,7 +597,26 @@ impl Outbound {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
-    fn deny_addr(&self, reason: String) {
+    /// Reports the request to observers; `logged` is the line about it the run's log gets next.
+    fn report(&self, method: &Method, url: &str, outcome: CallOutcome<'_>, logged: &str) {
+        self.log.call(&CapabilityCall {
+            target: CallTarget::Http {
+                method: method.as_str(),
+                url,
+            },
+            outcome,
+            logged: Some(logged),
+        });
+    }
+
+    /// Reports, logs and records a denial of the request `method uri`.
+    fn deny_addr(&self, method: &Method, uri: &http::Uri, reason: String) {
+        self.report(
+            method,
+            &uri.to_string(),
+            CallOutcome::Denied(&reason),
+            &reason,
+        );
         self.log.emit(LogLevel::Warn, &reason);
         self.denials.record(reason);
     }
@@ -595,7 +624,7 @@ impl Outbound {
     /// Records the denial and reads the guest's request body first: a guest that streams its
     /// body (wstd does) would otherwise see "connection reset" instead of the denial.
     async fn deny(&self, request: http::Request<WasiBody>, reason: String) -> Error {
-        self.deny_addr(reason);
+        self.deny_addr(request.method(), request.uri(), reason);
         let drain = request.into_body().collect();
         let _ = tokio::time::timeout(self.remaining().min(Duration::from_secs(5)), drain).await;
         Error::HttpRequestDenied

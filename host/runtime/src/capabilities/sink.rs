@@ -1,4 +1,5 @@
-//! What every capability reports into: the run's log, with one budget, and the run's denials.
+//! What every capability reports into: the run's log, with one budget, the run's denials, and
+//! each catalog or HTTP call for the observers that want them ([`RunEvents::call`]).
 //! Shared at the bottom of the capabilities: each context holds a handle (`Arc`) to the run's
 //! sink, and the plugin's stdout and stderr ([`LogStream`]) feed the same one.
 //!
@@ -7,7 +8,7 @@
 //! either is spent, the rest is dropped and counted, and the log ends with one line saying how
 //! much was dropped.
 
-use crate::events::{LogLevel, RunEvents};
+use crate::events::{CapabilityCall, LogLevel, RunEvents};
 use crate::limits::Limits;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -109,6 +110,11 @@ impl LogSink {
                 self.emit_locked(state, LogLevel::Warn, &line);
             }
         }
+    }
+
+    /// A catalog or HTTP call, for observers ([`RunEvents::call`]); outside the log's budget.
+    pub(crate) fn call(&self, call: &CapabilityCall<'_>) {
+        self.events.call(call);
     }
 
     /// A line written by the host itself (a failure, a backtrace): outside the budget, so the
