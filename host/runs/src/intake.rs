@@ -485,11 +485,7 @@ impl InputLookup for Lookup<'_> {
         identifier: &str,
         dataset: &Value,
     ) -> Result<bool, String> {
-        let query = json!({ "combinator": "and", "rules": [
-            { "property": "$blueprint", "operator": "=", "value": blueprint },
-            { "property": "$identifier", "operator": "=", "value": identifier },
-            dataset,
-        ] });
+        let query = crate::inputs::dataset_query(blueprint, identifier, dataset);
         match self.0.catalog.search(&query, 1, None).await {
             Ok((found, _)) => Ok(!found.is_empty()),
             Err(portico_catalog::CatalogError::Invalid { message, .. }) => Err(message),

@@ -511,11 +511,7 @@ impl InputLookup for Lookup<'_> {
         identifier: &str,
         dataset: &Value,
     ) -> Result<bool, String> {
-        let query = json!({ "combinator": "and", "rules": [
-            { "property": "$blueprint", "operator": "=", "value": blueprint },
-            { "property": "$identifier", "operator": "=", "value": identifier },
-            dataset,
-        ] });
+        let query = portico_runs::inputs::dataset_query(blueprint, identifier, dataset);
         match self.0.search(&query, &[blueprint.to_owned()]).await {
             Ok(found) => Ok(!found.is_empty()),
             Err(e) => Err(e.to_string()),

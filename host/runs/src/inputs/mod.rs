@@ -76,6 +76,16 @@ pub trait InputLookup: Send + Sync {
     async fn team_exists(&self, name: &str) -> bool;
 }
 
+/// The search that answers [`InputLookup::in_dataset`]: entity `identifier` of `blueprint`, and
+/// the dataset's rules. One query for every lookup, so the server and `plugin test` agree.
+pub fn dataset_query(blueprint: &str, identifier: &str, dataset: &Value) -> Value {
+    serde_json::json!({ "combinator": "and", "rules": [
+        { "property": "$blueprint", "operator": "=", "value": blueprint },
+        { "property": "$identifier", "operator": "=", "value": identifier },
+        dataset,
+    ] })
+}
+
 fn violation(path: impl Into<String>, message: impl Into<String>) -> Violation {
     Violation {
         path: path.into(),
