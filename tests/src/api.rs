@@ -221,10 +221,21 @@ impl Portico {
             .runner
             .start(tokio_util::sync::CancellationToken::new());
         if examples {
-            let plugins = std::path::Path::new(crate::artifacts::SCAFFOLD_SERVICE)
-                .parent()
-                .expect("the plugins' folder");
-            portico_api::startup::load_plugins_dir(&state, plugins)
+            // The first-party plugins by name, copied: their build folder may also hold what
+            // another test builds there (the CLI's scaffolded plugin).
+            let plugins = tempfile::tempdir().expect("temp dir");
+            for built in [
+                crate::artifacts::SCAFFOLD_SERVICE,
+                crate::artifacts::CHANGE_REPLICAS,
+                crate::artifacts::WEBHOOK,
+                crate::artifacts::DEV_ENVIRONMENT,
+                crate::artifacts::TEARDOWN,
+            ] {
+                let built = std::path::Path::new(built);
+                let name = built.file_name().expect("a file name");
+                std::fs::copy(built, plugins.path().join(name)).expect("the plugin is copied");
+            }
+            portico_api::startup::load_plugins_dir(&state, plugins.path())
                 .await
                 .expect("the plugins load");
             portico_api::startup::seed_examples(&state)

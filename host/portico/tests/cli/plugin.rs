@@ -93,7 +93,13 @@ fn a_new_plugin_builds_and_runs_as_scaffolded() {
         .unwrap();
     let (_, build_log) = text(&built);
     assert!(built.status.success(), "cargo build failed:\n{build_log}");
-    let wasm = target.join("wasm32-wasip2/release/hello_plugin.wasm");
+    // Moved out at once: the first-party plugins' folder is what `scripts/run` loads.
+    let release = target.join("wasm32-wasip2/release");
+    let wasm = plugin.join("hello_plugin.wasm");
+    std::fs::copy(release.join("hello_plugin.wasm"), &wasm).unwrap();
+    for leftover in ["hello_plugin.wasm", "hello_plugin.d"] {
+        let _ = std::fs::remove_file(release.join(leftover));
+    }
 
     let output = plugin_cmd(dir.path())
         .current_dir(&plugin)
