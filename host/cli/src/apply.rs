@@ -606,7 +606,12 @@ pub async fn export(args: ExportArgs, global: &Global) -> Result<(), CliError> {
         let file = args.dir.join(format!("{}s.yaml", kind.resource_type()));
         std::fs::write(&file, docs.join("---\n"))
             .map_err(|e| CliError::Local(format!("{}: {e}", file.display())))?;
-        written.push(format!("{} ({} {})", file.display(), docs.len(), kind));
+        let plural = if docs.len() == 1 { "" } else { "s" };
+        written.push(format!(
+            "{} ({} {kind}{plural})",
+            file.display(),
+            docs.len()
+        ));
     }
     if global.output == Format::Table {
         println!("Exported {}.", written.join(", "));

@@ -69,7 +69,10 @@ impl fmt::Display for Refusal<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.1, self.0)?;
         for (path, message) in self.2 {
-            write!(f, "\n  {path}: {message}")?;
+            // The server's message often is the first detail already.
+            if !self.1.contains(message.as_str()) {
+                write!(f, "\n  {path}: {message}")?;
+            }
         }
         Ok(())
     }

@@ -72,7 +72,9 @@ impl Output {
         for row in rows {
             table.add_row(row);
         }
-        println!("{}", table.to_string().trim_end());
+        for line in table.lines() {
+            println!("{}", line.trim_end());
+        }
     }
 
     /// A run status, green for SUCCESS and red for the bad ends (on a colour terminal).
