@@ -48,6 +48,37 @@ fn scaffold() -> Value {
 }
 
 #[tokio::test]
+async fn a_dry_run_answers_the_action_as_it_would_be_stored_and_writes_nothing() {
+    for p in Portico::each().await {
+        setup(&p).await;
+        let created = p.admin("POST", "/v1/actions", scaffold()).await;
+        let stored = created.expect(201)["action"].clone();
+
+        let mut changed = scaffold();
+        changed["title"] = json!("Create a service");
+        let path = "/v1/actions/scaffold_service?dryRun=true";
+        let would = p.admin("PUT", path, changed).await.expect(200)["action"].clone();
+        assert_eq!(would["title"], "Create a service");
+        assert_eq!(would["requiredApproval"], false, "defaults are filled in");
+        assert_eq!(
+            would["invocationMethod"]["limits"],
+            stored["invocationMethod"]["limits"]
+        );
+        assert_eq!(would["createdAt"], stored["createdAt"]);
+        let now = p
+            .admin("GET", "/v1/actions/scaffold_service", json!(null))
+            .await;
+        assert_eq!(now.expect(200)["action"], stored, "nothing was written");
+
+        let mut broken = scaffold();
+        broken["invocationMethod"]["plugin"] = json!("no-such-plugin");
+        p.admin("PUT", path, broken)
+            .await
+            .expect_violation("invocationMethod.plugin", "no-such-plugin");
+    }
+}
+
+#[tokio::test]
 async fn an_admin_creates_reads_replaces_and_deletes_an_action() {
     for p in Portico::each().await {
         setup(&p).await;

@@ -129,7 +129,11 @@ pub(crate) async fn replace(
     let registry = registry(&state);
     let action = registry.check(&body).await?;
     if q.dry_run {
-        let would = serde_json::to_value(action.definition()).map_err(ApiError::internal)?;
+        let now = portico_store::now();
+        let created = state.store.get_action(&id).await?.map(|a| a.created_at);
+        let mut would = serde_json::to_value(action.definition()).map_err(ApiError::internal)?;
+        would["createdAt"] = json!(created.unwrap_or(now));
+        would["updatedAt"] = json!(now);
         return Ok(axum::Json(json!({ "ok": true, "action": would })));
     }
     let stored = registry
