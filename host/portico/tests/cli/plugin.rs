@@ -122,7 +122,7 @@ fn a_new_plugin_builds_and_runs_as_scaffolded() {
         "link     Service: https://portal.example.com/service/checkout",
         "SUCCESS in ",
         "Service checkout registered in staging",
-        "  upserted service/checkout {\"environment\":\"staging\",\"registeredBy\":\"plugin-author\"}",
+        "  upserted service/checkout {\"description\":\"checkout (staging), registered by plugin-author\"}",
     ] {
         assert!(stdout.contains(line), "no `{line}` in:\n{stdout}\n{stderr}");
     }
@@ -151,6 +151,27 @@ fn a_new_plugin_builds_and_runs_as_scaffolded() {
     let outcome = events.iter().find(|e| e["event"] == "outcome").unwrap();
     assert_eq!(outcome["status"], "SUCCESS");
     assert_eq!(outcome["summary"], "Service checkout registered in dev");
+
+    // Then the README's last steps: pushed to a server with the examples, its action applied,
+    // and run there as it ran locally.
+    let server = tokio::runtime::Runtime::new().unwrap();
+    server.block_on(async {
+        let cli = crate::Cli::new(
+            portico_tests::api::Portico::with_examples(portico_tests::api::backends()[0]).await,
+        );
+        let wasm = wasm.to_str().unwrap();
+        cli.run(&["plugins", "push", "hello-plugin", wasm])
+            .await
+            .expect(0);
+        let action = plugin.join("action.json");
+        cli.run(&["apply", "-f", action.to_str().unwrap()])
+            .await
+            .expect(0);
+        let ran = cli
+            .run(&["run", "hello-plugin", "-i", "name=checkout", "--follow"])
+            .await;
+        assert!(ran.expect(0).contains("Service checkout registered in dev"));
+    });
 }
 
 #[test]
