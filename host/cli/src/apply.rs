@@ -634,9 +634,9 @@ mod tests {
         assert_eq!(
             diff(&old, &new),
             vec![
-                "~ title: \"A\" -> \"B\"",
                 "- schema.properties.x: {\"type\":\"string\"}",
                 "+ schema.properties.y: {\"type\":\"number\"}",
+                "~ title: \"A\" -> \"B\"",
             ]
         );
     }
