@@ -48,6 +48,11 @@ pub trait RunEvents: Send + Sync {
     /// writes its own log line about it (if any). For tools that show every call as its own line
     /// (`portico plugin test`); the server has no use for it, so the default does nothing.
     fn call(&self, _call: &CapabilityCall<'_>) {}
+    /// Whether [`RunEvents::call`] wants calls at all; read once per run, so a run on the
+    /// server builds no call reports (no names copied, no errors formatted).
+    fn observes_calls(&self) -> bool {
+        false
+    }
 }
 
 /// A call the plugin made to a capability that reaches outside the sandbox, as

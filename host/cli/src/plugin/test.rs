@@ -696,6 +696,9 @@ impl Printer {
 }
 
 impl RunEvents for Printer {
+    fn observes_calls(&self) -> bool {
+        true
+    }
     fn log(&self, level: LogLevel, message: &str) {
         {
             let mut state = self.lock();

@@ -238,6 +238,9 @@ impl CatalogCtx {
         result: &Result<T, CatalogError>,
         done: impl FnOnce(&T) -> CallOutcome<'static>,
     ) {
+        if !self.log.observes_calls() {
+            return;
+        }
         match result {
             Ok(value) => self.report(operation, blueprint, identifier, done(value)),
             Err(e) => {
@@ -327,27 +330,32 @@ impl catalog::Host for CatalogCtx {
         if let Err(e) = self.check("upsert", &entity.blueprint, &entity.identifier, true) {
             return Ok(Err(e));
         }
-        let (blueprint, identifier) = (entity.blueprint.clone(), entity.identifier.clone());
+        // The names outlive the entity only for an observer (`plugin test`).
+        let names = self
+            .log
+            .observes_calls()
+            .then(|| (entity.blueprint.clone(), entity.identifier.clone()));
+        let (blueprint, identifier) = match &names {
+            Some((b, i)) => (Some(b.as_str()), Some(i.as_str())),
+            None => (None, None),
+        };
         let entity = match entity_from_wit(entity) {
             Ok(entity) => entity,
             Err(e) => {
-                let text = match &e {
-                    catalog::Error::Invalid(m) => format!("invalid: {m}"),
-                    other => format!("{other:?}"),
-                };
-                let outcome = CallOutcome::Failed(&text);
-                self.report("upsert", Some(&blueprint), Some(&identifier), outcome);
+                if names.is_some() {
+                    let text = match &e {
+                        catalog::Error::Invalid(m) => format!("invalid: {m}"),
+                        other => format!("{other:?}"),
+                    };
+                    self.report("upsert", blueprint, identifier, CallOutcome::Failed(&text));
+                }
                 return Ok(Err(e));
             }
         };
         let stored = self.store.upsert(entity, &self.by).await;
-        self.report_result(
-            "upsert",
-            Some(&blueprint),
-            Some(&identifier),
-            &stored,
-            |_| CallOutcome::Stored,
-        );
+        self.report_result("upsert", blueprint, identifier, &stored, |_| {
+            CallOutcome::Stored
+        });
         match stored {
             Ok(stored) => {
                 self.record(
@@ -593,6 +601,9 @@ mod tests {
     struct Calls(std::sync::Mutex<Vec<String>>);
 
     impl crate::events::RunEvents for Calls {
+        fn observes_calls(&self) -> bool {
+            true
+        }
         fn log(&self, _: LogLevel, _: &str) {}
         fn progress(&self, _: Option<u8>, _: Option<&str>) {}
         fn link(&self, _: &crate::events::Link) {}

@@ -611,12 +611,10 @@ impl Outbound {
 
     /// Reports, logs and records a denial of the request `method uri`.
     fn deny_addr(&self, method: &Method, uri: &http::Uri, reason: String) {
-        self.report(
-            method,
-            &uri.to_string(),
-            CallOutcome::Denied(&reason),
-            &reason,
-        );
+        if self.log.observes_calls() {
+            let url = uri.to_string();
+            self.report(method, &url, CallOutcome::Denied(&reason), &reason);
+        }
         self.log.emit(LogLevel::Warn, &reason);
         self.denials.record(reason);
     }

@@ -26,6 +26,8 @@ const STDERR_TAIL_LINES: usize = 16;
 
 pub(crate) struct LogSink {
     events: Arc<dyn RunEvents>,
+    /// [`RunEvents::observes_calls`], read once.
+    observes_calls: bool,
     limit: u64,
     max_lines: u64,
     state: Mutex<SinkState>,
@@ -50,6 +52,7 @@ pub(crate) enum Stdio {
 impl LogSink {
     pub(crate) fn new(events: Arc<dyn RunEvents>, limits: &Limits) -> Self {
         Self {
+            observes_calls: events.observes_calls(),
             events,
             limit: limits.log_bytes,
             max_lines: limits.log_lines.into(),
@@ -114,7 +117,14 @@ impl LogSink {
 
     /// A catalog or HTTP call, for observers ([`RunEvents::call`]); outside the log's budget.
     pub(crate) fn call(&self, call: &CapabilityCall<'_>) {
-        self.events.call(call);
+        if self.observes_calls {
+            self.events.call(call);
+        }
+    }
+
+    /// Whether calls are observed: a capability builds a report only then.
+    pub(crate) fn observes_calls(&self) -> bool {
+        self.observes_calls
     }
 
     /// A line written by the host itself (a failure, a backtrace): outside the budget, so the
