@@ -4,7 +4,7 @@
 use crate::Global;
 use crate::config::{Context, Contexts};
 use crate::error::CliError;
-use crate::output::{cell, text};
+use crate::output::{Format, cell, text};
 use clap::{Args, Subcommand};
 use comfy_table::Cell;
 use reqwest::Method;
@@ -184,12 +184,7 @@ pub async fn actions(command: ActionsCommand, global: &Global) -> Result<(), Cli
         }
         ActionsCommand::Get { identifier } => {
             let body = client.get(&format!("/v1/actions/{identifier}")).await?;
-            // A definition is read as a whole: JSON unless YAML was asked for.
-            let mut out = out;
-            if out.format == crate::output::Format::Table {
-                out.format = crate::output::Format::Json;
-            }
-            out.value(&body["action"]);
+            out.document(&body["action"], Format::Json);
         }
     }
     Ok(())
@@ -240,11 +235,7 @@ pub async fn blueprints(command: BlueprintsCommand, global: &Global) -> Result<(
         }
         BlueprintsCommand::Get { identifier } => {
             let body = client.get(&format!("/v1/blueprints/{identifier}")).await?;
-            let mut out = out;
-            if out.format == crate::output::Format::Table {
-                out.format = crate::output::Format::Json;
-            }
-            out.value(&body["blueprint"]);
+            out.document(&body["blueprint"], Format::Json);
         }
     }
     Ok(())
@@ -290,11 +281,7 @@ pub async fn entities(command: EntitiesCommand, global: &Global) -> Result<(), C
             let body = client
                 .get(&format!("/v1/blueprints/{blueprint}/entities/{identifier}"))
                 .await?;
-            let mut out = out;
-            if out.format == crate::output::Format::Table {
-                out.format = crate::output::Format::Yaml;
-            }
-            out.value(&body["entity"]);
+            out.document(&body["entity"], Format::Yaml);
         }
         EntitiesCommand::Search {
             blueprint,
@@ -414,7 +401,7 @@ pub async fn plugins(command: PluginsCommand, global: &Global) -> Result<(), Cli
         }
         PluginsCommand::Push { name, file } => {
             let plugin = push_plugin(&client, &name, &file).await?;
-            if out.format == crate::output::Format::Table {
+            if out.format == Format::Table {
                 println!(
                     "Pushed {name} {} ({} bytes).",
                     text(&plugin["digest"]),
@@ -528,8 +515,5 @@ pub fn read_json_arg(flag: &str, text: &str) -> Result<Value, CliError> {
         ),
         None => (flag.to_owned(), text.to_owned()),
     };
-    let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
-    serde_saphyr::from_str_with_options(&content, options)
-        .map_err(|e| CliError::Local(format!("{source}: not valid JSON or YAML: {e}")))
+    portico_manifest::read_value(&source, &content).map_err(|e| CliError::Local(e.to_string()))
 }

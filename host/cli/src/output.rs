@@ -47,6 +47,16 @@ impl Output {
         }
     }
 
+    /// Prints one object read as a whole (a definition, an entity): as `--output` asks, and
+    /// as `table_as` (JSON or YAML) for the default table.
+    pub fn document(&self, value: &Value, table_as: Format) {
+        let format = match self.format {
+            Format::Table => table_as,
+            other => other,
+        };
+        Output { format, ..*self }.value(value);
+    }
+
     /// Prints rows as a table, or `value` (what the rows came from) in JSON or YAML.
     pub fn rows(&self, value: &Value, headers: &[&str], rows: Vec<Vec<Cell>>) {
         if self.format != Format::Table {

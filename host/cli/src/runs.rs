@@ -85,11 +85,11 @@ async fn watch(
         if out.format == Format::Table {
             eprintln!("Run {id} {}", text(&run["status"]));
         }
-        let ended = follow(client, &id, out).await?;
+        let ended = follow(client, &id, out, true).await?;
         return finish(&ended, out);
     }
     if watch.wait {
-        let ended = wait(client, &id).await?;
+        let ended = follow(client, &id, out, false).await?;
         return finish(&ended, out);
     }
     match out.format {
@@ -136,26 +136,15 @@ fn finish(run: &Value, out: Output) -> Result<(), CliError> {
     }
 }
 
-fn ended(status: &str) -> bool {
-    matches!(status, "SUCCESS" | "FAILURE" | "CANCELLED" | "DECLINED")
-}
-
-/// Polls a run until it ends.
-async fn wait(client: &Client, id: &str) -> Result<Value, CliError> {
-    loop {
-        let run = client.get(&format!("/v1/actions/runs/{id}")).await?["run"].clone();
-        if ended(run["status"].as_str().unwrap_or("")) {
-            return Ok(run);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// Follows a run's events until its `end`, printing log lines and moving a progress bar (on a
-/// terminal). A dropped connection is resumed after the last line printed, so no line is
-/// printed twice or lost; ten failures in a row give up.
-pub async fn follow(client: &Client, id: &str, out: Output) -> Result<Value, CliError> {
-    let bar = progress_bar(out);
+/// terminal) when `show`; `--wait` reads the same stream silently, so it learns of the end as
+/// soon as `--follow` does. A dropped connection is resumed after the last line read, so no
+/// line is printed twice or lost; ten failures in a row give up.
+pub async fn follow(client: &Client, id: &str, out: Output, show: bool) -> Result<Value, CliError> {
+    let bar = match show {
+        true => progress_bar(out),
+        false => ProgressBar::hidden(),
+    };
     let mut after: Option<String> = None;
     let mut failures = 0;
     loop {
@@ -191,6 +180,9 @@ pub async fn follow(client: &Client, id: &str, out: Output) -> Result<Value, Cli
                     match name.as_str() {
                         "log" => {
                             after = seq.or(after);
+                            if !show {
+                                continue;
+                            }
                             let line =
                                 format!("{:<5} {}", text(&data["level"]), text(&data["message"]));
                             if out.format == Format::Table {
@@ -199,6 +191,7 @@ pub async fn follow(client: &Client, id: &str, out: Output) -> Result<Value, Cli
                                 println!("{}", json!({ "event": "log", "log": data }));
                             }
                         }
+                        "status" if !show => {}
                         "status" => {
                             if out.format == Format::Table {
                                 show_progress(&bar, &data);
@@ -452,7 +445,7 @@ pub async fn runs(command: RunsCommand, global: &Global) -> Result<(), CliError>
             }
         }
         RunsCommand::Logs { id, follow: true } => {
-            let ended = follow(&client, &id, out).await?;
+            let ended = follow(&client, &id, out, true).await?;
             return finish(&ended, out);
         }
         RunsCommand::Logs { id, follow: false } => {

@@ -109,11 +109,8 @@ pub struct ManifestError {
 /// Reads every document in `text` (YAML, of which JSON is a part; `---` separates documents).
 /// `name` is how errors refer to the file.
 pub fn parse(name: &str, text: &str) -> Result<Vec<Document>, ManifestError> {
-    // YAML 1.2 booleans only: `enum: [yes, no, y, n]` stays strings, as it would in JSON.
-    let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
-    let values: Vec<Value> =
-        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| ManifestError {
+    let values: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml_options())
+        .map_err(|e| ManifestError {
             place: name.to_owned(),
             message: format!("not valid YAML or JSON: {e}"),
         })?;
@@ -131,6 +128,22 @@ pub fn parse(name: &str, text: &str) -> Result<Vec<Document>, ManifestError> {
             document(source, value)
         })
         .collect()
+}
+
+/// Reads one YAML or JSON value (an inputs file, a query) as `parse` reads documents. `name` is
+/// how errors refer to it.
+pub fn read_value(name: &str, text: &str) -> Result<Value, ManifestError> {
+    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| ManifestError {
+        place: name.to_owned(),
+        message: format!("not valid YAML or JSON: {e}"),
+    })
+}
+
+/// YAML 1.2 booleans only: `enum: [yes, no, y, n]` stays strings, as it would in JSON.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options
 }
 
 fn document(source: String, value: Value) -> Result<Document, ManifestError> {
