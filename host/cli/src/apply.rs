@@ -51,6 +51,18 @@ enum Change {
     Delete,
 }
 
+impl Change {
+    /// As `--output json` names it.
+    fn label(&self) -> &'static str {
+        match self {
+            Change::Create => "create",
+            Change::Update(_) => "update",
+            Change::Unchanged => "unchanged",
+            Change::Delete => "delete",
+        }
+    }
+}
+
 struct Step {
     kind: Kind,
     id: String,
@@ -102,19 +114,23 @@ pub async fn apply(args: ApplyArgs, global: &Global) -> Result<(), CliError> {
     let json = global.output != Format::Table;
     let mut report = Vec::new();
     let mut deferred = Vec::new();
+    let mut created_blueprints = BTreeSet::new();
     for step in &steps {
         if !json {
             print_step(step, args.dry_run);
         }
-        report.push(json!({ "kind": step.kind.name(), "id": step.id,
-            "change": match &step.change { Change::Create => "create", Change::Update(_) => "update",
-                Change::Unchanged => "unchanged", Change::Delete => "delete" } }));
+        report.push(
+            json!({ "kind": step.kind.name(), "id": step.id, "change": step.change.label() }),
+        );
         if args.dry_run {
             continue;
         }
-        write(&client, &server, step, &mut deferred)
+        write(&client, &server, &created_blueprints, step, &mut deferred)
             .await
             .map_err(|e| at(step, e))?;
+        if step.kind == Kind::Blueprint && step.change == Change::Create {
+            created_blueprints.insert(step.id.clone());
+        }
     }
     // Blueprints created without their relations (a cycle) get them now.
     for doc in deferred {
@@ -202,6 +218,7 @@ fn print_step(step: &Step, dry_run: bool) {
 async fn write(
     client: &Client,
     server: &Server,
+    created_blueprints: &BTreeSet<String>,
     step: &Step,
     deferred: &mut Vec<Document>,
 ) -> Result<(), CliError> {
@@ -234,16 +251,11 @@ async fn write(
             push_plugin(client, &doc.id, Path::new(file)).await?;
         }
         (Change::Create, Kind::Blueprint) => {
-            let missing_target =
-                doc.body["relations"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .any(|(_, r)| {
-                        r["target"]
-                            .as_str()
-                            .is_some_and(|t| t != doc.id && !server.exists(Kind::Blueprint, t))
-                    });
+            let missing_target = targets(step).any(|t| {
+                t != doc.id
+                    && !server.exists(Kind::Blueprint, &t)
+                    && !created_blueprints.contains(&t)
+            });
             if missing_target {
                 // Its targets come later (a cycle): created bare now, completed at the end.
                 let mut bare = doc.body.clone();

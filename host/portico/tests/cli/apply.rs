@@ -56,6 +56,16 @@ async fn apply_creates_in_order_then_a_second_apply_changes_nothing() {
             json!(["gold", "silver", "yes", "no"]),
             "YAML 1.1 booleans stay strings"
         );
+        // Its relation's target was created first, so it was written once, relations and all.
+        let writes = cli
+            .server
+            .admin(
+                "GET",
+                "/v1/audit-log?resource=blueprint&identifier=service",
+                Value::Null,
+            )
+            .await;
+        assert_eq!(writes.expect(200)["audit"].as_array().unwrap().len(), 1);
 
         let second = cli
             .run(&["apply", "-f", dir.path().to_str().unwrap()])
