@@ -104,7 +104,15 @@ impl HostKey {
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path).map_err(file_error)?;
+                let mut file = match options.open(path) {
+                    Ok(file) => file,
+                    // Another process made it first (two `plugin test`s at once): use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let text = std::fs::read_to_string(path).map_err(file_error)?;
+                        return Self::from_hex(&text);
+                    }
+                    Err(e) => return Err(file_error(e)),
+                };
                 std::io::Write::write_all(&mut file, hex::encode(key.root).as_bytes())
                     .map_err(file_error)?;
                 Ok(key)

@@ -277,7 +277,11 @@ fn local_runtime(secrets: Arc<dyn SecretsProvider>) -> Result<Runtime, Failed> {
     create_private_dir(&dir)?;
     let mut config = RuntimeConfig::new(&dir);
     config.max_concurrent_runs = 1;
-    config.artifact_key = artifact_key(&dir)?;
+    // The server's key file and subkey: made once per cache folder (0600), so the cache
+    // serves the next `plugin test` too.
+    let key = portico_runs::host_key::HostKey::load_or_create(&dir.join("host-key"))
+        .map_err(|e| Failed::error(e.to_string()))?;
+    config.artifact_key = key.artifact_key();
     Runtime::new(config, secrets).map_err(|e| Failed::error(e.to_string()))
 }
 
@@ -309,44 +313,6 @@ fn create_private_dir(dir: &Path) -> Result<(), Failed> {
     builder
         .create(dir)
         .map_err(|e| Failed::error(format!("{}: {e}", dir.display())))
-}
-
-/// The key the cache's compiled plugins are authenticated with: made once per cache folder and
-/// kept there (readable by its owner only), so the cache serves the next `plugin test` too.
-fn artifact_key(dir: &Path) -> Result<[u8; 32], Failed> {
-    let path = dir.join("artifact-key");
-    let read = |path: &Path| -> Result<[u8; 32], Failed> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failed::error(format!("{}: {e}", path.display())))?;
-        let mut key = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut key).map_err(|_| {
-            Failed::error(format!(
-                "{}: not 64 hex digits; delete it and a new key is made (the cached compiled \
-                 plugins are then compiled again)",
-                path.display()
-            ))
-        })?;
-        Ok(key)
-    };
-    if path.exists() {
-        return read(&path);
-    }
-    let key = random::<32>()?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            use std::io::Write;
-            file.write_all(hex::encode(key).as_bytes())
-                .map_err(|e| Failed::error(format!("{}: {e}", path.display())))?;
-            Ok(key)
-        }
-        // Another `plugin test` made it first.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
-        Err(e) => Err(Failed::error(format!("{}: {e}", path.display()))),
-    }
 }
 
 fn random<const N: usize>() -> Result<[u8; N], Failed> {
