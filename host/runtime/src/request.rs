@@ -60,6 +60,17 @@ pub enum Operation {
     Delete,
 }
 
+impl Operation {
+    /// As Port writes it in `trigger.operation`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::DayTwo => "DAY-2",
+            Operation::Delete => "DELETE",
+        }
+    }
+}
+
 /// Everything a plugin receives for one run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRequest {

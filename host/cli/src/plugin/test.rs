@@ -428,7 +428,7 @@ fn run_entity(
             "--entity: required: {} is a {} action and runs on an entity of blueprint `{}` \
              (give its identifier; the entity comes from --catalog)",
             args.action.display(),
-            operation_name(operation),
+            operation.as_str(),
             blueprint.unwrap_or("?")
         ))),
         (Some(id), _, Some(blueprint)) => catalog
@@ -449,14 +449,6 @@ fn run_entity(
             "--entity: {} has no trigger.blueprintIdentifier to find the entity in",
             args.action.display()
         ))),
-    }
-}
-
-fn operation_name(operation: Operation) -> &'static str {
-    match operation {
-        Operation::Create => "CREATE",
-        Operation::DayTwo => "DAY-2",
-        Operation::Delete => "DELETE",
     }
 }
 
@@ -585,12 +577,12 @@ impl Printer {
                 "run      {} of {} ({}{on}) by {}, inputs {}",
                 request.run_id,
                 request.action,
-                operation_name(request.operation),
+                request.operation.as_str(),
                 request.triggered_by.identifier,
                 request.inputs
             ),
             json!({ "event": "run", "runId": request.run_id, "action": request.action,
-                    "operation": operation_name(request.operation),
+                    "operation": request.operation.as_str(),
                     "entity": request.entity, "user": request.triggered_by.identifier,
                     "inputs": request.inputs }),
         );
