@@ -27,6 +27,10 @@ pub enum CliError {
     /// Nothing to talk to, or a bad local file or flag.
     #[error("{0}")]
     Local(String),
+    /// Found locally to be what the server would refuse (`plugin test`: the component, the
+    /// action or its inputs), so it exits as a refusal does.
+    #[error("{0}")]
+    Invalid(String),
     /// The server could not be reached.
     #[error("cannot reach {url}: {message}")]
     Unreachable {
@@ -82,7 +86,7 @@ impl CliError {
     /// The exit code this outcome gives.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            CliError::Refused { .. } => exit::REFUSED,
+            CliError::Refused { .. } | CliError::Invalid(_) => exit::REFUSED,
             CliError::RunEnded { status, .. } => status_code(status),
             _ => exit::ERROR,
         })
@@ -96,6 +100,18 @@ pub fn status_code(status: &str) -> u8 {
         "CANCELLED" => exit::CANCELLED,
         "DECLINED" => exit::DECLINED,
         _ => exit::FAILURE,
+    }
+}
+
+impl CliError {
+    /// [`CliError::Local`] from any text.
+    pub fn local(message: impl Into<String>) -> Self {
+        CliError::Local(message.into())
+    }
+
+    /// [`CliError::Invalid`] from any text.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        CliError::Invalid(message.into())
     }
 }
 

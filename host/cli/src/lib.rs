@@ -95,10 +95,17 @@ pub async fn execute(command: Command, global: Global) -> ExitCode {
         Command::Audit(args) => commands::audit(args, &global).await,
         Command::Apply(args) => apply::apply(args, &global).await,
         Command::Export(args) => apply::export(args, &global).await,
-        Command::Plugin(c) => return plugin::execute(c, global.output == Format::Json).await,
+        Command::Plugin(c) => {
+            return exit_code(plugin::execute(c, global.output == Format::Json).await);
+        }
     };
+    exit_code(result.map(|()| ExitCode::SUCCESS))
+}
+
+/// The process's exit code for a command's outcome, printing why it failed.
+fn exit_code(result: Result<ExitCode, CliError>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             if !matches!(e, CliError::RunEnded { .. }) {
                 eprintln!("error: {e}");

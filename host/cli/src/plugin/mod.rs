@@ -21,46 +21,14 @@ pub enum PluginCommand {
     Test(test::TestArgs),
 }
 
-/// Runs a `plugin` command and turns its outcome into the CLI's exit code; `json` is
-/// `--output json` (`plugin test` then prints one JSON object per event).
-pub async fn execute(command: PluginCommand, json: bool) -> ExitCode {
-    let result = match command {
+/// Runs a `plugin` command: the exit code of the run it made (`plugin test`), or why it could
+/// not. `json` is `--output json` (`plugin test` then prints one JSON object per event).
+pub async fn execute(command: PluginCommand, json: bool) -> Result<ExitCode, CliError> {
+    match command {
         PluginCommand::New(args) => new::run(args),
         PluginCommand::Test(args) => test::run(args, json).await,
-    };
-    result.unwrap_or_else(|failed| {
-        eprintln!("error: {}", failed.message);
-        ExitCode::from(failed.code)
-    })
-}
-
-use crate::error::exit::{
-    CANCELLED as EXIT_CANCELLED, ERROR as EXIT_ERROR, FAILURE as EXIT_FAILURE,
-    REFUSED as EXIT_INVALID,
-};
-
-/// Why a command stopped before it could do its job, with the exit code the CLI documents for
-/// that kind of reason.
-#[derive(Debug)]
-struct Failed {
-    code: u8,
-    message: String,
-}
-
-impl Failed {
-    /// Exit 1: something local went wrong.
-    fn error(message: impl Into<String>) -> Self {
-        Self {
-            code: EXIT_ERROR,
-            message: message.into(),
-        }
-    }
-
-    /// Exit 3: the server would refuse it too.
-    fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            code: EXIT_INVALID,
-            message: message.into(),
-        }
     }
 }
+
+use crate::error::CliError;
+use crate::error::exit::{CANCELLED as EXIT_CANCELLED, FAILURE as EXIT_FAILURE};

@@ -1,7 +1,7 @@
 //! `portico plugin new NAME`: a plugin crate that builds, tests and runs as it is, so an author
 //! starts from a working loop and changes one thing at a time.
 
-use super::Failed;
+use crate::error::CliError;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,7 +59,7 @@ fn plugin_name(name: &str) -> Result<String, String> {
 }
 
 /// Writes the crate and says what to do next.
-pub(super) fn run(args: NewArgs) -> Result<ExitCode, Failed> {
+pub(super) fn run(args: NewArgs) -> Result<ExitCode, CliError> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
     refuse_non_empty(&dir)?;
     let sdk = sdk_folder(args.sdk)?;
@@ -73,10 +73,10 @@ pub(super) fn run(args: NewArgs) -> Result<ExitCode, Failed> {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| Failed::error(format!("{}: {e}", parent.display())))?;
+                .map_err(|e| CliError::local(format!("{}: {e}", parent.display())))?;
         }
         std::fs::write(&target, text)
-            .map_err(|e| Failed::error(format!("{}: {e}", target.display())))?;
+            .map_err(|e| CliError::local(format!("{}: {e}", target.display())))?;
     }
     let shown = dir.display();
     println!(
@@ -96,33 +96,33 @@ pub(super) fn run(args: NewArgs) -> Result<ExitCode, Failed> {
 }
 
 /// An existing folder with anything in it is someone's work: never written into.
-fn refuse_non_empty(dir: &Path) -> Result<(), Failed> {
+fn refuse_non_empty(dir: &Path) -> Result<(), CliError> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => match entries.next() {
             None => Ok(()),
-            Some(_) => Err(Failed::error(format!(
+            Some(_) => Err(CliError::local(format!(
                 "{} already exists and is not empty; choose another --dir or name",
                 dir.display()
             ))),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(Failed::error(format!(
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(CliError::local(format!(
             "{} already exists and is a file",
             dir.display()
         ))),
-        Err(e) => Err(Failed::error(format!("{}: {e}", dir.display()))),
+        Err(e) => Err(CliError::local(format!("{}: {e}", dir.display()))),
     }
 }
 
 /// `--sdk` (or `PORTICO_SDK`), else the SDK this binary was built from; always an absolute
 /// path, so the crate builds wherever it is moved on this machine.
-fn sdk_folder(given: Option<PathBuf>) -> Result<PathBuf, Failed> {
+fn sdk_folder(given: Option<PathBuf>) -> Result<PathBuf, CliError> {
     let (sdk, from) = match given {
         Some(path) => (path, "--sdk (or PORTICO_SDK)"),
         None => {
             let built_from = PathBuf::from(BUILT_FROM_SDK);
             if !built_from.join("Cargo.toml").is_file() {
-                return Err(Failed::error(
+                return Err(CliError::local(
                     "cannot find portico-sdk: this binary was not built from a Portico checkout \
                      that is still there; pass --sdk PATH (the `sdk` folder of a Portico \
                      checkout) or set PORTICO_SDK",
@@ -135,10 +135,10 @@ fn sdk_folder(given: Option<PathBuf>) -> Result<PathBuf, Failed> {
         }
     };
     let sdk = std::fs::canonicalize(&sdk)
-        .map_err(|e| Failed::error(format!("{} (from {from}): {e}", sdk.display())))?;
+        .map_err(|e| CliError::local(format!("{} (from {from}): {e}", sdk.display())))?;
     let manifest = std::fs::read_to_string(sdk.join("Cargo.toml")).unwrap_or_default();
     if !manifest.contains("name = \"portico-sdk\"") {
-        return Err(Failed::error(format!(
+        return Err(CliError::local(format!(
             "{} (from {from}) is not the portico-sdk crate: its Cargo.toml does not name \
              portico-sdk",
             sdk.display()

@@ -8,7 +8,8 @@
 //! `portico_runtime::Runtime`. Only the surroundings are local: an in-memory catalog loaded
 //! from a fixture, secrets from `--secret`, and no users, teams, permissions, quotas or approval.
 
-use super::{EXIT_CANCELLED, EXIT_FAILURE, Failed};
+use super::{EXIT_CANCELLED, EXIT_FAILURE};
+use crate::error::CliError;
 use clap::Args;
 use portico_runs::action_check::{self, Known};
 use portico_runs::compiled::Action;
@@ -87,11 +88,11 @@ fn secret(text: &str) -> Result<(String, String), String> {
 }
 
 /// Runs the plugin once and prints what happens; the exit code says how the run ended.
-pub(super) async fn run(args: TestArgs, json: bool) -> Result<ExitCode, Failed> {
+pub(super) async fn run(args: TestArgs, json: bool) -> Result<ExitCode, CliError> {
     let secrets: BTreeMap<String, String> = args.secrets.iter().cloned().collect();
     let mut mask = Mask(secrets.values().cloned().collect());
     let bytes = std::fs::read(&args.file)
-        .map_err(|e| Failed::error(format!("{}: {e}", args.file.display())))?;
+        .map_err(|e| CliError::local(format!("{}: {e}", args.file.display())))?;
     let body = read_json(&args.action)?;
     let submitted = read_inputs(&args)?;
     let catalog = Arc::new(load_fixture(args.catalog.as_deref())?);
@@ -101,14 +102,16 @@ pub(super) async fn run(args: TestArgs, json: bool) -> Result<ExitCode, Failed> 
         let runtime = runtime.clone();
         tokio::task::spawn_blocking(move || runtime.load_plugin(&bytes))
             .await
-            .map_err(|e| Failed::error(format!("loading the plugin: {e}")))?
-            .map_err(|e| Failed::invalid(format!("{}: {e}", args.file.display())))?
+            .map_err(|e| CliError::local(format!("loading the plugin: {e}")))?
+            .map_err(|e| CliError::invalid(format!("{}: {e}", args.file.display())))?
     };
     let action = check_action(&runtime, &body, &args.action, &plugin, &catalog)?;
     let method = &action.invocation_method;
     let grants = runtime
         .grants(&method.capabilities, method.limits)
-        .map_err(|e| Failed::invalid(format!("{}: invocationMethod.{e}", args.action.display())))?;
+        .map_err(|e| {
+            CliError::invalid(format!("{}: invocationMethod.{e}", args.action.display()))
+        })?;
 
     let entity = run_entity(&action, args.entity.as_deref(), &catalog, &args)?;
     let user = User {
@@ -130,7 +133,7 @@ pub(super) async fn run(args: TestArgs, json: bool) -> Result<ExitCode, Failed> 
                 .iter()
                 .map(|p| format!("  {}: {}", p.path, p.message))
                 .collect();
-            Failed::invalid(mask.apply(&format!(
+            CliError::invalid(mask.apply(&format!(
                 "the inputs do not fit the userInputs of {} (the server would answer 422):\n{}",
                 args.action.display(),
                 lines.join("\n")
@@ -192,46 +195,46 @@ pub(super) async fn run(args: TestArgs, json: bool) -> Result<ExitCode, Failed> 
     })
 }
 
-fn read_json(path: &Path) -> Result<Value, Failed> {
+fn read_json(path: &Path) -> Result<Value, CliError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Failed::error(format!("{}: {e}", path.display())))?;
+        .map_err(|e| CliError::local(format!("{}: {e}", path.display())))?;
     serde_json::from_str(&text)
-        .map_err(|e| Failed::invalid(format!("{}: not valid JSON: {e}", path.display())))
+        .map_err(|e| CliError::invalid(format!("{}: not valid JSON: {e}", path.display())))
 }
 
 /// `--inputs`, `--inputs-file` or `{}`; a JSON object.
-fn read_inputs(args: &TestArgs) -> Result<Value, Failed> {
+fn read_inputs(args: &TestArgs) -> Result<Value, CliError> {
     let (text, from) = match (&args.inputs, &args.inputs_file) {
         (Some(text), _) => (text.clone(), "--inputs".to_owned()),
         (None, Some(path)) if path.as_os_str() == "-" => {
             let text = std::io::read_to_string(std::io::stdin())
-                .map_err(|e| Failed::error(format!("--inputs-file -: {e}")))?;
+                .map_err(|e| CliError::local(format!("--inputs-file -: {e}")))?;
             (text, "--inputs-file - (standard input)".to_owned())
         }
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| Failed::error(format!("{}: {e}", path.display())))?;
+                .map_err(|e| CliError::local(format!("{}: {e}", path.display())))?;
             (text, path.display().to_string())
         }
         (None, None) => return Ok(json!({})),
     };
     match serde_json::from_str(&text) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(Failed::invalid(format!(
+        Ok(_) => Err(CliError::invalid(format!(
             "{from}: the inputs must be a JSON object, e.g. {{\"name\": \"checkout\"}}"
         ))),
-        Err(e) => Err(Failed::invalid(format!("{from}: not valid JSON: {e}"))),
+        Err(e) => Err(CliError::invalid(format!("{from}: not valid JSON: {e}"))),
     }
 }
 
 /// The catalog the run starts with: `{"entities": [...]}` or a plain array of entities.
-fn load_fixture(path: Option<&Path>) -> Result<MemoryCatalog, Failed> {
+fn load_fixture(path: Option<&Path>) -> Result<MemoryCatalog, CliError> {
     let catalog = MemoryCatalog::new();
     let Some(path) = path else {
         return Ok(catalog);
     };
     let shown = path.display();
-    let bad = |message: String| Failed::error(format!("{shown}: {message}"));
+    let bad = |message: String| CliError::local(format!("{shown}: {message}"));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let value: Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
@@ -272,7 +275,7 @@ fn load_fixture(path: Option<&Path>) -> Result<MemoryCatalog, Failed> {
 }
 
 /// A runtime for one local run, caching compiled plugins between `plugin test` runs.
-fn local_runtime(secrets: Arc<dyn SecretsProvider>) -> Result<Runtime, Failed> {
+fn local_runtime(secrets: Arc<dyn SecretsProvider>) -> Result<Runtime, CliError> {
     let dir = cache_dir()?;
     create_private_dir(&dir)?;
     let mut config = RuntimeConfig::new(&dir);
@@ -280,13 +283,13 @@ fn local_runtime(secrets: Arc<dyn SecretsProvider>) -> Result<Runtime, Failed> {
     // The server's key file and subkey: made once per cache folder (0600), so the cache
     // serves the next `plugin test` too.
     let key = portico_runs::host_key::HostKey::load_or_create(&dir.join("host-key"))
-        .map_err(|e| Failed::error(e.to_string()))?;
+        .map_err(|e| CliError::local(e.to_string()))?;
     config.artifact_key = key.artifact_key();
-    Runtime::new(config, secrets).map_err(|e| Failed::error(e.to_string()))
+    Runtime::new(config, secrets).map_err(|e| CliError::local(e.to_string()))
 }
 
 /// `PORTICO_CACHE_DIR`, else `$XDG_CACHE_HOME/portico`, else `~/.cache/portico`.
-fn cache_dir() -> Result<PathBuf, Failed> {
+fn cache_dir() -> Result<PathBuf, CliError> {
     let var = |name: &str| {
         std::env::var_os(name)
             .map(PathBuf::from)
@@ -301,24 +304,24 @@ fn cache_dir() -> Result<PathBuf, Failed> {
     var("HOME")
         .map(|home| home.join(".cache").join("portico"))
         .ok_or_else(|| {
-            Failed::error("no cache folder for compiled plugins: set PORTICO_CACHE_DIR or HOME")
+            CliError::local("no cache folder for compiled plugins: set PORTICO_CACHE_DIR or HOME")
         })
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), Failed> {
+fn create_private_dir(dir: &Path) -> Result<(), CliError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
-        .map_err(|e| Failed::error(format!("{}: {e}", dir.display())))
+        .map_err(|e| CliError::local(format!("{}: {e}", dir.display())))
 }
 
-fn random<const N: usize>() -> Result<[u8; N], Failed> {
+fn random<const N: usize>() -> Result<[u8; N], CliError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes)
-        .map_err(|e| Failed::error(format!("the OS random source failed: {e}")))?;
+        .map_err(|e| CliError::local(format!("the OS random source failed: {e}")))?;
     Ok(bytes)
 }
 
@@ -349,7 +352,7 @@ fn check_action(
     path: &Path,
     plugin: &Plugin,
     catalog: &MemoryCatalog,
-) -> Result<Action, Failed> {
+) -> Result<Action, CliError> {
     let mut blueprints: BTreeSet<String> = catalog
         .entities()
         .into_iter()
@@ -396,7 +399,7 @@ fn check_action(
             .iter()
             .map(|p| format!("  {}: {}", p.path, p.message))
             .collect();
-        Failed::invalid(format!(
+        CliError::invalid(format!(
             "{}: the server would refuse this action (422):\n{}",
             path.display(),
             lines.join("\n")
@@ -411,7 +414,7 @@ fn check_action(
             plugin.digest()
         );
     }
-    Action::compile(definition).map_err(|e| Failed::invalid(format!("{}: {e}", path.display())))
+    Action::compile(definition).map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))
 }
 
 /// The entity a run acts on, found as the run intake finds it.
@@ -420,11 +423,11 @@ fn run_entity(
     id: Option<&str>,
     catalog: &MemoryCatalog,
     args: &TestArgs,
-) -> Result<Option<Entity>, Failed> {
+) -> Result<Option<Entity>, CliError> {
     let blueprint = action.trigger.blueprint_identifier.as_deref();
     match (id, action.operation, blueprint) {
         (None, Operation::Create, _) => Ok(None),
-        (None, operation, blueprint) => Err(Failed::invalid(format!(
+        (None, operation, blueprint) => Err(CliError::invalid(format!(
             "--entity: required: {} is a {} action and runs on an entity of blueprint `{}` \
              (give its identifier; the entity comes from --catalog)",
             args.action.display(),
@@ -441,11 +444,11 @@ fn run_entity(
                     || "the catalog is empty (no --catalog given)".to_owned(),
                     |p| format!("it is not in {}", p.display()),
                 );
-                Failed::invalid(format!(
+                CliError::invalid(format!(
                     "--entity: entity `{id}` of blueprint `{blueprint}` does not exist: {source}"
                 ))
             }),
-        (Some(_), _, None) => Err(Failed::invalid(format!(
+        (Some(_), _, None) => Err(CliError::invalid(format!(
             "--entity: {} has no trigger.blueprintIdentifier to find the entity in",
             args.action.display()
         ))),
