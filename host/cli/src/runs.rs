@@ -136,6 +136,9 @@ fn finish(run: &Value, out: Output) -> Result<(), CliError> {
     }
 }
 
+/// The most one server-sent event may hold (an `end` carries the run, its output up to 1 MiB).
+const MAX_EVENT_BYTES: usize = 16 << 20;
+
 /// Follows a run's events until its `end`, printing log lines and moving a progress bar (on a
 /// terminal) when `show`; `--wait` reads the same stream silently, so it learns of the end as
 /// soon as `--follow` does. A dropped connection is resumed after the last line read, so no
@@ -164,15 +167,24 @@ pub async fn follow(client: &Client, id: &str, out: Output, show: bool) -> Resul
             Err(_) => None,
         };
         if let Some(mut response) = response {
-            let mut buffer = String::new();
+            let mut buffer: Vec<u8> = Vec::new();
             loop {
                 let chunk = match response.chunk().await {
                     Ok(Some(chunk)) => chunk,
                     Ok(None) | Err(_) => break,
                 };
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let event: String = buffer.drain(..end + 2).collect();
+                // Bytes until an event is whole: a character split across chunks stays whole.
+                buffer.extend_from_slice(&chunk);
+                if buffer.len() > MAX_EVENT_BYTES {
+                    bar.finish_and_clear();
+                    return Err(CliError::Unreachable {
+                        url: client.base().to_owned(),
+                        message: format!(
+                            "an event of the run's stream passed {MAX_EVENT_BYTES} bytes"
+                        ),
+                    });
+                }
+                while let Some(event) = take_event(&mut buffer) {
                     // Only a whole event is progress: a stream cut before every event gives up.
                     failures = 0;
                     let (name, seq, data) = parse_event(&event);
@@ -218,6 +230,14 @@ pub async fn follow(client: &Client, id: &str, out: Output, show: bool) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(200 * failures)).await;
     }
+}
+
+/// The first whole event in `buffer` (up to its blank line), removed from it; decoded only once
+/// whole, so a character split across chunks stays whole.
+fn take_event(buffer: &mut Vec<u8>) -> Option<String> {
+    let end = buffer.windows(2).position(|w| w == b"\n\n")?;
+    let bytes: Vec<u8> = buffer.drain(..end + 2).collect();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// `(event, id, data)` of one server-sent event.
@@ -591,5 +611,24 @@ fn show_run(run: &Value) {
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (name, value) in rows {
         println!("{name:<width$}  {value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_split_inside_a_character_is_read_whole() {
+        let event = "event: log\nid: 7\ndata: {\"message\":\"déployé ✓\"}\n\n".as_bytes();
+        let split = event.iter().position(|&b| b >= 0x80).unwrap() + 1;
+        let mut buffer = event[..split].to_vec();
+        assert_eq!(take_event(&mut buffer), None);
+        buffer.extend_from_slice(&event[split..]);
+        let whole = take_event(&mut buffer).expect("one event");
+        assert!(buffer.is_empty());
+        let (name, id, data) = parse_event(&whole);
+        assert_eq!((name.as_str(), id.as_deref()), ("log", Some("7")));
+        assert_eq!(data, "{\"message\":\"déployé ✓\"}");
     }
 }
