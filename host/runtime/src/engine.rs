@@ -109,6 +109,12 @@ impl Runtime {
         self.inner.plugins.loaded(digest)
     }
 
+    /// Where a plugin version (`sha256:<hex>`) stands in this process: ready, compiling, failed
+    /// or not loaded yet.
+    pub fn plugin_status(&self, digest: &str) -> crate::PluginStatus {
+        self.inner.plugins.status(digest)
+    }
+
     /// Runs a plugin once. Waits for a free slot when `max_concurrent_runs` are executing;
     /// never panics and never fails without a report.
     pub async fn run(&self, plugin: &Plugin, job: RunJob) -> RunReport {
@@ -123,20 +129,26 @@ impl Runtime {
     }
 }
 
+/// Core instances one run may create: a Python component needs 15.
+const CORE_INSTANCES_PER_RUN: u32 = 16;
+
 /// The tuned pooling configuration measured in DESIGN.md ("Performance").
 fn engine_config(config: &RuntimeConfig) -> Config {
     let runs = config.max_concurrent_runs.max(1);
     let max_memory = u64::from(config.max_memory_mib) << 20;
     let mut pool = PoolingAllocationConfig::new();
-    // A Rust component is 3 core instances, 1 memory and 2 tables; leave room for others.
+    // A Rust component is 3 core instances, 1 memory and 2 tables; a JavaScript one (jco) 4
+    // core instances, 1 memory, 2 tables; a Python one (componentize-py, an interpreter linked
+    // from 14 modules) 15 core instances, 1 memory and up to 4 tables. Every slot may hold a
+    // Python run. Core instance and table slots are address space, not resident memory.
     pool.total_component_instances(runs)
-        .total_core_instances(runs * 4)
+        .total_core_instances(runs * CORE_INSTANCES_PER_RUN)
         .total_memories(runs * 2)
-        .total_tables(runs * 3)
+        .total_tables(runs * 4)
         .total_stacks(runs)
-        .max_core_instances_per_component(16)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_RUN)
         .max_memories_per_component(2)
-        .max_tables_per_component(4)
+        .max_tables_per_component(8)
         .table_elements(MAX_TABLE_ELEMENTS)
         .max_memory_size(max_memory as usize)
         .linear_memory_keep_resident(2 << 20)

@@ -103,6 +103,21 @@ pub enum PluginError {
     },
 }
 
+/// Where a digest stands in this process (a Python or JavaScript component takes seconds to
+/// compile, so an upload can answer before it is ready).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginStatus {
+    /// Compiled (or loaded from the cache) and linked: a run starts at once.
+    Ready,
+    /// Being compiled now; a run of it waits for the compile instead of starting another.
+    Compiling,
+    /// The last attempt failed, with this reason.
+    Failed(String),
+    /// Not loaded by this process yet: the first run loads it (from the cache when it was
+    /// compiled before, even by an earlier process).
+    NotLoaded,
+}
+
 /// The plugins this process loaded, and what loading one takes: the engine, the linker and the
 /// cache of compiled artifacts.
 pub(crate) struct Plugins {
@@ -113,6 +128,11 @@ pub(crate) struct Plugins {
     /// The key the artifacts' MACs are made with (`RuntimeConfig::artifact_key`).
     artifact_key: [u8; 32],
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// Digests being loaded, each with the lock its loader holds: a second load of the same
+    /// digest waits on it and then finds the plugin loaded, so a digest compiles once.
+    loading: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// The last failure per digest, for [`PluginStatus::Failed`].
+    failed: Mutex<HashMap<String, String>>,
 }
 
 impl Plugins {
@@ -128,31 +148,73 @@ impl Plugins {
             artifacts,
             artifact_key,
             loaded: Mutex::default(),
+            loading: Mutex::default(),
+            failed: Mutex::default(),
         }
     }
 
-    /// Checks, compiles (or loads from the cache) and links a component, once per digest.
+    /// Checks, compiles (or loads from the cache) and links a component, once per digest: a
+    /// load of a digest another thread is loading waits for that one.
     pub(crate) fn load(&self, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
-        load(self, bytes)
+        precheck(bytes)?;
+        let digest = digest(bytes);
+        if let Some(plugin) = self.loaded(&digest) {
+            return Ok(plugin);
+        }
+        let gate = lock(&self.loading)
+            .entry(digest.clone())
+            .or_default()
+            .clone();
+        let held = gate.lock().unwrap_or_else(|e| e.into_inner());
+        let result = match self.loaded(&digest) {
+            Some(plugin) => Ok(plugin),
+            None => load(self, bytes, &digest),
+        };
+        match &result {
+            Ok(_) => lock(&self.failed).remove(&digest),
+            Err(e) => lock(&self.failed).insert(digest.clone(), e.to_string()),
+        };
+        drop(held);
+        let mut loading = lock(&self.loading);
+        if loading.get(&digest).is_some_and(|g| Arc::ptr_eq(g, &gate)) {
+            loading.remove(&digest);
+        }
+        result
     }
 
     /// A plugin already loaded, by digest.
     pub(crate) fn loaded(&self, digest: &str) -> Option<Arc<Plugin>> {
-        self.lock().get(digest).cloned()
+        lock(&self.loaded).get(digest).cloned()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Plugin>>> {
-        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    /// Where `digest` stands in this process.
+    pub(crate) fn status(&self, digest: &str) -> PluginStatus {
+        if self.loaded(digest).is_some() {
+            PluginStatus::Ready
+        } else if lock(&self.loading).contains_key(digest) {
+            PluginStatus::Compiling
+        } else if let Some(why) = lock(&self.failed).get(digest) {
+            PluginStatus::Failed(why.clone())
+        } else {
+            PluginStatus::NotLoaded
+        }
     }
 }
 
-fn load(plugins: &Plugins, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `sha256:<hex>` of a component's bytes: how the host names a plugin version.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The checks that take no time: the size, and the component magic number. An upload that
+/// passes them may still fail to compile; [`PluginStatus`] then says why.
+pub fn precheck(bytes: &[u8]) -> Result<(), PluginError> {
     if bytes.len() > MAX_PLUGIN_BYTES {
         return Err(PluginError::TooLarge { size: bytes.len() });
-    }
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
-    if let Some(plugin) = plugins.lock().get(&digest) {
-        return Ok(plugin.clone());
     }
     if !wasmparser::Parser::is_component(bytes) {
         return Err(PluginError::NotAComponent(
@@ -163,8 +225,11 @@ fn load(plugins: &Plugins, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
             },
         ));
     }
+    Ok(())
+}
 
-    let artifact = Artifact::new(plugins, &digest);
+fn load(plugins: &Plugins, bytes: &[u8], digest: &str) -> Result<Arc<Plugin>, PluginError> {
+    let artifact = Artifact::new(plugins, digest);
     let (component, loaded_from) = match artifact.load(plugins) {
         Some(component) => (component, LoadedFrom::Cache),
         None => (artifact.compile(plugins, bytes)?, LoadedFrom::Compiled),
@@ -181,12 +246,15 @@ fn load(plugins: &Plugins, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
         Version::V0_2 => Backend::V0_2(v0_2::ActionBackendPre::new(pre).map_err(missing)?),
     };
     let plugin = Arc::new(Plugin {
-        digest: digest.clone(),
+        digest: digest.to_owned(),
         size: bytes.len(),
         loaded_from,
         pre,
     });
-    Ok(plugins.lock().entry(digest).or_insert(plugin).clone())
+    Ok(lock(&plugins.loaded)
+        .entry(digest.to_owned())
+        .or_insert(plugin)
+        .clone())
 }
 
 /// The contract versions this host links.
