@@ -184,7 +184,12 @@ pub(crate) async fn execute(host: RunHost<'_>, plugin: &Plugin, job: RunJob) -> 
         Ended::Returned(Ok(Ok(outcome))) => {
             outcome_from_wit(outcome, state.progress.take_links(), &limits, &log)
         }
-        Ended::Returned(Ok(Err(failure))) => Err(plugin_failure(failure, &denials, &limits)),
+        Ended::Returned(Ok(Err(failure))) => Err(plugin_failure(
+            failure,
+            &denials,
+            state.limiter.exceeded,
+            &limits,
+        )),
         Ended::Returned(Err(err)) => Err(classify(&err, &state.limiter, &log, &denials, grants)),
         Ended::TimedOut => Err(timeout(grants)),
         Ended::Cancelled => Err(RunFailure::new(
@@ -230,19 +235,35 @@ fn timeout(grants: &Grants) -> RunFailure {
 
 /// The guest returned a `run-failure`. When the host denied it something earlier, the denial
 /// is the likelier cause and names the grant, so the run fails as `denied` with that message.
-fn plugin_failure(failure: wit::RunFailure, denials: &Denials, limits: &Limits) -> RunFailure {
+/// Likewise a memory growth the limit refused: an interpreter turns it into an exception
+/// (Python's `MemoryError`) that its SDK reports as a failure, so the run fails as `memory`.
+fn plugin_failure(
+    failure: wit::RunFailure,
+    denials: &Denials,
+    memory_exceeded: Option<usize>,
+    limits: &Limits,
+) -> RunFailure {
     let (kind, message) = match failure {
         wit::RunFailure::InvalidInput(m) => (FailureKind::Plugin, format!("invalid input: {m}")),
         wit::RunFailure::Failed(m) => (FailureKind::Plugin, m),
         wit::RunFailure::Denied(m) => (FailureKind::Denied, m),
     };
     let message = cut_text(message, limits.text_bytes, "textBytes");
-    match denials.first() {
-        Some(denial) => RunFailure::new(
+    match (denials.first(), memory_exceeded) {
+        (Some(denial), _) => RunFailure::new(
             FailureKind::Denied,
             format!("{denial} (the plugin then failed: {message})"),
         ),
-        None => RunFailure::new(kind, message),
+        (None, Some(desired)) => RunFailure::new(
+            FailureKind::Memory,
+            format!(
+                "the plugin tried to grow its memory and tables to {} MiB, over the action's \
+                 limit of {} MiB (limits.memoryMiB); the plugin then failed: {message}",
+                desired.div_ceil(1 << 20),
+                limits.memory_mib
+            ),
+        ),
+        (None, None) => RunFailure::new(kind, message),
     }
 }
 
