@@ -214,6 +214,14 @@ pub trait PluginRegistry: Send + Sync {
     async fn plugin_bytes(&self, name: &str, digest: &str) -> Result<Option<Vec<u8>>>;
     /// Deletes every version of a plugin; `false` when it had none.
     async fn delete_plugin(&self, name: &str, audit: AuditRecord) -> Result<bool>;
+    /// Removes one version that was stored while it compiled and then failed to, whether or not
+    /// actions name the plugin (it never ran); `false` when it was not there.
+    async fn withdraw_plugin_version(
+        &self,
+        name: &str,
+        digest: &str,
+        audit: AuditRecord,
+    ) -> Result<bool>;
 }
 
 /// Self-service action definitions (each names the plugin that runs it).

@@ -327,6 +327,9 @@ pub(crate) static LIST_PLUGINS: Statement = Statement::new(|_| {
 });
 pub(crate) static PLUGIN_BYTES: Statement =
     Statement::new(|_| "SELECT bytes FROM plugins WHERE name = $1 AND digest = $2".into());
+/// Removes one version (an upload that turned out not to compile).
+pub(crate) static WITHDRAW_PLUGIN_VERSION: Statement =
+    Statement::new(|_| "DELETE FROM plugins WHERE name = $1 AND digest = $2".into());
 /// How many actions a plugin runs.
 pub(crate) static PLUGIN_USERS: Statement =
     Statement::new(|_| "SELECT count(*) FROM actions WHERE plugin = $1".into());

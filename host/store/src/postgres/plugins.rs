@@ -58,4 +58,23 @@ impl PluginRegistry for PostgresStore {
         tx.commit().await.map_err(pg)?;
         Ok(deleted > 0)
     }
+
+    async fn withdraw_plugin_version(
+        &self,
+        name: &str,
+        digest: &str,
+        audit: AuditRecord,
+    ) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let deleted = tx
+            .execute(sql::WITHDRAW_PLUGIN_VERSION.postgres(), &[&name, &digest])
+            .await
+            .map_err(pg)?;
+        if deleted > 0 {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(deleted > 0)
+    }
 }

@@ -57,4 +57,22 @@ impl PluginRegistry for SqliteStore {
         })
         .await
     }
+
+    async fn withdraw_plugin_version(
+        &self,
+        name: &str,
+        digest: &str,
+        audit: AuditRecord,
+    ) -> Result<bool> {
+        let (name, digest) = (name.to_owned(), digest.to_owned());
+        self.write(move |c| {
+            change(
+                c,
+                &sql::WITHDRAW_PLUGIN_VERSION,
+                params![name, digest],
+                &audit,
+            )
+        })
+        .await
+    }
 }
