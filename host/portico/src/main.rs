@@ -62,6 +62,13 @@ fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = match cli.command {
         Command::Client(command) => {
+            // The host's own warnings (why `plugin test` could not run a plugin) go to stderr.
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into());
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
             return runtime.block_on(portico_cli::execute(command, cli.global));
         }
         Command::Completions { shell } => {

@@ -289,7 +289,7 @@ fn local_runtime(secrets: Arc<dyn SecretsProvider>) -> Result<Runtime, CliError>
 }
 
 /// `PORTICO_CACHE_DIR`, else `$XDG_CACHE_HOME/portico`, else `~/.cache/portico`.
-fn cache_dir() -> Result<PathBuf, CliError> {
+pub(super) fn cache_dir() -> Result<PathBuf, CliError> {
     let var = |name: &str| {
         std::env::var_os(name)
             .map(PathBuf::from)
