@@ -1,18 +1,19 @@
 //! Every capability both ways: granted, it works; not granted, it is denied with a message that
-//! names what was refused and which grant would allow it.
+//! names what was refused and which grant would allow it. Each test runs once per guest
+//! language: the Rust, Python and JavaScript probes take the same steps through their SDKs.
 
 use portico_runtime::{Entity, EntityChange, FailureKind, LogLevel, MemoryCatalog};
 use portico_tests::server::TestServer;
-use portico_tests::{TEST_SECRET, TestRun, artifacts::PROBE, runtime};
+use portico_tests::{TEST_SECRET, TestRun, runtime};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn probe(steps: Value) -> TestRun {
-    TestRun::new(PROBE).inputs(json!({ "steps": steps }))
+fn probe(guest: &'static str, steps: Value) -> TestRun {
+    TestRun::new(guest).inputs(json!({ "steps": steps }))
 }
 
-fn probe_failing(steps: Value) -> TestRun {
-    TestRun::new(PROBE).inputs(json!({ "steps": steps, "failOnError": true }))
+fn probe_failing(guest: &'static str, steps: Value) -> TestRun {
+    TestRun::new(guest).inputs(json!({ "steps": steps, "failOnError": true }))
 }
 
 fn service(id: &str) -> Entity {
@@ -26,14 +27,16 @@ fn service(id: &str) -> Entity {
     }
 }
 
-#[tokio::test]
-async fn logs_progress_and_links_are_always_available() {
-    let run = probe(json!([
-        { "log": "hello from log.emit" },
-        { "print": "hello from stdout" },
-        { "progress": { "percent": 150, "label": "almost" } },
-        { "link": { "title": "PR", "url": "https://example.com/pr/1" } },
-    ]))
+async fn logs_progress_and_links_are_always_available(guest: &'static str) {
+    let run = probe(
+        guest,
+        json!([
+            { "log": "hello from log.emit" },
+            { "print": "hello from stdout" },
+            { "progress": { "percent": 150, "label": "almost" } },
+            { "link": { "title": "PR", "url": "https://example.com/pr/1" } },
+        ]),
+    )
     .run()
     .await;
     let recorded = run.events.snapshot();
@@ -55,13 +58,12 @@ async fn logs_progress_and_links_are_always_available() {
     assert_eq!(run.outcome().links[0].url, "https://example.com/pr/1");
 }
 
-#[tokio::test]
-async fn catalog_reads_need_a_read_grant() {
+async fn catalog_reads_need_a_read_grant(guest: &'static str) {
     let catalog = Arc::new(MemoryCatalog::new());
     catalog.insert(service("payments"));
     let steps = json!([{ "get": { "blueprint": "service", "identifier": "payments" } }]);
 
-    let granted = probe(steps.clone())
+    let granted = probe(guest, steps.clone())
         .grant(json!({ "catalog": { "read": ["service"] } }))
         .catalog(catalog.clone())
         .run()
@@ -71,7 +73,7 @@ async fn catalog_reads_need_a_read_grant() {
         "payments"
     );
 
-    let denied = probe_failing(steps)
+    let denied = probe_failing(guest, steps)
         .grant(json!({ "catalog": { "read": ["team"] } }))
         .catalog(catalog)
         .run()
@@ -88,8 +90,7 @@ async fn catalog_reads_need_a_read_grant() {
     );
 }
 
-#[tokio::test]
-async fn catalog_writes_need_a_write_grant_and_are_attributed_to_the_run() {
+async fn catalog_writes_need_a_write_grant_and_are_attributed_to_the_run(guest: &'static str) {
     let catalog = Arc::new(MemoryCatalog::new());
     let steps = json!([
         { "upsert": { "identifier": "billing", "blueprint": "service", "title": "Billing",
@@ -99,7 +100,7 @@ async fn catalog_writes_need_a_write_grant_and_are_attributed_to_the_run() {
                       "team": [], "properties": {}, "relations": {} } },
     ]);
 
-    let granted = probe(steps.clone())
+    let granted = probe(guest, steps.clone())
         .grant(json!({ "catalog": { "write": ["service"] } }))
         .catalog(catalog.clone())
         .run()
@@ -122,7 +123,7 @@ async fn catalog_writes_need_a_write_grant_and_are_attributed_to_the_run() {
     );
     assert_eq!(catalog.entities().len(), 1);
 
-    let read_only = probe_failing(steps)
+    let read_only = probe_failing(guest, steps)
         .grant(json!({ "catalog": { "read": ["service"] } }))
         .catalog(catalog.clone())
         .run()
@@ -139,8 +140,7 @@ async fn catalog_writes_need_a_write_grant_and_are_attributed_to_the_run() {
     assert!(read_only.report.affected_entities.is_empty());
 }
 
-#[tokio::test]
-async fn catalog_search_sees_only_granted_blueprints() {
+async fn catalog_search_sees_only_granted_blueprints(guest: &'static str) {
     let catalog = Arc::new(MemoryCatalog::new());
     catalog.insert(service("payments"));
     let mut team = service("platform");
@@ -149,7 +149,7 @@ async fn catalog_search_sees_only_granted_blueprints() {
     let steps = json!([{ "search": { "combinator": "and", "rules": [
         { "property": "language", "operator": "=", "value": "rust" } ] } }]);
 
-    let granted = probe(steps.clone())
+    let granted = probe(guest, steps.clone())
         .grant(json!({ "catalog": { "read": ["service"] } }))
         .catalog(catalog.clone())
         .run()
@@ -165,7 +165,7 @@ async fn catalog_search_sees_only_granted_blueprints() {
     );
     assert_eq!(found[0]["blueprint"], "service");
 
-    let none = probe_failing(steps).catalog(catalog).run().await;
+    let none = probe_failing(guest, steps).catalog(catalog).run().await;
     assert_eq!(none.failure().kind, FailureKind::Denied);
     assert!(
         none.failure()
@@ -174,14 +174,16 @@ async fn catalog_search_sees_only_granted_blueprints() {
     );
 }
 
-#[tokio::test]
-async fn http_reaches_granted_origins_with_the_grant_headers_injected() {
+async fn http_reaches_granted_origins_with_the_grant_headers_injected(guest: &'static str) {
     let server = TestServer::start().await;
-    let run = probe(json!([
-        { "http": { "method": "POST", "url": server.url("/deploy"), "body": "tag=v1",
-                    "headers": { "authorization": "Bearer forged-by-the-plugin" } } },
-        { "env": null },
-    ]))
+    let run = probe(
+        guest,
+        json!([
+            { "http": { "method": "POST", "url": server.url("/deploy"), "body": "tag=v1",
+                        "headers": { "authorization": "Bearer forged-by-the-plugin" } } },
+            { "env": null },
+        ]),
+    )
     .grant(json!({ "http": [ { "url": server.origin(), "headers": {
         "Authorization": "Bearer {{ .secrets.test_token }}",
         "X-Static": "plain value" } } ] }))
@@ -210,11 +212,10 @@ async fn http_reaches_granted_origins_with_the_grant_headers_injected() {
     );
 }
 
-#[tokio::test]
-async fn http_to_an_origin_not_granted_is_denied() {
+async fn http_to_an_origin_not_granted_is_denied(guest: &'static str) {
     let server = TestServer::start().await;
     let other = TestServer::start().await;
-    let run = probe_failing(json!([{ "http": { "url": other.url("/") } }]))
+    let run = probe_failing(guest, json!([{ "http": { "url": other.url("/") } }]))
         .grant(json!({ "http": [ { "url": server.origin() } ] }))
         .run()
         .await;
@@ -238,10 +239,9 @@ async fn http_to_an_origin_not_granted_is_denied() {
     );
 }
 
-#[tokio::test]
-async fn http_without_any_grant_is_denied() {
+async fn http_without_any_grant_is_denied(guest: &'static str) {
     let server = TestServer::start().await;
-    let run = probe_failing(json!([{ "http": { "url": server.url("/") } }]))
+    let run = probe_failing(guest, json!([{ "http": { "url": server.url("/") } }]))
         .run()
         .await;
     assert_eq!(run.failure().kind, FailureKind::Denied);
@@ -253,10 +253,9 @@ async fn http_without_any_grant_is_denied() {
     assert!(server.requests().is_empty());
 }
 
-#[tokio::test]
-async fn a_grant_naming_a_missing_secret_denies_the_request_and_says_which() {
+async fn a_grant_naming_a_missing_secret_denies_the_request_and_says_which(guest: &'static str) {
     let server = TestServer::start().await;
-    let run = probe_failing(json!([{ "http": { "url": server.url("/") } }]))
+    let run = probe_failing(guest, json!([{ "http": { "url": server.url("/") } }]))
         .grant(json!({ "http": [ { "url": server.origin(),
             "headers": { "Authorization": "Bearer {{ .secrets.not_configured }}" } } ] }))
         .run()
@@ -272,14 +271,13 @@ async fn a_grant_naming_a_missing_secret_denies_the_request_and_says_which() {
     assert!(server.requests().is_empty());
 }
 
-#[tokio::test]
-async fn scratch_folder_only_when_granted_and_gone_after_the_run() {
+async fn scratch_folder_only_when_granted_and_gone_after_the_run(guest: &'static str) {
     let steps = json!([
         { "writeFile": { "path": "/scratch/notes.txt", "content": "draft" } },
         { "readFile": "/scratch/notes.txt" },
         { "listDir": "/scratch" },
     ]);
-    let granted = probe(steps.clone())
+    let granted = probe(guest, steps.clone())
         .grant(json!({ "filesystem": "scratch" }))
         .run()
         .await;
@@ -295,22 +293,60 @@ async fn scratch_folder_only_when_granted_and_gone_after_the_run() {
         "the run's folder is removed: {leftovers:?}"
     );
 
-    let denied = probe_failing(steps).run().await;
+    let denied = probe_failing(guest, steps).run().await;
     let failure = denied.failure();
     assert_eq!(failure.kind, FailureKind::Denied);
     assert!(
+        // Each language words the OS error its own way.
         failure.message.contains("No such file or directory")
-            || failure.message.contains("not found"),
+            || failure.message.contains("not found")
+            || failure.message.contains("no-entry"),
         "{failure}"
     );
 }
 
-#[tokio::test]
-async fn the_environment_is_empty() {
+async fn the_environment_is_empty(guest: &'static str) {
     assert!(std::env::var("PATH").is_ok(), "the host has an environment");
-    let run = probe(json!([{ "env": null }])).run().await;
+    let run = probe(guest, json!([{ "env": null }])).run().await;
     assert_eq!(
         run.output()["results"][0]["ok"],
         json!({ "vars": {}, "args": [] })
     );
 }
+
+/// Each test above, once per guest language.
+macro_rules! in_every_language {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            use portico_tests::artifacts::{JS_PROBE, PROBE, PY_PROBE};
+
+            #[tokio::test]
+            async fn rust() {
+                super::$test(PROBE).await
+            }
+
+            #[tokio::test]
+            async fn python() {
+                super::$test(PY_PROBE).await
+            }
+
+            #[tokio::test]
+            async fn javascript() {
+                super::$test(JS_PROBE).await
+            }
+        }
+    )*};
+}
+
+in_every_language!(
+    logs_progress_and_links_are_always_available,
+    catalog_reads_need_a_read_grant,
+    catalog_writes_need_a_write_grant_and_are_attributed_to_the_run,
+    catalog_search_sees_only_granted_blueprints,
+    http_reaches_granted_origins_with_the_grant_headers_injected,
+    http_to_an_origin_not_granted_is_denied,
+    http_without_any_grant_is_denied,
+    a_grant_naming_a_missing_secret_denies_the_request_and_says_which,
+    scratch_folder_only_when_granted_and_gone_after_the_run,
+    the_environment_is_empty,
+);

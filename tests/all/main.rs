@@ -5,6 +5,7 @@ mod capabilities;
 mod contract;
 mod hardening;
 mod hostile;
+mod languages;
 mod loading;
 mod plugins;
 mod scratch;

@@ -230,6 +230,8 @@ impl Portico {
                 crate::artifacts::WEBHOOK,
                 crate::artifacts::DEV_ENVIRONMENT,
                 crate::artifacts::TEARDOWN,
+                crate::artifacts::NOTIFY_PY,
+                crate::artifacts::OPEN_PULL_REQUEST,
             ] {
                 let built = std::path::Path::new(built);
                 let name = built.file_name().expect("a file name");
