@@ -21,6 +21,11 @@ pub struct BuildArgs {
     /// Python and JavaScript: dist/FOLDER.wasm].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// A Portico checkout's `sdk` folder, for a plugin whose SDK is not installed next to it: a
+    /// Python plugin is built with `sdk/python/src` on its path, a JavaScript plugin without
+    /// `node_modules` with `sdk/js`'s build script.
+    #[arg(long, env = "PORTICO_SDK")]
+    sdk: Option<PathBuf>,
 }
 
 /// What a plugin folder is written in, told by the file that only that language has.
@@ -77,7 +82,10 @@ const CONTRACT: &[(&str, &str)] = &[
         "deps/filesystem.wit",
         include_str!("../../../../wit/deps/filesystem.wit"),
     ),
-    ("deps/http.wit", include_str!("../../../../wit/deps/http.wit")),
+    (
+        "deps/http.wit",
+        include_str!("../../../../wit/deps/http.wit"),
+    ),
     ("deps/io.wit", include_str!("../../../../wit/deps/io.wit")),
     (
         "deps/random.wit",
@@ -93,7 +101,12 @@ const CONTRACT: &[(&str, &str)] = &[
 pub(super) fn run(args: BuildArgs) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     let language = Language::of(&args.dir)?;
-    let out = build(&args.dir, language, args.out.as_deref())?;
+    let out = build(
+        &args.dir,
+        language,
+        args.out.as_deref(),
+        args.sdk.as_deref(),
+    )?;
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     println!(
         "Built {} ({} bytes, {}) in {:.1} s",
@@ -102,25 +115,48 @@ pub(super) fn run(args: BuildArgs) -> Result<ExitCode, CliError> {
         language.name(),
         started.elapsed().as_secs_f64()
     );
-    println!("Next: portico plugin test {} --action action.json", out.display());
+    println!(
+        "Next: portico plugin test {} --action action.json",
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Builds the plugin in `dir` and returns the component's path.
-pub fn build(dir: &Path, language: Language, out: Option<&Path>) -> Result<PathBuf, CliError> {
+pub fn build(
+    dir: &Path,
+    language: Language,
+    out: Option<&Path>,
+    sdk: Option<&Path>,
+) -> Result<PathBuf, CliError> {
     let built = match language {
         Language::Rust => build_rust(dir)?,
         Language::Python => {
             let out = default_out(dir, out)?;
             let tool = local_tool(dir, ".venv/bin/componentize-py", "componentize-py");
             let mut command = Command::new(&tool);
-            command
-                .arg("-d")
-                .arg(contract_dir()?)
-                .args(["-w", "action-backend", "componentize", "app", "-p"])
-                .arg(".")
-                .arg("-o")
-                .arg(&out);
+            command.arg("-d").arg(contract_dir()?).args([
+                "-w",
+                "action-backend",
+                "componentize",
+                "app",
+                "-p",
+                ".",
+            ]);
+            if let Some(sdk) = sdk {
+                command.arg("-p").arg(
+                    std::path::absolute(sdk.join("python/src"))
+                        .map_err(|e| CliError::local(format!("{}: {e}", sdk.display())))?,
+                );
+            }
+            command.arg("-o").arg(&out);
+            // componentize-py finds a virtualenv's packages (the SDK) only when it is active.
+            if dir.join(".venv/bin/componentize-py").is_file() {
+                command.env(
+                    "VIRTUAL_ENV",
+                    std::path::absolute(dir.join(".venv")).unwrap_or_default(),
+                );
+            }
             run_tool(dir, command, &tool, || {
                 format!(
                     "python3 -m venv .venv && .venv/bin/pip install {COMPONENTIZE_PY} \
@@ -140,8 +176,26 @@ pub fn build(dir: &Path, language: Language, out: Option<&Path>) -> Result<PathB
                         dir.display()
                     ))
                 })?;
-            let tool = local_tool(dir, "node_modules/.bin/portico-js-build", "portico-js-build");
-            let mut command = Command::new(&tool);
+            // The plugin's own SDK install, else the `--sdk` checkout's build script.
+            let script = sdk
+                .map(|sdk| sdk.join("js/bin/portico-js-build.mjs"))
+                .filter(|script| script.is_file() && !dir.join("node_modules/.bin").is_dir());
+            let tool = match &script {
+                Some(script) => std::path::absolute(script).unwrap_or(script.clone()),
+                None => local_tool(
+                    dir,
+                    "node_modules/.bin/portico-js-build",
+                    "portico-js-build",
+                ),
+            };
+            let mut command = match &script {
+                Some(_) => {
+                    let mut node = Command::new("node");
+                    node.arg(&tool);
+                    node
+                }
+                None => Command::new(&tool),
+            };
             command
                 .args(["--entry", entry, "--wit"])
                 .arg(contract_dir()?)

@@ -1,5 +1,6 @@
-//! `portico plugin new NAME`: a plugin crate that builds, tests and runs as it is, so an author
-//! starts from a working loop and changes one thing at a time.
+//! `portico plugin new NAME [--lang rust|python|js]`: a plugin that builds, tests and runs as it
+//! is, so an author starts from a working loop and changes one thing at a time. The three
+//! languages' plugins do the same thing (register a `service` entity) with the same action.
 
 use crate::error::CliError;
 use clap::Args;
@@ -16,18 +17,80 @@ pub struct NewArgs {
     /// Where to create the crate (default: ./NAME); it must not exist or be empty.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// The portico-sdk folder the crate depends on by path [default: the SDK of the Portico
+    /// The language: rust (a crate), python (componentize-py) or js (TypeScript, built with
+    /// esbuild and jco).
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: Lang,
+    /// The Portico checkout's `sdk` folder the plugin depends on by path (the Python and
+    /// JavaScript SDKs are its `python` and `js` subfolders) [default: the SDK of the Portico
     /// source this binary was built from, if it is still there].
     #[arg(long, env = "PORTICO_SDK")]
     sdk: Option<PathBuf>,
+}
+
+/// `--lang`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
+impl Lang {
+    /// The plugin's files: path in the folder, template. `action.json` and `catalog.json` are
+    /// the same in every language.
+    fn files(self) -> Vec<(&'static str, &'static str)> {
+        let mut files = match self {
+            Lang::Rust => RUST.to_vec(),
+            Lang::Python => PYTHON.to_vec(),
+            Lang::Js => JAVASCRIPT.to_vec(),
+        };
+        files.extend(COMMON);
+        files
+    }
+
+    /// The SDK of this language inside the `sdk` folder, and the file that proves it is there.
+    fn sdk(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Lang::Rust => ("", "Cargo.toml", "name = \"portico-sdk\""),
+            Lang::Python => ("python", "pyproject.toml", "name = \"portico-sdk\""),
+            Lang::Js => ("js", "package.json", "\"name\": \"@portico/sdk\""),
+        }
+    }
+
+    /// What to type next, after `cd DIR`.
+    fn next_steps(self, name: &str, crate_name: &str, sdk: &str) -> Vec<String> {
+        let test = |wasm: &str| {
+            format!(
+                "portico plugin test {wasm} --action action.json \\\n    --inputs '{{\"name\": \"checkout\"}}' --catalog catalog.json"
+            )
+        };
+        match self {
+            Lang::Rust => vec![
+                "cargo build --release".into(),
+                test(&format!("target/wasm32-wasip2/release/{crate_name}.wasm")),
+            ],
+            Lang::Python => vec![
+                "python3 -m venv .venv".into(),
+                format!(".venv/bin/pip install componentize-py==0.25.1 {sdk}/python"),
+                "portico plugin build".into(),
+                test(&format!("dist/{name}.wasm")),
+            ],
+            Lang::Js => vec![
+                "npm install".into(),
+                "portico plugin build".into(),
+                test(&format!("dist/{name}.wasm")),
+            ],
+        }
+    }
 }
 
 /// The SDK folder of the source tree this binary was built from: a `portico` built from a
 /// checkout scaffolds plugins against that checkout's SDK with no flag.
 const BUILT_FROM_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk");
 
-/// The files of a new plugin: path in the crate, template.
-const FILES: &[(&str, &str)] = &[
+/// A Rust plugin: path in the crate, template.
+const RUST: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("template/Cargo.toml.tmpl")),
     (
         ".cargo/config.toml",
@@ -35,9 +98,39 @@ const FILES: &[(&str, &str)] = &[
     ),
     (".gitignore", include_str!("template/gitignore.tmpl")),
     ("src/lib.rs", include_str!("template/lib.rs.tmpl")),
+    ("README.md", include_str!("template/README.md.tmpl")),
+];
+
+/// A Python plugin: `app.py` is the module componentize-py starts from.
+const PYTHON: &[(&str, &str)] = &[
+    ("app.py", include_str!("template/python/app.py.tmpl")),
+    (
+        "test_app.py",
+        include_str!("template/python/test_app.py.tmpl"),
+    ),
+    (".gitignore", include_str!("template/python/gitignore.tmpl")),
+    ("README.md", include_str!("template/python/README.md.tmpl")),
+];
+
+/// A TypeScript plugin.
+const JAVASCRIPT: &[(&str, &str)] = &[
+    (
+        "package.json",
+        include_str!("template/js/package.json.tmpl"),
+    ),
+    ("src/index.ts", include_str!("template/js/index.ts.tmpl")),
+    (
+        "src/service.ts",
+        include_str!("template/js/service.ts.tmpl"),
+    ),
+    (".gitignore", include_str!("template/js/gitignore.tmpl")),
+    ("README.md", include_str!("template/js/README.md.tmpl")),
+];
+
+/// The action and the catalog fixture, the same in every language.
+const COMMON: &[(&str, &str)] = &[
     ("action.json", include_str!("template/action.json.tmpl")),
     ("catalog.json", include_str!("template/catalog.json.tmpl")),
-    ("README.md", include_str!("template/README.md.tmpl")),
 ];
 
 /// Checks a plugin name against `^[a-z][a-z0-9-]{0,62}$`: a crate name, an action identifier
@@ -62,14 +155,19 @@ fn plugin_name(name: &str) -> Result<String, String> {
 pub(super) fn run(args: NewArgs) -> Result<ExitCode, CliError> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
     refuse_non_empty(&dir)?;
-    let sdk = sdk_folder(args.sdk)?;
+    let sdk = sdk_folder(args.sdk, args.lang)?;
     let sdk_text = sdk.to_string_lossy().replace('\\', "/");
     let crate_name = args.name.replace('-', "_");
-    for (path, template) in FILES {
+    for (path, template) in args.lang.files() {
+        let sdk = match path {
+            "Cargo.toml" => toml_escape(&sdk_text),
+            "package.json" => json_escape(&sdk_text),
+            _ => sdk_text.clone(),
+        };
         let text = template
             .replace("{{name}}", &args.name)
             .replace("{{crate}}", &crate_name)
-            .replace("{{sdk}}", &toml_escape(&sdk_text));
+            .replace("{{sdk}}", &sdk);
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
@@ -80,16 +178,14 @@ pub(super) fn run(args: NewArgs) -> Result<ExitCode, CliError> {
     }
     let shown = dir.display();
     println!(
-        "Created plugin `{}` in {shown} (portico-sdk: {sdk_text})",
+        "Created plugin `{}` in {shown} (SDK: {sdk_text})",
         args.name
     );
     println!();
     println!("  cd {shown}");
-    println!("  cargo build --release");
-    println!(
-        "  portico plugin test target/wasm32-wasip2/release/{crate_name}.wasm --action action.json \\"
-    );
-    println!("    --inputs '{{\"name\": \"checkout\"}}' --catalog catalog.json");
+    for step in args.lang.next_steps(&args.name, &crate_name, &sdk_text) {
+        println!("  {step}");
+    }
     println!();
     println!("README.md has the rest: the unit tests, and pushing it to a server.");
     Ok(ExitCode::SUCCESS)
@@ -115,8 +211,8 @@ fn refuse_non_empty(dir: &Path) -> Result<(), CliError> {
 }
 
 /// `--sdk` (or `PORTICO_SDK`), else the SDK this binary was built from; always an absolute
-/// path, so the crate builds wherever it is moved on this machine.
-fn sdk_folder(given: Option<PathBuf>) -> Result<PathBuf, CliError> {
+/// path, so the plugin builds wherever it is moved on this machine.
+fn sdk_folder(given: Option<PathBuf>, lang: Lang) -> Result<PathBuf, CliError> {
     let (sdk, from) = match given {
         Some(path) => (path, "--sdk (or PORTICO_SDK)"),
         None => {
@@ -136,15 +232,22 @@ fn sdk_folder(given: Option<PathBuf>) -> Result<PathBuf, CliError> {
     };
     let sdk = std::fs::canonicalize(&sdk)
         .map_err(|e| CliError::local(format!("{} (from {from}): {e}", sdk.display())))?;
-    let manifest = std::fs::read_to_string(sdk.join("Cargo.toml")).unwrap_or_default();
-    if !manifest.contains("name = \"portico-sdk\"") {
+    let (sub, file, name) = lang.sdk();
+    let manifest = std::fs::read_to_string(sdk.join(sub).join(file)).unwrap_or_default();
+    if !manifest.contains(name) {
         return Err(CliError::local(format!(
-            "{} (from {from}) is not the portico-sdk crate: its Cargo.toml does not name \
-             portico-sdk",
-            sdk.display()
+            "{} (from {from}) is not Portico's `sdk` folder: {} does not name the SDK",
+            sdk.display(),
+            Path::new(sub).join(file).display()
         )));
     }
     Ok(sdk)
+}
+
+/// The text of a JSON string.
+fn json_escape(text: &str) -> String {
+    let quoted = serde_json::Value::String(text.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
 }
 
 /// The text of a TOML basic string.
