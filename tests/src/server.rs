@@ -4,8 +4,9 @@
 //! minute; `/echo` reflects the request as a hostile origin would (its headers as response
 //! headers, and a body holding the headers as they came, base64- and percent-encoded too,
 //! streamed in 3-byte chunks); `/gzip` answers with `content-encoding: gzip`;
-//! `/redirect/<path>` answers 307 to `/<path>`; anything else answers 200 with
-//! `{"received": true}`.
+//! `/redirect/<path>` answers 307 to `/<path>`; `/repos/...` answers as GitHub's API does the
+//! calls the `open-pull-request` example makes (a branch's commit, a new pull request);
+//! anything else answers 200 with `{"received": true}`.
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -178,11 +179,20 @@ async fn handle(
     if path == "/slow" {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
     }
+    let github = path.starts_with("/repos/");
     let (status, body) = match path
         .strip_prefix("/status/")
         .and_then(|c| c.parse::<u16>().ok())
     {
         Some(code) => (code, ERROR_BODY.to_owned()),
+        None if github && path.contains("/git/ref/heads/") => {
+            (200, r#"{"object": {"sha": "5f3c1a0"}}"#.to_owned())
+        }
+        None if github && path.ends_with("/pulls") => (
+            201,
+            r#"{"number": 42, "html_url": "https://github.example/acme/docs/pull/42", "state": "open"}"#
+                .to_owned(),
+        ),
         None => (200, r#"{"received": true}"#.to_owned()),
     };
     let mut response = Response::new(chunks(&body, 64 * 1024));

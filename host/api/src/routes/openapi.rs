@@ -514,16 +514,18 @@ fn record_schemas() -> Value {
                 "size": { "type": "integer", "minimum": 0 },
                 "createdAt": date_time(),
                 "createdBy": { "type": "string" },
+                "status": plugin_status(),
             }),
         ),
         "Plugin": closed(
-            &["name", "digest", "size", "createdAt", "createdBy", "versions"],
+            &["name", "digest", "size", "createdAt", "createdBy", "status", "versions"],
             json!({
                 "name": { "type": "string" },
                 "digest": { "type": "string", "pattern": "^sha256:[0-9a-f]{64}$" },
                 "size": { "type": "integer", "minimum": 0 },
                 "createdAt": date_time(),
                 "createdBy": { "type": "string" },
+                "status": plugin_status(),
                 "versions": { "type": "array", "items": schema("PluginVersion"),
                     "description": "newest first; the top-level fields are the newest's" },
             }),
@@ -600,6 +602,12 @@ fn record_schemas() -> Value {
             }),
         ),
     })
+}
+
+/// Where a plugin version stands on the server that answers (listed versions only).
+fn plugin_status() -> Value {
+    json!({ "type": "string", "enum": ["ready", "compiling", "failed", "stored"],
+            "description": "this server's: ready to run, compiling, failed to compile, or stored (loaded on its first run)" })
 }
 
 /// A success answer: `{ok: true, <field>: ...}` with exactly these fields.
@@ -778,6 +786,16 @@ fn successes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/v1/plugins/{name}",
             "200",
             ok(&[("plugin", schema("PluginVersion"))]),
+        ),
+        (
+            "put",
+            "/v1/plugins/{name}",
+            "202",
+            ok(&[
+                ("plugin", schema("PluginVersion")),
+                ("status", json!({ "const": "compiling" })),
+                ("message", json!({ "type": "string" })),
+            ]),
         ),
         ("delete", "/v1/plugins/{name}", "200", ok(&[])),
         (
