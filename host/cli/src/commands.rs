@@ -427,7 +427,50 @@ pub async fn push_plugin(
         .request(Method::PUT, &format!("/v1/plugins/{name}"))
         .header("content-type", "application/wasm")
         .body(bytes);
-    Ok(client.send(request).await?["plugin"].clone())
+    let answer = client.send(request).await?;
+    let plugin = answer["plugin"].clone();
+    if answer["status"] == "compiling" {
+        wait_until_compiled(client, name, &text(&plugin["digest"])).await?;
+    }
+    Ok(plugin)
+}
+
+/// A large component (Python, JavaScript) is stored at once and compiled in the background:
+/// waits until the server has it ready, so what comes next (an apply, a run) starts at once. A
+/// version that did not compile is withdrawn by the server, with the reason in the audit log.
+async fn wait_until_compiled(
+    client: &crate::client::Client,
+    name: &str,
+    digest: &str,
+) -> Result<(), CliError> {
+    let started = std::time::Instant::now();
+    eprintln!("The server is compiling {name} (a large component takes seconds)...");
+    loop {
+        let request = client.request(Method::GET, &format!("/v1/plugins/{name}"));
+        let listed = match client.send(request).await {
+            Ok(listed) => listed,
+            Err(CliError::Refused { status: 404, .. }) => Value::Null,
+            Err(e) => return Err(e),
+        };
+        let versions = listed["plugin"]["versions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        match versions.iter().find(|v| v["digest"] == digest) {
+            None => {
+                return Err(CliError::local(format!(
+                    "the server could not compile {name} {digest} and withdrew it; \
+                     `portico audit --resource plugin --identifier {name}` says why"
+                )));
+            }
+            Some(v) if v["status"] == "compiling" => {}
+            Some(_) => {
+                eprintln!("Compiled in {:.1} s.", started.elapsed().as_secs_f64());
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// `portico audit`.

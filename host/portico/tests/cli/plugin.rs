@@ -304,3 +304,163 @@ fn plugin_new_refuses_a_bad_name_and_a_folder_in_use() {
         1
     );
 }
+
+/// Runs a command in `dir` and insists it succeeds, answering its output.
+fn must(command: &mut std::process::Command) -> String {
+    let output = command.output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+/// `plugin test` of a scaffolded plugin's component: the same lines in every language.
+fn scaffold_runs_locally(dir: &Path, plugin: &Path, wasm: &Path) {
+    let output = plugin_cmd(dir)
+        .current_dir(plugin)
+        .args(["plugin", "test"])
+        .arg(wasm)
+        .args(["--action", "action.json", "--catalog", "catalog.json"])
+        .args([
+            "--inputs",
+            r#"{"name": "checkout", "environment": "staging"}"#,
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for line in [
+        "log      info  registering checkout in staging",
+        "catalog  get service/checkout: allowed, not found",
+        "catalog  upsert service/checkout: allowed, stored",
+        "link     Service: https://portal.example.com/service/checkout",
+        "Service checkout registered in staging",
+        "  upserted service/checkout {\"description\":\"checkout (staging), registered by plugin-author\"}",
+    ] {
+        assert!(stdout.contains(line), "no `{line}` in:\n{stdout}\n{stderr}");
+    }
+}
+
+#[test]
+fn a_new_python_plugin_builds_tests_and_runs_on_a_server_as_its_readme_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("hello-py");
+    plugin_cmd(dir.path())
+        .current_dir(dir.path())
+        .args(["plugin", "new", "hello-py", "--lang", "python"])
+        .assert()
+        .success();
+    let readme = std::fs::read_to_string(plugin.join("README.md")).unwrap();
+    let sdk = repo().join("sdk").canonicalize().unwrap();
+    let install = format!(
+        ".venv/bin/pip install componentize-py==0.25.1 {}/python",
+        sdk.display()
+    );
+    for command in [
+        "python3 -m venv .venv",
+        install.as_str(),
+        "portico plugin build",
+        ".venv/bin/python -m unittest",
+        "portico plugin test dist/hello-py.wasm",
+        "portico plugins push hello-py dist/hello-py.wasm",
+    ] {
+        assert!(
+            readme.contains(command),
+            "README lacks `{command}`:\n{readme}"
+        );
+    }
+
+    // The README's steps, in order.
+    must(
+        std::process::Command::new("python3")
+            .current_dir(&plugin)
+            .args(["-m", "venv", ".venv"]),
+    );
+    must(
+        std::process::Command::new(plugin.join(".venv/bin/pip"))
+            .current_dir(&plugin)
+            .args(["install", "-q", "componentize-py==0.25.1"])
+            .arg(sdk.join("python")),
+    );
+    must(
+        std::process::Command::new(plugin.join(".venv/bin/python"))
+            .current_dir(&plugin)
+            .args(["-m", "unittest"]),
+    );
+    plugin_cmd(dir.path())
+        .current_dir(&plugin)
+        .args(["plugin", "build"])
+        .assert()
+        .success();
+    let wasm = plugin.join("dist/hello-py.wasm");
+    assert!(wasm.is_file(), "plugin build wrote no dist/hello-py.wasm");
+    scaffold_runs_locally(dir.path(), &plugin, &wasm);
+
+    // Pushed, it compiles on the server in the background; push waits for it, then it runs.
+    let server = tokio::runtime::Runtime::new().unwrap();
+    server.block_on(async {
+        let cli = crate::Cli::new(
+            portico_tests::api::Portico::with_examples(portico_tests::api::backends()[0]).await,
+        );
+        let wasm = wasm.to_str().unwrap();
+        let pushed = cli.run(&["plugins", "push", "hello-py", wasm]).await;
+        let pushed = pushed.expect(0);
+        assert!(pushed.contains("Pushed hello-py"), "{pushed}");
+        let action = plugin.join("action.json");
+        cli.run(&["apply", "-f", action.to_str().unwrap()])
+            .await
+            .expect(0);
+        let ran = cli
+            .run(&["run", "hello-py", "-i", "name=checkout", "--follow"])
+            .await;
+        assert!(ran.expect(0).contains("Service checkout registered in dev"));
+    });
+}
+
+#[test]
+fn a_new_typescript_plugin_builds_and_runs_as_its_readme_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("hello-ts");
+    plugin_cmd(dir.path())
+        .current_dir(dir.path())
+        .args(["plugin", "new", "hello-ts", "--lang", "js"])
+        .assert()
+        .success();
+    for file in [
+        "package.json",
+        "src/index.ts",
+        "src/service.ts",
+        "action.json",
+        "catalog.json",
+    ] {
+        assert!(plugin.join(file).is_file(), "{file} is missing");
+    }
+    let readme = std::fs::read_to_string(plugin.join("README.md")).unwrap();
+    for command in [
+        "npm install",
+        "portico plugin build",
+        "portico plugin test dist/hello-ts.wasm",
+    ] {
+        assert!(
+            readme.contains(command),
+            "README lacks `{command}`:\n{readme}"
+        );
+    }
+
+    // `npm install` links the SDK (whose pinned build tools scripts/setup installed).
+    must(
+        std::process::Command::new("npm")
+            .current_dir(&plugin)
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"]),
+    );
+    plugin_cmd(dir.path())
+        .current_dir(&plugin)
+        .args(["plugin", "build"])
+        .assert()
+        .success();
+    let wasm = plugin.join("dist/hello-ts.wasm");
+    assert!(wasm.is_file(), "plugin build wrote no dist/hello-ts.wasm");
+    scaffold_runs_locally(dir.path(), &plugin, &wasm);
+}
