@@ -272,9 +272,18 @@ async fn a_grant_naming_a_missing_secret_denies_the_request_and_says_which(guest
 }
 
 async fn scratch_folder_only_when_granted_and_gone_after_the_run(guest: &'static str) {
+    // A file named after the guest: the three languages' runs share the scratch root.
+    let name = format!(
+        "notes-{}.txt",
+        std::path::Path::new(guest)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+    );
+    let path = format!("/scratch/{name}");
     let steps = json!([
-        { "writeFile": { "path": "/scratch/notes.txt", "content": "draft" } },
-        { "readFile": "/scratch/notes.txt" },
+        { "writeFile": { "path": path, "content": "draft" } },
+        { "readFile": path },
         { "listDir": "/scratch" },
     ]);
     let granted = probe(guest, steps.clone())
@@ -283,13 +292,13 @@ async fn scratch_folder_only_when_granted_and_gone_after_the_run(guest: &'static
         .await;
     let results = &granted.output()["results"];
     assert_eq!(results[1]["ok"], "draft");
-    assert_eq!(results[2]["ok"], json!(["notes.txt"]));
+    assert_eq!(results[2]["ok"], json!([name]));
     let scratch_root = &runtime().config().scratch_dir;
     let leftovers: Vec<_> = std::fs::read_dir(scratch_root)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(
-        !leftovers.iter().any(|p| p.join("notes.txt").exists()),
+        !leftovers.iter().any(|p| p.join(&name).exists()),
         "the run's folder is removed: {leftovers:?}"
     );
 
@@ -314,31 +323,8 @@ async fn the_environment_is_empty(guest: &'static str) {
     );
 }
 
-/// Each test above, once per guest language.
-macro_rules! in_every_language {
-    ($($test:ident),* $(,)?) => {$(
-        mod $test {
-            use portico_tests::artifacts::{JS_PROBE, PROBE, PY_PROBE};
-
-            #[tokio::test]
-            async fn rust() {
-                super::$test(PROBE).await
-            }
-
-            #[tokio::test]
-            async fn python() {
-                super::$test(PY_PROBE).await
-            }
-
-            #[tokio::test]
-            async fn javascript() {
-                super::$test(JS_PROBE).await
-            }
-        }
-    )*};
-}
-
-in_every_language!(
+per_guest!(
+    [rust = PROBE, python = PY_PROBE, javascript = JS_PROBE]
     logs_progress_and_links_are_always_available,
     catalog_reads_need_a_read_grant,
     catalog_writes_need_a_write_grant_and_are_attributed_to_the_run,

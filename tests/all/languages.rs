@@ -122,26 +122,8 @@ async fn stdout_and_stderr_are_log_lines_within_the_log_limit(guest: &'static st
     );
 }
 
-/// Each test above, for the Python and the JavaScript probe.
-macro_rules! in_each_interpreter {
-    ($($test:ident),* $(,)?) => {$(
-        mod $test {
-            use portico_tests::artifacts::{JS_PROBE, PY_PROBE};
-
-            #[tokio::test]
-            async fn python() {
-                super::$test(PY_PROBE).await
-            }
-
-            #[tokio::test]
-            async fn javascript() {
-                super::$test(JS_PROBE).await
-            }
-        }
-    )*};
-}
-
-in_each_interpreter!(
+per_guest!(
+    [python = PY_PROBE, javascript = JS_PROBE]
     memory_beyond_the_limit_fails_the_run_as_memory,
     a_plugin_that_never_returns_times_out,
     an_uncaught_exception_fails_the_run_with_its_type_and_stack_in_the_log,

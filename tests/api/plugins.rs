@@ -419,7 +419,7 @@ async fn the_python_and_typescript_examples_run_end_to_end() {
         .await
         .expect(200)["action"]
         .clone();
-    open["invocationMethod"]["config"]["apiUrl"] = upstream.origin().into();
+    open["invocationMethod"]["config"]["apiUrl"] = upstream.url("/github").into();
     open["invocationMethod"]["capabilities"]["http"] = json!([{ "url": upstream.origin() }]);
     p.admin("PUT", "/v1/actions/open_pull_request", open)
         .await
@@ -440,10 +440,10 @@ async fn the_python_and_typescript_examples_run_end_to_end() {
     assert_eq!(
         calls,
         [
-            "GET /repos/acme/docs/git/ref/heads/main",
-            "POST /repos/acme/docs/git/refs",
-            "PUT /repos/acme/docs/contents/docs/adr/0012-queues.md",
-            "POST /repos/acme/docs/pulls"
+            "GET /github/repos/acme/docs/git/ref/heads/main",
+            "POST /github/repos/acme/docs/git/refs",
+            "PUT /github/repos/acme/docs/contents/docs/adr/0012-queues.md",
+            "POST /github/repos/acme/docs/pulls"
         ]
     );
     assert!(

@@ -9,8 +9,8 @@
 //! plugins' per-run cost is read against that.
 
 use portico_runtime::{
-    Capabilities, Limits, Link, LoadedFrom, LogLevel, MemoryCatalog, NoSecrets, Plugin, RunEvents,
-    RunJob, Runtime, RuntimeConfig,
+    Capabilities, Limits, LoadedFrom, MemoryCatalog, NoSecrets, Plugin, RunJob, Runtime,
+    RuntimeConfig,
 };
 use portico_tests::artifacts::{JS_NOOP, JS_PROBE, NOOP, PROBE, PY_NOOP, PY_PROBE};
 use portico_tests::rss_kib;
@@ -24,14 +24,6 @@ use tokio_util::sync::CancellationToken;
 const THROUGHPUT_FOR: Duration = Duration::from_secs(3);
 /// Runs held open at once to measure what each adds to the resident set.
 const CONCURRENT: usize = 32;
-
-/// Drops every event: the benchmark measures the runtime, not a log store.
-struct Discard;
-impl RunEvents for Discard {
-    fn log(&self, _: LogLevel, _: &str) {}
-    fn progress(&self, _: Option<u8>, _: Option<&str>) {}
-    fn link(&self, _: &Link) {}
-}
 
 struct Language {
     name: &'static str,
@@ -60,7 +52,7 @@ fn job(inputs: serde_json::Value, limits: Limits, runtime: &Runtime) -> RunJob {
                 .expect("grants"),
         ),
         catalog: Arc::new(MemoryCatalog::new()),
-        events: Arc::new(Discard),
+        events: Arc::new(portico_tests::Discard),
         cancel: CancellationToken::new(),
     }
 }

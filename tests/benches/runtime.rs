@@ -10,8 +10,7 @@
 
 use portico_runtime::bare::BareHarness;
 use portico_runtime::{
-    Capabilities, Limits, Link, LogLevel, MemoryCatalog, NoSecrets, RunEvents, RunJob, Runtime,
-    RuntimeConfig,
+    Capabilities, Limits, MemoryCatalog, NoSecrets, RunJob, Runtime, RuntimeConfig,
 };
 use portico_tests::artifacts::NOOP;
 use std::sync::Arc;
@@ -22,14 +21,6 @@ use tokio_util::sync::CancellationToken;
 const LATENCY_RUNS: usize = 20_000;
 const PROCESS_RUNS: usize = 1_000;
 const THROUGHPUT_FOR: Duration = Duration::from_secs(3);
-
-/// Drops every event: the benchmark measures the runtime, not a log store.
-struct Discard;
-impl RunEvents for Discard {
-    fn log(&self, _: LogLevel, _: &str) {}
-    fn progress(&self, _: Option<u8>, _: Option<&str>) {}
-    fn link(&self, _: &Link) {}
-}
 
 struct Stats {
     mean: f64,
@@ -78,7 +69,7 @@ fn main() {
             request: request.clone(),
             grants: grants.clone(),
             catalog: catalog.clone(),
-            events: Arc::new(Discard),
+            events: Arc::new(portico_tests::Discard),
             cancel: CancellationToken::new(),
         }
     };

@@ -220,3 +220,12 @@ pub fn http_client() -> reqwest::Client {
     portico_runs::notify::install_crypto_provider();
     reqwest::Client::new()
 }
+
+/// Run events that go nowhere: a benchmark measures the runtime, not a log store.
+pub struct Discard;
+
+impl portico_runtime::RunEvents for Discard {
+    fn log(&self, _: portico_runtime::LogLevel, _: &str) {}
+    fn progress(&self, _: Option<u8>, _: Option<&str>) {}
+    fn link(&self, _: &portico_runtime::Link) {}
+}

@@ -4,7 +4,7 @@
 //! minute; `/echo` reflects the request as a hostile origin would (its headers as response
 //! headers, and a body holding the headers as they came, base64- and percent-encoded too,
 //! streamed in 3-byte chunks); `/gzip` answers with `content-encoding: gzip`;
-//! `/redirect/<path>` answers 307 to `/<path>`; `/repos/...` answers as GitHub's API does the
+//! `/redirect/<path>` answers 307 to `/<path>`; `/github/repos/...` answers as GitHub's API does the
 //! calls the `open-pull-request` example makes (a branch's commit, a new pull request);
 //! anything else answers 200 with `{"received": true}`.
 
@@ -179,7 +179,7 @@ async fn handle(
     if path == "/slow" {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
     }
-    let github = path.starts_with("/repos/");
+    let github = path.starts_with("/github/repos/");
     let (status, body) = match path
         .strip_prefix("/status/")
         .and_then(|c| c.parse::<u16>().ok())
