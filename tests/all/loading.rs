@@ -3,10 +3,10 @@
 //! says what is wrong.
 
 use portico_runtime::{
-    Capabilities, Limits, LoadedFrom, MemoryCatalog, NoSecrets, PluginError, RecordedEvents,
-    RunJob, Runtime, RuntimeConfig,
+    Capabilities, Limits, LoadedFrom, MemoryCatalog, NoSecrets, PluginError, PluginStatus,
+    RecordedEvents, RunJob, Runtime, RuntimeConfig,
 };
-use portico_tests::artifacts::{NOOP, PANIC};
+use portico_tests::artifacts::{NOOP, PANIC, UNKNOWN_CONTRACT};
 use portico_tests::{TestRun, runtime};
 use std::sync::Arc;
 
@@ -65,10 +65,11 @@ fn a_second_start_loads_the_compiled_plugin_from_the_disk_cache() {
     assert_eq!(cached.digest(), compiled.digest());
 }
 
-#[tokio::test]
-async fn a_plugin_loaded_from_the_cache_runs() {
-    // The shared runtime caches every plugin it loads; a run of NOOP makes sure it did.
-    TestRun::new(NOOP).run().await.outcome();
+/// A restart: a new runtime on the same cache loads what the last one compiled, whatever the
+/// language (a Python or JavaScript component took seconds to compile, and loads in a fraction).
+async fn a_plugin_loaded_from_the_cache_runs(guest: &'static str) {
+    // The shared runtime caches every plugin it loads; a run makes sure it did.
+    TestRun::new(guest).run().await.outcome();
     assert_eq!(
         runtime().config().cache_dir,
         std::path::Path::new(portico_tests::artifacts::CACHE_DIR)
@@ -79,8 +80,37 @@ async fn a_plugin_loaded_from_the_cache_runs() {
     config.cache_dir = runtime().config().cache_dir.clone();
     config.artifact_key = runtime().config().artifact_key;
     let again = Runtime::new(config, Arc::new(NoSecrets)).unwrap();
-    let plugin = again.load_plugin(&std::fs::read(NOOP).unwrap()).unwrap();
+    let plugin = again.load_plugin(&std::fs::read(guest).unwrap()).unwrap();
     assert_eq!(plugin.loaded_from(), LoadedFrom::Cache);
+}
+
+per_guest!(
+    [rust = NOOP, python = PY_NOOP, javascript = JS_NOOP]
+    a_plugin_loaded_from_the_cache_runs,
+);
+
+#[test]
+fn loads_of_one_digest_at_once_compile_it_once_and_each_digest_has_a_status() {
+    let data = tempfile::tempdir().unwrap();
+    let runtime = small_runtime(data.path());
+    let bytes = std::fs::read(NOOP).unwrap();
+    let digest = portico_runtime::plugin_digest(&bytes);
+    assert_eq!(runtime.plugin_status(&digest), PluginStatus::NotLoaded);
+    let (a, b) = std::thread::scope(|s| {
+        let first = s.spawn(|| runtime.load_plugin(&bytes).unwrap());
+        let second = s.spawn(|| runtime.load_plugin(&bytes).unwrap());
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    assert!(Arc::ptr_eq(&a, &b), "the second load waited for the first");
+    assert_eq!(a.loaded_from(), LoadedFrom::Compiled);
+    assert_eq!(runtime.plugin_status(&digest), PluginStatus::Ready);
+
+    let wrong = std::fs::read(UNKNOWN_CONTRACT).unwrap();
+    assert!(runtime.load_plugin(&wrong).is_err());
+    match runtime.plugin_status(&portico_runtime::plugin_digest(&wrong)) {
+        PluginStatus::Failed(why) => assert!(why.contains("this host offers"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
