@@ -6,7 +6,8 @@
 //!     cargo bench -p portico-tests --bench languages
 //!
 //! A process spawn costs about 1.1 ms on this machine (`--bench runtime`): the interpreter
-//! plugins' per-run cost is read against that.
+//! plugins' per-run cost is read against that. A second table splits a run's time with bare
+//! wasmtime on the same engine: instantiation alone, then instantiation and the guest's `run`.
 
 use portico_runtime::{
     Capabilities, Limits, LoadedFrom, MemoryCatalog, NoSecrets, Plugin, RunJob, Runtime,
@@ -40,6 +41,8 @@ fn runtime(cache: &Path) -> Runtime {
     let mut config = RuntimeConfig::new(cache);
     config.max_concurrent_runs = 64;
     config.cache_dir = cache.join("cache");
+    // One key for both engines, as a restarted host reads its key file.
+    config.artifact_key = [7; 32];
     Runtime::new(config, Arc::new(NoSecrets)).expect("runtime")
 }
 
@@ -90,6 +93,7 @@ fn main() {
         ..Limits::default()
     };
 
+    let mut split = Vec::new();
     println!(
         "| no-op plugin | size | compile | load precompiled | per run p50 | p99 | runs/s (2 threads) | RSS per concurrent run |"
     );
@@ -193,6 +197,35 @@ fn main() {
             during.saturating_sub(before) as f64 / CONCURRENT as f64
         });
 
+        // Where a run's time goes, with bare wasmtime on the same engine.
+        let bare = portico_runtime::bare::BareHarness::new(&runtime, &bytes).expect("bare");
+        let request = portico_tests::request(json!({}));
+        let (instantiate, call, second) = tokio.block_on(async {
+            let (mut instantiate, mut call, mut second) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..language.runs / 2 {
+                let t = Instant::now();
+                bare.instantiate_once().await.expect("instantiates");
+                instantiate.push(t.elapsed().as_secs_f64() * 1e6);
+                let t = Instant::now();
+                assert!(bare.run_once(&request).await.expect("runs"));
+                call.push(t.elapsed().as_secs_f64() * 1e6);
+                let again = bare.second_call(&request).await.expect("runs twice");
+                second.push(again.as_secs_f64() * 1e6);
+            }
+            for sample in [&mut instantiate, &mut call, &mut second] {
+                sample.sort_by(f64::total_cmp);
+            }
+            (instantiate, call, second)
+        });
+        split.push(format!(
+            "| {} | {:.0} us | {:.0} us | {:.0} us | {:.0} us |",
+            language.name,
+            percentile(&instantiate, 0.5),
+            percentile(&call, 0.5),
+            percentile(&second, 0.5),
+            percentile(&micros, 0.5),
+        ));
+
         println!(
             "| {} | {:.1} MB | {:.2} s | {:.0} ms | {:.0} us | {:.0} us | {:.0} | {:.1} MiB |",
             language.name,
@@ -204,5 +237,13 @@ fn main() {
             rate,
             per_run_kib / 1024.0,
         );
+    }
+    println!();
+    println!(
+        "| p50 | bare: instantiate | bare: instantiate + run | bare: a second run in that instance | Portico: run |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for line in split {
+        println!("{line}");
     }
 }

@@ -43,6 +43,38 @@ impl BareHarness {
 
     /// New store, instantiate, call `run`, drop. `Ok(true)` when the guest returned `ok`.
     pub async fn run_once(&self, request: &RunRequest) -> wasmtime::Result<bool> {
+        let mut store = self.store();
+        let backend = self.pre.instantiate_async(&mut store).await?;
+        let request = request_to_wit(request.clone());
+        Ok(backend.call_run(&mut store, &request).await?.is_ok())
+    }
+
+    /// New store, instantiate, then call `run` twice on the one instance; answers how long the
+    /// second call took: the guest's work once its memory pages are touched and its lazy
+    /// initialisation done, against the first call's in `run_once`.
+    pub async fn second_call(&self, request: &RunRequest) -> wasmtime::Result<std::time::Duration> {
+        let mut store = self.store();
+        let backend = self.pre.instantiate_async(&mut store).await?;
+        let request = request_to_wit(request.clone());
+        let first = backend.call_run(&mut store, &request).await?;
+        let started = std::time::Instant::now();
+        let second = backend.call_run(&mut store, &request).await?;
+        let elapsed = started.elapsed();
+        if first.is_err() || second.is_err() {
+            wasmtime::bail!("the guest failed a run");
+        }
+        Ok(elapsed)
+    }
+
+    /// New store, instantiate, drop, with no call: what instantiation alone costs, to tell it
+    /// from the guest's own work in `run_once`.
+    pub async fn instantiate_once(&self) -> wasmtime::Result<()> {
+        let mut store = self.store();
+        self.pre.instantiate_async(&mut store).await?;
+        Ok(())
+    }
+
+    fn store(&self) -> Store<BareState> {
         let state = BareState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
@@ -51,9 +83,7 @@ impl BareHarness {
         };
         let mut store = Store::new(&self.engine, state);
         store.set_epoch_deadline(1_000);
-        let backend = self.pre.instantiate_async(&mut store).await?;
-        let request = request_to_wit(request.clone());
-        Ok(backend.call_run(&mut store, &request).await?.is_ok())
+        store
     }
 }
 
