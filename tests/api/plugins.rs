@@ -286,6 +286,13 @@ async fn a_large_component_is_stored_at_once_and_a_run_waits_for_its_compile() {
             .unwrap()
             .contains("runs of it wait")
     );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("GET /v1/plugins/big shows"),
+        "the message names the plugin: {body}"
+    );
     let listed = p.admin("GET", "/v1/plugins/big", json!(null)).await;
     assert_eq!(listed.expect(200)["plugin"]["status"], "compiling");
 

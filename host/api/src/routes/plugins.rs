@@ -35,7 +35,6 @@ fn valid_name(name: &str) -> bool {
 /// A plugin's versions as the API shows them: the newest first, at the top level. `status` is
 /// this server's: `ready`, `compiling`, `failed` or `stored` (loaded on its first run).
 fn describe(runtime: &Runtime, versions: &[PluginVersion]) -> Value {
-    let newest = &versions[0];
     let described: Vec<Value> = versions
         .iter()
         .map(|v| {
@@ -44,15 +43,10 @@ fn describe(runtime: &Runtime, versions: &[PluginVersion]) -> Value {
             value
         })
         .collect();
-    json!({
-        "name": newest.name,
-        "digest": newest.digest,
-        "size": newest.size,
-        "createdAt": newest.created_at,
-        "createdBy": newest.created_by,
-        "status": status(runtime, &newest.digest),
-        "versions": described,
-    })
+    // The newest version's fields, its status included, are the plugin's.
+    let mut plugin = described[0].clone();
+    plugin["versions"] = described.into();
+    plugin
 }
 
 fn status(runtime: &Runtime, digest: &str) -> &'static str {
@@ -205,10 +199,11 @@ pub(crate) async fn upload(
         .find(|v| v.name == name && v.digest == version.digest)
         .unwrap_or(version);
     if let Some(compile) = compiling {
+        let message = format!(
+            "stored; compiling in the background (a large component takes seconds): runs of \
+             it wait for the compile, and GET /v1/plugins/{name} shows its status"
+        );
         tokio::spawn(withdraw_if_it_fails(state, caller, name, digest, compile));
-        let message = "stored; compiling in the background (a large component takes seconds): \
-                       runs of it wait for the compile, and GET /v1/plugins/{name} shows its \
-                       status";
         return Ok((
             StatusCode::ACCEPTED,
             axum::Json(json!({ "ok": true, "plugin": stored, "status": "compiling",
