@@ -129,90 +129,81 @@ pub fn build(
     out: Option<&Path>,
     sdk: Option<&Path>,
 ) -> Result<PathBuf, CliError> {
-    let built = match language {
-        Language::Rust => build_rust(dir)?,
-        Language::Python => {
-            let out = default_out(dir, out)?;
-            let tool = local_tool(dir, ".venv/bin/componentize-py", "componentize-py");
-            let mut command = Command::new(&tool);
-            command.arg("-d").arg(contract_dir()?).args([
-                "-w",
-                "action-backend",
-                "componentize",
-                "app",
-                "-p",
-                ".",
-            ]);
-            if let Some(sdk) = sdk {
-                command.arg("-p").arg(
-                    std::path::absolute(sdk.join("python/src"))
-                        .map_err(|e| CliError::local(format!("{}: {e}", sdk.display())))?,
-                );
-            }
-            command.arg("-o").arg(&out);
-            // componentize-py finds a virtualenv's packages (the SDK) only when it is active.
-            if dir.join(".venv/bin/componentize-py").is_file() {
-                command.env(
-                    "VIRTUAL_ENV",
-                    std::path::absolute(dir.join(".venv")).unwrap_or_default(),
-                );
-            }
-            run_tool(dir, command, &tool, || {
-                format!(
-                    "python3 -m venv .venv && .venv/bin/pip install {COMPONENTIZE_PY} \
-                     /path/to/portico/sdk/python (the README in the plugin folder says which)"
-                )
-            })?;
-            return Ok(out);
-        }
-        Language::JavaScript => {
-            let out = default_out(dir, out)?;
-            let entry = ["src/index.ts", "src/index.js", "index.ts", "index.js"]
-                .into_iter()
-                .find(|e| dir.join(e).is_file())
-                .ok_or_else(|| {
-                    CliError::local(format!(
-                        "{}: no entry module (src/index.ts, src/index.js, index.ts or index.js)",
-                        dir.display()
-                    ))
-                })?;
-            // The plugin's own SDK install, else the `--sdk` checkout's build script.
-            let script = sdk
-                .map(|sdk| sdk.join("js/bin/portico-js-build.mjs"))
-                .filter(|script| script.is_file() && !dir.join("node_modules/.bin").is_dir());
-            let tool = match &script {
-                Some(script) => std::path::absolute(script).unwrap_or(script.clone()),
-                None => local_tool(
-                    dir,
-                    "node_modules/.bin/portico-js-build",
-                    "portico-js-build",
-                ),
-            };
-            let mut command = match &script {
-                Some(_) => {
-                    let mut node = Command::new("node");
-                    node.arg(&tool);
-                    node
-                }
-                None => Command::new(&tool),
-            };
-            command
-                .args(["--entry", entry, "--wit"])
-                .arg(contract_dir()?)
-                .arg("-o")
-                .arg(&out);
-            run_tool(dir, command, &tool, || "npm install".to_owned())?;
-            return Ok(out);
-        }
-    };
-    match out {
-        Some(out) => {
+    match language {
+        Language::Rust => {
+            let built = build_rust(dir)?;
+            let Some(out) = out else { return Ok(built) };
             std::fs::copy(&built, out)
                 .map_err(|e| CliError::local(format!("{}: {e}", out.display())))?;
             Ok(out.to_owned())
         }
-        None => Ok(built),
+        Language::Python => build_python(dir, &default_out(dir, out)?, sdk),
+        Language::JavaScript => build_javascript(dir, &default_out(dir, out)?, sdk),
     }
+}
+
+/// componentize-py: the plugin's `.venv` one (made active, so it finds the SDK installed
+/// there), else the one on PATH with `--sdk`'s Python SDK on the module path.
+fn build_python(dir: &Path, out: &Path, sdk: Option<&Path>) -> Result<PathBuf, CliError> {
+    let tool = local_tool(dir, ".venv/bin/componentize-py", "componentize-py");
+    let mut command = Command::new(&tool);
+    command.arg("-d").arg(contract_dir()?);
+    command.args(["-w", "action-backend", "componentize", "app", "-p", "."]);
+    if let Some(sdk) = sdk {
+        let src = std::path::absolute(sdk.join("python/src"))
+            .map_err(|e| CliError::local(format!("{}: {e}", sdk.display())))?;
+        command.arg("-p").arg(src);
+    }
+    command.arg("-o").arg(out);
+    if dir.join(".venv/bin/componentize-py").is_file() {
+        let venv = std::path::absolute(dir.join(".venv")).unwrap_or_default();
+        command.env("VIRTUAL_ENV", venv);
+    }
+    run_tool(dir, command, &tool, || {
+        format!(
+            "python3 -m venv .venv && .venv/bin/pip install {COMPONENTIZE_PY} \
+             /path/to/portico/sdk/python (the README in the plugin folder says which)"
+        )
+    })?;
+    Ok(out.to_owned())
+}
+
+/// The JavaScript SDK's `portico-js-build` (esbuild, then jco): the plugin's own from `npm
+/// install`, else `--sdk`'s, else one on PATH.
+fn build_javascript(dir: &Path, out: &Path, sdk: Option<&Path>) -> Result<PathBuf, CliError> {
+    let entry = ["src/index.ts", "src/index.js", "index.ts", "index.js"]
+        .into_iter()
+        .find(|e| dir.join(e).is_file())
+        .ok_or_else(|| {
+            CliError::local(format!(
+                "{}: no entry module (src/index.ts, src/index.js, index.ts or index.js)",
+                dir.display()
+            ))
+        })?;
+    let installed = dir.join("node_modules/.bin/portico-js-build");
+    let checkout = sdk
+        .map(|sdk| sdk.join("js/bin/portico-js-build.mjs"))
+        .filter(|script| script.is_file() && !installed.is_file());
+    let (tool, mut command) = match checkout {
+        Some(script) => {
+            let script = std::path::absolute(&script).unwrap_or(script);
+            let mut node = Command::new("node");
+            node.arg(&script);
+            (script, node)
+        }
+        None => {
+            let tool = local_tool(
+                dir,
+                "node_modules/.bin/portico-js-build",
+                "portico-js-build",
+            );
+            (tool.clone(), Command::new(tool))
+        }
+    };
+    command.args(["--entry", entry, "--wit"]);
+    command.arg(contract_dir()?).arg("-o").arg(out);
+    run_tool(dir, command, &tool, || "npm install".to_owned())?;
+    Ok(out.to_owned())
 }
 
 /// `cargo build --release --target wasm32-wasip2`, and where cargo put the component.
