@@ -344,6 +344,47 @@ async fn each_quota_refuses_with_429_naming_it_and_its_count() {
 }
 
 #[tokio::test]
+async fn racing_requests_against_a_quota_start_exactly_its_limit() {
+    for p in server().await {
+        let ann = p.member("ann", &["web"]).await;
+        // Runs wait for approval, so they stay live while the requests race.
+        action(
+            &p,
+            "slow",
+            json!({ "requiredApproval": true,
+            "quotas": { "maxConcurrentRunsPerUser": 3 } }),
+        )
+        .await;
+        action(
+            &p,
+            "daily",
+            json!({ "quotas": { "maxRunsPerUserPerDay": 4 } }),
+        )
+        .await;
+        for (name, limit) in [("slow", 3), ("daily", 4)] {
+            let racing = (0..24).map(|_| run_as(&p, &ann, name, json!({})));
+            let answers = futures_util::future::join_all(racing).await;
+            let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+            let accepted = statuses.iter().filter(|s| **s == 202).count();
+            let refused = statuses.iter().filter(|s| **s == 429).count();
+            assert_eq!(
+                (accepted, refused),
+                (limit, 24 - limit),
+                "{name}: {statuses:?}"
+            );
+            let stored = p
+                .admin(
+                    "GET",
+                    &format!("/v1/actions/runs?action={name}"),
+                    json!(null),
+                )
+                .await;
+            assert_eq!(stored.expect(200)["runs"].as_array().unwrap().len(), limit);
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_policy_allows_or_denies_from_catalog_queries_and_fails_closed() {
     for p in server().await {
         p.admin(
@@ -544,6 +585,56 @@ async fn notifications_are_signed_and_a_dead_receiver_is_retried_without_affecti
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+#[tokio::test]
+async fn every_attempt_at_a_delivery_carries_the_same_idempotency_key() {
+    for p in server().await {
+        let receiver = TestServer::start().await;
+        action(
+            &p,
+            "deploy",
+            json!({
+            "notifications": [
+                { "url": receiver.url("/status/503"), "events": ["RUN_CREATED"] },
+                { "url": receiver.url("/events"), "events": ["RUN_CREATED", "SUCCESS"] } ] }),
+        )
+        .await;
+        let id = p.run("deploy", json!({})).await;
+        p.finished(&id).await;
+        let notified = deliveries(&p, &id, 3).await;
+        assert_eq!(notified.len(), 3, "{notified:?}");
+
+        let requests = receiver.requests();
+        let keys = |path: &str| -> Vec<String> {
+            requests
+                .iter()
+                .filter(|r| r.path == path)
+                .map(|r| {
+                    let key = r.header("idempotency-key").expect("an idempotency key");
+                    assert_eq!(r.header("x-portico-delivery"), Some(key));
+                    key.to_owned()
+                })
+                .collect()
+        };
+        // Three attempts at the refusing receiver, one key; each delivery its own key.
+        let refused = keys("/status/503");
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(refused.iter().all(|k| *k == refused[0]), "{refused:?}");
+        let delivered = keys("/events");
+        assert_eq!(delivered.len(), 2, "RUN_CREATED and SUCCESS: {delivered:?}");
+        assert_ne!(delivered[0], delivered[1]);
+        assert!(!delivered.contains(&refused[0]));
+        let failed = notified.iter().find(|e| e["status"] == "FAILURE").unwrap();
+        assert_eq!(failed["after"]["key"], refused[0].as_str());
+        assert!(
+            failed["reason"]
+                .as_str()
+                .unwrap()
+                .contains("after 3 attempts: HTTP 503"),
+            "{failed}"
+        );
     }
 }
 

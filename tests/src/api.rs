@@ -307,7 +307,8 @@ impl Portico {
         }
     }
 
-    /// Uploads the plugin at `path` as `name` (201 new, 200 already there).
+    /// Uploads the plugin at `path` as `name` (201 new, 200 already there, or 202 while it
+    /// compiles in the background on a busy machine: then waits until it is ready).
     pub async fn upload(&self, name: &str, path: &str) {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let answer = self
@@ -318,11 +319,29 @@ impl Portico {
                 Some(bytes),
             )
             .await;
-        assert!(
-            answer.status == 201 || answer.status == 200,
-            "{}",
-            answer.body
-        );
+        assert!([200, 201, 202].contains(&answer.status), "{}", answer.body);
+        if answer.status != 202 {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let described = self
+                .admin("GET", &format!("/v1/plugins/{name}"), Value::Null)
+                .await;
+            match described.expect(200)["plugin"]["status"].as_str() {
+                Some("ready") => return,
+                Some("compiling") => {}
+                other => panic!(
+                    "plugin {name} did not compile: {other:?} {}",
+                    described.body
+                ),
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} never compiled"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Creates a run of `action` as the admin, answering its id.

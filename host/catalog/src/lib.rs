@@ -44,29 +44,7 @@ pub struct Catalog {
     store: Arc<dyn Store>,
     /// Compiled entity schemas by blueprint, with the blueprint version they were built from.
     validators: Mutex<HashMap<String, CachedValidator>>,
-    /// Entity changes, after they are committed, for automations.
-    events: tokio::sync::broadcast::Sender<EntityEvent>,
 }
-
-/// A committed entity change.
-#[derive(Clone, Debug)]
-pub struct EntityEvent {
-    /// `ENTITY_CREATED`, `ENTITY_UPDATED` or `ENTITY_DELETED`.
-    pub kind: &'static str,
-    /// The blueprint.
-    pub blueprint: String,
-    /// The entity.
-    pub identifier: String,
-    /// The entity before (not for creations).
-    pub before: Option<Value>,
-    /// The entity after (not for deletions).
-    pub after: Option<Value>,
-    /// The run that made the change, if a run did.
-    pub run_id: Option<String>,
-}
-
-/// Events a slow subscriber may fall behind by before it misses some.
-const EVENT_BACKLOG: usize = 4096;
 
 /// What to do with an existing entity on create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,13 +63,7 @@ impl Catalog {
         Self {
             store,
             validators: Mutex::default(),
-            events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
         }
-    }
-
-    /// Entity changes from now on, as they are committed.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<EntityEvent> {
-        self.events.subscribe()
     }
 
     /// The store underneath.
@@ -518,23 +490,10 @@ impl Catalog {
         } else {
             Write::Replace
         };
-        let event = EntityEvent {
-            kind: if created {
-                "ENTITY_CREATED"
-            } else {
-                "ENTITY_UPDATED"
-            },
-            blueprint: blueprint.to_owned(),
-            identifier: identifier.to_owned(),
-            before: record.before.clone(),
-            after: record.after.clone(),
-            run_id: actor.run_id.clone(),
-        };
+        // The store writes the change's event (for automations) with it, from the record.
         self.store
             .put_entity(entity.clone(), relations, write, record)
             .await?;
-        // Nobody listening is fine.
-        let _ = self.events.send(event);
         Ok((entity, created))
     }
 
@@ -607,24 +566,7 @@ impl Catalog {
                 r.before = Some(serde_json::to_value(before).unwrap_or_default());
                 records.push(r);
             }
-            let events: Vec<EntityEvent> = records
-                .iter()
-                .map(|r| EntityEvent {
-                    kind: "ENTITY_DELETED",
-                    blueprint: r.blueprint.clone().unwrap_or_default(),
-                    identifier: r
-                        .resource_id
-                        .split_once('/')
-                        .map_or(r.resource_id.clone(), |(_, id)| id.to_owned()),
-                    before: r.before.clone(),
-                    after: None,
-                    run_id: actor.run_id.clone(),
-                })
-                .collect();
             self.store.delete_entities(doomed.clone(), records).await?;
-            for event in events {
-                let _ = self.events.send(event);
-            }
             Ok(doomed)
         }
         .await;

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// Runs executed at once by this process [default: 256].
     #[arg(long, env = "PORTICO_WORKERS")]
     workers: Option<usize>,
+    /// How long a replica holds a run (and an outbox event) without renewing it, e.g. `30s`:
+    /// how soon another replica takes over the work of one that died [default: 30s].
+    #[arg(long, env = "PORTICO_RUN_LEASE")]
+    run_lease: Option<String>,
     /// The address clients reach this API at; external systems that runs are handed to
     /// report there [default: http://<listen>].
     #[arg(long, env = "PORTICO_PUBLIC_URL")]
@@ -126,6 +130,7 @@ struct FileRuntime {
 #[serde(deny_unknown_fields)]
 struct FileRunner {
     workers: Option<usize>,
+    lease: Option<String>,
     examples: Option<bool>,
     plugins_dir: Option<PathBuf>,
 }
@@ -198,6 +203,8 @@ pub struct RuntimeSettings {
 pub struct RunnerSettings {
     /// Runs executed at once by this process.
     pub workers: usize,
+    /// How long a claim on a run or an outbox event holds without renewal (`30s`).
+    pub lease: String,
     /// Whether the example blueprints and actions are created at start.
     pub examples: bool,
     /// Folder whose `*.wasm` files are loaded as plugins at start.
@@ -253,6 +260,15 @@ impl ServeArgs {
         if max_memory_mib == 0 {
             return Err("runtime.max_memory_mib must be at least 1".into());
         }
+        let lease = self
+            .run_lease
+            .or(file.runner.lease)
+            .unwrap_or_else(|| "30s".into());
+        match portico_duration::parse(&lease) {
+            Ok(d) if d >= std::time::Duration::from_secs(1) => {}
+            Ok(_) => return Err("runner.lease must be at least 1s".into()),
+            Err(e) => return Err(format!("runner.lease: {e}")),
+        }
         let session_ttl = self
             .session_ttl
             .or(file.server.session_ttl)
@@ -286,6 +302,7 @@ impl ServeArgs {
             },
             runner: RunnerSettings {
                 workers,
+                lease,
                 examples: self.examples.or(file.runner.examples).unwrap_or(false),
                 plugins_dir: self.plugins_dir.or(file.runner.plugins_dir),
             },
@@ -439,6 +456,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     };
     let runner = RunnerConfig {
         workers: settings.runner.workers,
+        lease: portico_duration::parse(&settings.runner.lease)
+            .unwrap_or(RunnerConfig::default().lease),
         notify: NotifyConfig {
             secret: webhook_secret,
             allow_private: settings.notifications.allow_private,

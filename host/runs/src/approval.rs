@@ -6,7 +6,9 @@
 
 use crate::actions::{ActionDefinition, Audience};
 use crate::jq;
-use portico_store::{Approval, AuditRecord, Role, RunRecord, RunStatus, Store, StoreError, User};
+use portico_store::{
+    Approval, AuditRecord, NewEvent, Role, RunRecord, RunStatus, Store, StoreError, User,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -208,9 +210,11 @@ pub async fn approvers_among(
 pub const MAX_REASON_CHARS: usize = 1000;
 
 /// Records `decider`'s decision on a waiting run and moves the run on when it is settled:
-/// to PENDING (approved, workers take it) or DECLINED. Answers the run as it is now.
+/// to PENDING (approved, workers take it) or DECLINED, written with the `events` a decline
+/// publishes. Answers the run as it is now.
 pub async fn decide(
     store: &dyn Store,
+    events: &(dyn Fn(&RunRecord) -> Vec<NewEvent> + Sync),
     mut run: RunRecord,
     action: &ActionDefinition,
     decider: &User,
@@ -305,13 +309,22 @@ pub async fn decide(
                 "message": format!("declined by {}: {reason}", decider.identifier),
             }));
         }
-        store.update_run(&run, None).await?;
+        let published = if run.is_final() {
+            events(&run)
+        } else {
+            Vec::new()
+        };
+        store.update_run_with(&run, None, published).await?;
     }
     Ok(run)
 }
 
-/// Declines, as `expired`, the runs that waited for approval longer than their action allows.
-pub async fn expire(store: &dyn Store) -> Result<Vec<RunRecord>, StoreError> {
+/// Declines, as `expired`, the runs that waited for approval longer than their action allows,
+/// each with the `events` its end publishes; answers how many.
+pub async fn expire(
+    store: &dyn Store,
+    events: &(dyn Fn(&RunRecord) -> Vec<NewEvent> + Sync),
+) -> Result<usize, StoreError> {
     let waiting = store
         .list_runs(&portico_store::RunFilter {
             status: Some(RunStatus::WaitingForApproval),
@@ -320,7 +333,7 @@ pub async fn expire(store: &dyn Store) -> Result<Vec<RunRecord>, StoreError> {
         })
         .await?;
     let now = portico_store::now();
-    let mut expired = Vec::new();
+    let mut expired = 0;
     for mut run in waiting {
         let Some(timeout) = run
             .payload
@@ -345,8 +358,9 @@ pub async fn expire(store: &dyn Store) -> Result<Vec<RunRecord>, StoreError> {
         let mut audit = AuditRecord::success("portico", "host", "DECLINE", "run", &run.id);
         audit.run_id = Some(run.id.clone());
         audit.reason = Some("expired".into());
-        if store.update_run(&run, Some(audit)).await? {
-            expired.push(run);
+        let published = events(&run);
+        if store.update_run_with(&run, Some(audit), published).await? {
+            expired += 1;
         }
     }
     Ok(expired)

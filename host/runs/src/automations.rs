@@ -1,22 +1,26 @@
 //! Automations: actions whose `trigger.type` is `automation` run when their event happens:
-//! an entity created, updated or deleted (from the catalog's committed changes), a timer
-//! property expired (found by a periodic search), a run created or changed. The plugin gets the
-//! event (`{event, diff: {before, after}, entity}`) as its inputs; runs are `source: AUTOMATION`.
+//! an entity created, updated or deleted, or a run created or changed (both read from the
+//! outbox, where the change wrote them in its own transaction), or a timer property expired
+//! (found by a periodic search). The plugin gets the event (`{event, diff: {before, after},
+//! entity}`) as its inputs; runs are `source: AUTOMATION`.
+//!
+//! Each fires exactly once per event, across replicas and restarts: its run id is derived from
+//! the automation and the event (the outbox event's id; for a timer, the entity and the timer's
+//! value), so a second attempt, by this replica after a failure or by another after this one
+//! died, is a conflict and starts nothing.
 //!
 //! Loops are refused: a run started by an automation carries the chain of automations that led
 //! to it, and an automation already in the chain does not fire again (the refusal is audited).
-//! A timer fires once per (automation, entity, timer value), even across restarts and replicas:
-//! its run id is derived from those, so a second attempt is a conflict.
 
 use crate::actions::{ActionDefinition, AutomationEvent};
 use crate::compiled::{Action, TriggerKind};
 use crate::host_key::HostKey;
 use crate::jq;
 use crate::new_run::NewRun;
-use crate::payload::{Payload, new_run_id};
-use portico_catalog::{Catalog, EntityEvent};
+use crate::payload::Payload;
+use portico_catalog::Catalog;
 use portico_runtime::{Operation, User};
-use portico_store::{AuditRecord, RunRecord, RunStatus, Store, StoreError};
+use portico_store::{AuditRecord, OutboxEvent, RunStatus, Store, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -90,59 +94,68 @@ impl Automations {
             .collect()
     }
 
-    /// Starts the automations an entity change triggers; answers how many runs were queued.
-    pub async fn entity_changed(&self, event: &EntityEvent) -> usize {
-        let kind = event.kind;
+    /// Starts the automations an entity change ([`portico_store::NewEvent::ENTITY`]) triggers;
+    /// answers how many runs were queued. An error means the event should be tried again:
+    /// what it already started is not started twice.
+    pub async fn entity_changed(&self, event: &OutboxEvent) -> Result<usize, StoreError> {
+        let body = &event.body;
+        let kind = body["kind"].as_str().unwrap_or_default();
+        let blueprint = body["blueprint"].as_str().unwrap_or_default();
         let actions = self.matching(|e| {
-            e.blueprint_identifier.as_deref() == Some(&event.blueprint)
+            e.blueprint_identifier.as_deref() == Some(blueprint)
                 && (e.kind == kind || e.kind == "ANY_ENTITY_CHANGE")
         });
+        let (before, after) = (&body["before"], &body["after"]);
+        let entity = [after, before].into_iter().find(|v| !v.is_null()).cloned();
+        let cause = body["runId"].as_str();
         let mut started = 0;
         for action in actions {
-            let entity = event.after.clone().or(event.before.clone());
-            let body = json!({
-                "event": { "type": kind, "blueprintIdentifier": event.blueprint },
-                "diff": { "before": event.before, "after": event.after },
+            let inputs = json!({
+                "event": { "type": kind, "blueprintIdentifier": blueprint },
+                "diff": { "before": before, "after": after },
                 "entity": entity,
             });
-            let id = new_run_id();
+            let id = event_run_id(&action.identifier, event);
             if self
-                .start(&action, body, entity, event.run_id.as_deref(), id)
-                .await
+                .start(&action, inputs, entity.clone(), cause, id)
+                .await?
             {
                 started += 1;
             }
         }
-        started
+        Ok(started)
     }
 
-    /// Starts the automations a run's creation or change triggers.
-    pub async fn run_changed(&self, run: &RunRecord, created: bool) -> usize {
-        let kind = if created {
+    /// Starts the automations a run's creation or change ([`portico_store::NewEvent::RUN`],
+    /// `{created, run}`) triggers; answers how many runs were queued.
+    pub async fn run_changed(&self, event: &OutboxEvent) -> Result<usize, StoreError> {
+        let run = &event.body["run"];
+        let kind = if event.body["created"] == true {
             "RUN_CREATED"
         } else {
             "RUN_UPDATED"
         };
+        let action_id = run["action"].as_str().unwrap_or_default();
         let actions = self.matching(|e| {
-            e.action_identifier.as_deref() == Some(&run.action)
+            e.action_identifier.as_deref() == Some(action_id)
                 && (e.kind == kind || e.kind == "ANY_RUN_CHANGE")
         });
         let mut started = 0;
         for action in actions {
-            let shown = serde_json::to_value(run).unwrap_or_default();
-            let body = json!({
-                "event": { "type": kind, "actionIdentifier": run.action },
-                "diff": { "before": Value::Null, "after": shown },
-                "run": shown,
+            let inputs = json!({
+                "event": { "type": kind, "actionIdentifier": action_id },
+                "diff": { "before": Value::Null, "after": run },
+                "run": run,
             });
+            let id = event_run_id(&action.identifier, event);
             if self
-                .start(&action, body, None, Some(&run.id), new_run_id())
-                .await
+                .start(&action, inputs, None, run["id"].as_str(), id)
+                .await?
             {
                 started += 1;
             }
         }
-        started
+        Ok(started)
     }
 
     /// Fires the timer automations of entities whose timer has passed; answers how many runs
@@ -186,8 +199,13 @@ impl Automations {
                     "diff": { "before": entity, "after": entity },
                     "entity": entity,
                 });
-                if self.start(&action, body, Some(entity), None, id).await {
-                    started += 1;
+                match self.start(&action, body, Some(entity), None, id).await {
+                    Ok(true) => started += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(action = %action.identifier, "cannot fire a timer: {e}");
+                        continue;
+                    }
                 }
                 self.lock_fired().insert(key);
             }
@@ -199,8 +217,9 @@ impl Automations {
         self.fired.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues one run of `action` for `body`, unless its condition does not hold or it would
-    /// close a loop. `cause` is the run whose change this reacts to.
+    /// Queues one run of `action` for `body`, unless its condition does not hold, it would
+    /// close a loop, or a run with this id exists (it fired already): whether it queued one.
+    /// `cause` is the run whose change this reacts to.
     async fn start(
         &self,
         action: &Action,
@@ -208,13 +227,13 @@ impl Automations {
         entity: Option<Value>,
         cause: Option<&str>,
         run_id: String,
-    ) -> bool {
+    ) -> Result<bool, StoreError> {
         if !condition_holds(action, &body) {
-            return false;
+            return Ok(false);
         }
         let mut chain = Vec::new();
         if let Some(cause) = cause
-            && let Ok(Some(parent)) = self.store.get_run(cause).await
+            && let Some(parent) = self.store.get_run(cause).await?
             && parent.source == "AUTOMATION"
         {
             chain = parent
@@ -238,10 +257,8 @@ impl Automations {
                 reason,
             );
             record.run_id = cause.map(str::to_owned);
-            if let Err(e) = self.store.record(record).await {
-                tracing::error!("cannot record a refused automation: {e}");
-            }
-            return false;
+            self.store.record(record).await?;
+            return Ok(false);
         }
 
         let entity = entity.and_then(|e| serde_json::from_value::<portico_store::Entity>(e).ok());
@@ -272,18 +289,25 @@ impl Automations {
             Ok(built) => built,
             Err(e) => {
                 tracing::error!(action = %action.identifier, "cannot start an automation: {e}");
-                return false;
+                return Ok(false);
             }
         };
         match self.store.create_run(built.record, built.audit).await {
-            Ok(()) => true,
-            Err(StoreError::Conflict(_)) => false,
-            Err(e) => {
-                tracing::error!(action = %action.identifier, "cannot start an automation: {e}");
-                false
-            }
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
         }
     }
+}
+
+/// The id of the run `automation` starts for `event`: the same on every replica and attempt.
+fn event_run_id(automation: &str, event: &OutboxEvent) -> String {
+    let key = format!(
+        "{automation}|{}|{}",
+        event.id,
+        event.created_at.timestamp_millis()
+    );
+    format!("r_e_{}", &hex::encode(Sha256::digest(key.as_bytes()))[..24])
 }
 
 /// Whether the automation's `condition` holds for the event (no condition: it does). An

@@ -92,9 +92,7 @@ impl RunControl<'_> {
             );
             run.updated_at = now;
             run.ended_at = Some(now);
-            if self.store.update_run(&run, None).await? {
-                self.runner.announce(&run);
-            }
+            self.runner.record(&run, None).await?;
         }
         self.visible(user, id).await
     }
@@ -111,7 +109,17 @@ impl RunControl<'_> {
     ) -> Result<RunRecord, ControlError> {
         let run = self.any(id).await?;
         let action = action_of(&run)?;
-        let decided = approval::decide(self.store, run, &action, user, decision, description).await;
+        let events = |run: &RunRecord| self.runner.events(run, None, false);
+        let decided = approval::decide(
+            self.store,
+            &events,
+            run,
+            &action,
+            user,
+            decision,
+            description,
+        )
+        .await;
         let run = match decided {
             Ok(run) => run,
             Err(e @ ApprovalError::Forbidden(_)) => {
@@ -133,7 +141,7 @@ impl RunControl<'_> {
         };
         match run.status {
             RunStatus::Pending => self.runner.wake(),
-            RunStatus::Declined => self.runner.announce(&run),
+            RunStatus::Declined => self.runner.events_written(),
             _ => {}
         }
         Ok(run)

@@ -123,13 +123,10 @@ impl Reports<'_> {
         audit.after = Some(
             json!({ "status": run.status, "statusLabel": run.status_label, "summary": run.summary }),
         );
-        if !self.store.update_run(&run, Some(audit)).await? {
+        if !self.runner.record(&run, Some(audit)).await? {
             return Err(ReportError::Ended(format!(
                 "run `{id}` ended meanwhile: it takes no more reports"
             )));
-        }
-        if run.is_final() {
-            self.runner.announce(&run);
         }
         Ok(run)
     }
@@ -182,9 +179,7 @@ impl Reports<'_> {
             let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", id);
             audit.run_id = Some(id.to_owned());
             audit.after = Some(json!({ "status": run.status, "statusLabel": run.status_label }));
-            if self.store.update_run(&run, Some(audit)).await? && run.is_final() {
-                self.runner.announce(&run);
-            }
+            self.runner.record(&run, Some(audit)).await?;
         }
         Ok(line)
     }

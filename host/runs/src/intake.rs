@@ -16,7 +16,7 @@ use crate::ttl_cache::TtlCache;
 use chrono::{DateTime, Utc};
 use portico_catalog::{Catalog, Violation};
 use portico_runtime::{Operation, User};
-use portico_store::{AuditRecord, RunRecord, RunStatus, Store, StoreError};
+use portico_store::{AuditRecord, RunInsert, RunRecord, RunStatus, Store, StoreError};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -323,20 +323,37 @@ impl RunIntake {
         let payload = std::mem::take(&mut record.payload);
         let accepted = record.clone();
         record.payload = payload;
-        // Only runs someone listens to are kept past the write (their payload is large).
-        let listened = waits || !action.notifications.is_empty() || inner.runner.watches_runs();
-        let kept = listened.then(|| record.clone());
-        let start = match reservation {
-            Some(reservation) => {
+        let events = inner
+            .runner
+            .events(&accepted, Some(action.definition()), true);
+        let published = !events.is_empty();
+        let insert = RunInsert {
+            claim: reservation.as_ref().map(|_| {
                 let (worker, lease_until) = inner.runner.claim();
-                inner
-                    .store
-                    .create_claimed_run(record, built.audit, worker, lease_until)
-                    .await?;
-                Some(reservation)
-            }
+                (worker.to_owned(), lease_until)
+            }),
+            limits: quotas::held(&action),
+            events,
+        };
+        let stored = inner.store.insert_run(record, built.audit, insert).await;
+        if let Err(StoreError::OverLimit {
+            limit,
+            max,
+            current,
+        }) = stored
+        {
+            let over = quotas::exceeded(limit, max, current);
+            self.refused(caller, source, action_id, &over.to_string())
+                .await;
+            return Err(IntakeError::Quota(over));
+        }
+        stored?;
+        if published {
+            inner.runner.events_written();
+        }
+        let start = match reservation {
+            Some(reservation) => Some(reservation),
             None => {
-                inner.store.create_run(record, built.audit).await?;
                 if !waits {
                     if let Some(n) = inner.pending.get(&()) {
                         inner.pending.put((), n + 1);
@@ -346,18 +363,6 @@ impl RunIntake {
                 None
             }
         };
-        if let Some(run) = kept {
-            if waits {
-                inner.runner.announce(&run);
-            }
-            if !action.notifications.is_empty() {
-                inner
-                    .runner
-                    .notifier()
-                    .run_event(&action, &run, "RUN_CREATED");
-            }
-            inner.runner.run_created(&run);
-        }
         if let Some(reservation) = start {
             inner
                 .runner

@@ -8,7 +8,8 @@
 //!   [`compiled`] (an action ready for requests);
 //! - a new run: [`payload`] (what travels to the worker), [`run_catalog`], [`quotas`],
 //!   [`new_run`] (record, payload and audit, built one way);
-//! - running: [`notify`], [`automations`], [`runner`] (the queue, workers, leases), [`external`]
+//! - running: [`notify`], [`automations`], `outbox` (their events' consumer), [`runner`] (the
+//!   queue, workers, leases), [`external`]
 //!   (reports from a system a run was handed to);
 //! - front doors' services: [`intake`] (a request to a committed run), [`control`] (reading,
 //!   cancelling and deciding on a run), [`registry`] (writing actions).
@@ -28,6 +29,7 @@ pub mod intake;
 mod jq;
 pub mod new_run;
 pub mod notify;
+mod outbox;
 pub mod payload;
 pub mod policy;
 pub mod quotas;

@@ -1,8 +1,13 @@
 //! Notifications: the host (never the plugin) POSTs run events to the webhooks an action names,
 //! signed like Port's: `X-Portico-Timestamp` (seconds) and
-//! `X-Portico-Signature: v1,base64(HMAC-SHA256(secret, "{timestamp}.{body}"))`. Deliveries run
-//! in the background with retries and backoff, so a dead receiver never slows or fails a run;
-//! each delivery's outcome is recorded in the audit log.
+//! `X-Portico-Signature: v1,base64(HMAC-SHA256(secret, "{timestamp}.{body}"))`.
+//!
+//! A delivery is an outbox event ([`NewEvent::NOTIFY`]), written in the same transaction as the
+//! run change it announces, so a crash cannot lose it; whichever replica claims it POSTs it,
+//! retrying with backoff (each retry is the event made due again later), so a dead receiver
+//! never slows or fails a run. Delivery is at least once: every attempt carries the same
+//! `Idempotency-Key` (and `X-Portico-Delivery`) header, for the receiver to drop a repeat.
+//! Each delivery's outcome is recorded in the audit log, with the event's removal.
 //!
 //! The receiver is named by whoever writes the action, so the host's own requests get the same
 //! egress rules as a plugin's: no redirects followed, proxy variables ignored, and private,
@@ -14,7 +19,7 @@ use crate::actions::{ActionDefinition, Notification};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use portico_runtime::net::is_public;
-use portico_store::{AuditRecord, RunRecord, RunStatus, Store};
+use portico_store::{AuditRecord, NewEvent, OutboxEvent, RunRecord, RunStatus, Store};
 use serde_json::json;
 use sha2::Sha256;
 use std::net::{IpAddr, SocketAddr};
@@ -108,9 +113,10 @@ impl Notifier {
         }
     }
 
-    /// Sends `event` about `run` to each of the action's notifications that lists it, and to
-    /// `approvalNotification` for WAITING_FOR_APPROVAL. Returns at once.
-    pub fn run_event(&self, action: &ActionDefinition, run: &RunRecord, event: &str) {
+    /// The deliveries of `event` about `run`: one to each of the action's notifications that
+    /// lists it, and to `approvalNotification` for WAITING_FOR_APPROVAL. The caller writes them
+    /// with the change that caused them.
+    pub fn events(action: &ActionDefinition, run: &RunRecord, event: &str) -> Vec<NewEvent> {
         let mut hooks: Vec<Notification> = action
             .notifications
             .iter()
@@ -123,92 +129,113 @@ impl Notifier {
         {
             hooks.push(hook);
         }
-        for hook in hooks {
-            let body = body(&hook, action, run, event);
-            let me = self.clone();
-            let run_id = run.id.clone();
-            let event = event.to_owned();
-            tokio::spawn(async move { me.deliver(&hook.url, &event, &run_id, body).await });
-        }
+        hooks
+            .into_iter()
+            .map(|hook| NewEvent {
+                topic: NewEvent::NOTIFY,
+                body: json!({
+                    "url": hook.url,
+                    "event": event,
+                    "runId": run.id,
+                    "body": body(&hook, action, run, event),
+                }),
+            })
+            .collect()
     }
 
-    /// Tries a delivery until it is answered 2xx, the attempts run out or the receiver's address
-    /// is refused; audits the outcome.
-    async fn deliver(&self, url: &str, event: &str, run_id: &str, body: String) {
-        let mut wait = self.config.backoff;
-        let mut outcome = String::new();
-        let mut delivered = false;
-        let mut refused = false;
-        let mut attempt = 0;
-        while attempt < self.config.attempts {
-            attempt += 1;
-            if let Some(refusal) = (!self.config.allow_private)
-                .then(|| literal_refusal(url))
-                .flatten()
-            {
-                outcome = refusal.to_string();
-                refused = true;
-                break;
-            }
-            let timestamp = chrono::Utc::now().timestamp();
-            let sent = self
-                .http
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-portico-timestamp", timestamp.to_string())
-                .header(
-                    "x-portico-signature",
-                    sign(&self.config.secret, timestamp, &body),
-                )
-                .body(body.clone())
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => {
-                    outcome = format!("HTTP {}", r.status().as_u16());
-                    delivered = true;
-                    break;
-                }
-                Ok(r) if r.status().is_redirection() => {
-                    outcome = format!(
-                        "HTTP {} (redirects are not followed; name the final URL)",
-                        r.status().as_u16()
-                    );
-                }
-                Ok(r) => outcome = format!("HTTP {}", r.status().as_u16()),
-                Err(e) => match refusal_in(&e) {
-                    Some(refusal) => {
-                        outcome = refusal.to_string();
-                        refused = true;
-                        break;
-                    }
-                    None => outcome = plain(&e),
-                },
-            }
-            if attempt < self.config.attempts {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-        }
-        let mut audit = if delivered {
-            let mut audit = AuditRecord::success("portico", "host", "NOTIFY", "run", run_id);
-            audit.reason = Some(format!("{event} delivered to {url}: {outcome}"));
-            audit
-        } else {
-            tracing::warn!(%url, %event, run_id, "notification not delivered: {outcome}");
-            let reason = if refused {
-                format!("{event} not delivered to {url}: {outcome}")
-            } else {
-                format!("{event} not delivered to {url} after {attempt} attempts: {outcome}")
-            };
-            AuditRecord::failure("portico", "host", "NOTIFY", "run", run_id, reason)
+    /// Makes one attempt at a claimed delivery; then removes it with the outcome's audit
+    /// record, or makes it due again after the backoff while attempts remain (answering how
+    /// long until then).
+    pub async fn deliver(&self, event: OutboxEvent) -> Option<Duration> {
+        let field = |name: &str| event.body[name].as_str().unwrap_or_default().to_owned();
+        let (url, name, run_id, body) =
+            (field("url"), field("event"), field("runId"), field("body"));
+        let key = format!("ntf_{}_{}", event.id, event.created_at.timestamp_millis());
+        let attempt = event.attempts.max(1) as u32;
+        let (outcome, settled) = match self.attempt(&url, &body, &key).await {
+            Attempt::Delivered(outcome) => (Ok(outcome), true),
+            Attempt::Refused(outcome) => (Err(outcome), true),
+            Attempt::Failed(outcome) => (Err(outcome), attempt >= self.config.attempts),
         };
-        audit.run_id = Some(run_id.to_owned());
-        audit.after = Some(json!({ "url": url, "event": event, "attempts": attempt }));
-        if let Err(e) = self.store.record(audit).await {
+        if !settled {
+            let wait = self.config.backoff * 2u32.saturating_pow(attempt - 1);
+            let due = portico_store::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            if let Err(e) = self.store.retry_event(event.id, due).await {
+                tracing::error!(%url, "cannot schedule a notification's retry: {e}");
+            }
+            return Some(wait);
+        }
+        let mut audit = match &outcome {
+            Ok(outcome) => {
+                let mut audit = AuditRecord::success("portico", "host", "NOTIFY", "run", &run_id);
+                audit.reason = Some(format!("{name} delivered to {url}: {outcome}"));
+                audit
+            }
+            Err(outcome) => {
+                tracing::warn!(%url, event = %name, run_id, "notification not delivered: {outcome}");
+                let reason = if attempt < self.config.attempts {
+                    format!("{name} not delivered to {url}: {outcome}")
+                } else {
+                    format!("{name} not delivered to {url} after {attempt} attempts: {outcome}")
+                };
+                AuditRecord::failure("portico", "host", "NOTIFY", "run", &run_id, reason)
+            }
+        };
+        audit.run_id = Some(run_id.clone());
+        audit.after = Some(json!({ "url": url, "event": name, "attempts": attempt, "key": key }));
+        if let Err(e) = self.store.ack_events(vec![event.id], vec![audit]).await {
             tracing::error!("cannot record a notification: {e}");
         }
+        None
     }
+
+    /// One POST of `body` to `url`, signed, with the delivery's idempotency key.
+    async fn attempt(&self, url: &str, body: &str, key: &str) -> Attempt {
+        if !self.config.allow_private
+            && let Some(refusal) = literal_refusal(url)
+        {
+            return Attempt::Refused(refusal.to_string());
+        }
+        let timestamp = chrono::Utc::now().timestamp();
+        let sent = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .header("x-portico-delivery", key)
+            .header("x-portico-timestamp", timestamp.to_string())
+            .header(
+                "x-portico-signature",
+                sign(&self.config.secret, timestamp, body),
+            )
+            .body(body.to_owned())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                Attempt::Delivered(format!("HTTP {}", r.status().as_u16()))
+            }
+            Ok(r) if r.status().is_redirection() => Attempt::Failed(format!(
+                "HTTP {} (redirects are not followed; name the final URL)",
+                r.status().as_u16()
+            )),
+            Ok(r) => Attempt::Failed(format!("HTTP {}", r.status().as_u16())),
+            Err(e) => match refusal_in(&e) {
+                Some(refusal) => Attempt::Refused(refusal.to_string()),
+                None => Attempt::Failed(plain(&e)),
+            },
+        }
+    }
+}
+
+/// How one delivery attempt went.
+enum Attempt {
+    /// Answered 2xx.
+    Delivered(String),
+    /// The receiver's address is not allowed: trying again would not help.
+    Refused(String),
+    /// Anything else: worth another attempt.
+    Failed(String),
 }
 
 /// The refusal of a URL whose host is a non-public IP address: the connector dials an address

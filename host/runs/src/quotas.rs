@@ -1,11 +1,16 @@
 //! Consumption quotas, checked when a run is requested: how many runs of the action one user
 //! has going, has requested in the last 24 hours, and how many live entities of the action's
 //! blueprint the user's teams own. Over a quota the request is refused, naming the quota and the
-//! count. Two requests racing past the same limit may both pass: quotas are checked, not locked.
+//! count.
+//!
+//! The two run quotas are held, not only checked: the store counts them again in the
+//! transaction that stores the run ([`held`], [`portico_store::RunLimits`]), serialised per user
+//! and action across replicas, so N requests racing against a limit of k start exactly k runs.
+//! The entity quota is checked: the entities are created later, by the runs' plugins.
 
 use crate::actions::ActionDefinition;
 use portico_catalog::Catalog;
-use portico_store::{RunFilter, RunStatus, Store, User};
+use portico_store::{RunFilter, RunLimit, RunLimits, RunStatus, Store, User};
 use serde_json::{Value, json};
 
 /// A quota the request would exceed.
@@ -33,7 +38,30 @@ pub enum QuotaError {
     Count(&'static str, String),
 }
 
-/// Checks the action's quotas for a run `user` requests.
+/// The run quotas the store holds when it stores a run of `action`.
+pub fn held(action: &ActionDefinition) -> RunLimits {
+    let quotas = action.quotas.unwrap_or_default();
+    RunLimits {
+        concurrent: quotas.max_concurrent_runs_per_user,
+        per_day: quotas.max_runs_per_user_per_day,
+    }
+}
+
+/// The quota the store found a new run would pass ([`portico_store::StoreError::OverLimit`]).
+pub fn exceeded(limit: RunLimit, max: u32, current: u64) -> QuotaExceeded {
+    QuotaExceeded {
+        quota: match limit {
+            RunLimit::Concurrent => "maxConcurrentRunsPerUser",
+            RunLimit::PerDay => "maxRunsPerUserPerDay",
+        },
+        limit: max,
+        current,
+        scope: "you".into(),
+    }
+}
+
+/// Checks the action's quotas for a run `user` requests (a quick refusal before the run is
+/// built; the store holds the run quotas again when it stores the run).
 pub async fn check(
     store: &dyn Store,
     catalog: &Catalog,

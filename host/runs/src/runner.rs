@@ -4,7 +4,12 @@
 //!
 //! Nothing accepted is lost: a run whose worker died keeps its lease until it expires and is
 //! then failed as `interrupted`, or queued again when its action says `retry.onInterrupt` (on
-//! SQLite, a single process, at once on restart).
+//! SQLite, a single process, at once on restart). A run's changes carry their events
+//! (notifications, automations on runs) into the outbox in the same transaction
+//! ([`Runner::events`], [`Runner::record`]).
+//!
+//! The periodic scans (expired leases, approvals that waited too long, expired timers) run on
+//! one replica at a time: the one holding the store's `maintenance` leadership.
 //!
 //! Secret inputs travel sealed with the host key ([`Payload::sealed`]); the worker opens them
 //! for the plugin alone and redacts their values from the run's logs, summary and error.
@@ -17,7 +22,9 @@ use crate::payload::Payload;
 use crate::run_catalog::RunCatalog;
 use portico_catalog::Catalog;
 use portico_runtime::{HandOff, Link, LogLevel, RunEvents, RunJob, Runtime};
-use portico_store::{JsonText, RunLogLine, RunRecord, RunStatus, Store};
+use portico_store::{
+    AuditRecord, JsonText, NewEvent, RunLogLine, RunRecord, RunStatus, Store, StoreError,
+};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+
+/// The leadership of the periodic scans ([`portico_store::Coordination::lead`]).
+const MAINTENANCE: &str = "maintenance";
 
 /// How the runner runs.
 #[derive(Clone, Debug)]
@@ -83,6 +93,8 @@ struct Inner {
     /// (the end is written after): `workers` bounds plugins running at once.
     workers: Arc<Semaphore>,
     queue: Arc<QueueSignal>,
+    /// Wakes this replica's outbox consumer.
+    outbox: Arc<Notify>,
 }
 
 /// Tells the worker loop when runs may be waiting in the queue.
@@ -149,13 +161,9 @@ impl Runner {
                     queued: AtomicBool::new(true),
                     wake: Notify::new(),
                 }),
+                outbox: Arc::default(),
             }),
         }
-    }
-
-    /// Sends the notifications of runs' events.
-    pub fn notifier(&self) -> &Notifier {
-        &self.inner.notifier
     }
 
     /// The secret input values of a run still going (a run handed to an external system keeps
@@ -164,9 +172,32 @@ impl Runner {
         self.inner.secret_values(run)
     }
 
-    /// Sends the notifications an action's run asks for on reaching its current status.
-    pub fn announce(&self, run: &RunRecord) {
-        self.inner.announce(run);
+    /// The events `run`'s change publishes, to write with it: the notifications its action
+    /// asks for on reaching its status (and `RUN_CREATED` when `created`), and the run itself
+    /// when automations watch runs. `action` is read from the run's payload when not given.
+    pub fn events(
+        &self,
+        run: &RunRecord,
+        action: Option<&ActionDefinition>,
+        created: bool,
+    ) -> Vec<NewEvent> {
+        self.inner.events(run, action, created)
+    }
+
+    /// Writes a run's change ([`portico_store::RunQueue::update_run`]), with its
+    /// [`Runner::events`] when the change ends it (a report that only relabels a run announces
+    /// nothing); whether it was written (not when the run had ended meanwhile).
+    pub async fn record(
+        &self,
+        run: &RunRecord,
+        audit: Option<AuditRecord>,
+    ) -> Result<bool, StoreError> {
+        self.inner.record(run, audit).await
+    }
+
+    /// Tells the outbox consumer this replica wrote events.
+    pub fn events_written(&self) {
+        self.inner.outbox.notify_one();
     }
 
     /// The runner's settings.
@@ -174,40 +205,27 @@ impl Runner {
         &self.inner.config
     }
 
-    /// Starts the worker loop (and the lease heartbeat) and the automations until `stop` is
+    /// Starts the worker loop (and the lease heartbeat) and the outbox consumer until `stop` is
     /// cancelled.
     pub fn start(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         let inner = self.inner.clone();
-        let mut changes = inner.catalog.subscribe();
-        let listener = {
-            let (inner, stop) = (inner.clone(), stop.clone());
-            async move {
-                loop {
-                    let event = tokio::select! {
-                        () = stop.cancelled() => return,
-                        event = changes.recv() => event,
-                    };
-                    match event {
-                        Ok(event) => {
-                            if inner.automations.entity_changed(&event).await > 0 {
-                                inner.queue.nudge();
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::warn!(missed, "automations fell behind entity changes");
-                        }
-                        Err(_) => return,
-                    }
-                }
-            }
+        let consumer = crate::outbox::Consumer {
+            store: inner.store.clone(),
+            automations: inner.automations.clone(),
+            notifier: inner.notifier.clone(),
+            wake: inner.outbox.clone(),
+            poll: inner.config.poll,
+            lease: inner.config.lease,
         };
+        let queue = inner.queue.clone();
+        let events = consumer.run(stop.clone(), move || queue.nudge());
         tokio::spawn(async move {
             if let Err(e) = inner.automations.refresh().await {
                 tracing::error!("cannot load automations: {e}");
             }
-            let automations = tokio::spawn(listener);
+            let events = tokio::spawn(events);
             inner.work(stop).await;
-            automations.abort();
+            events.abort();
         })
     }
 
@@ -226,11 +244,6 @@ impl Runner {
     /// Whether an automation reacts to run events.
     pub fn watches_runs(&self) -> bool {
         self.inner.automations.watches_runs()
-    }
-
-    /// Starts the automations reacting to a new run.
-    pub fn run_created(&self, run: &RunRecord) {
-        self.inner.run_changed(run, true);
     }
 
     /// Tells idle workers a run was queued.
@@ -299,47 +312,97 @@ impl Inner {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Tells automations and watchers `run` changed, and sends the notifications for its status
-    /// when its action (read from the payload) has any.
-    fn announce(&self, run: &RunRecord) {
-        let payload = run.payload.parse::<Payload>().ok();
-        self.announce_as(run, payload.as_ref().map(|p| &*p.action));
-    }
-
-    /// [`Inner::announce`] with the run's action at hand (a dispatched run's record carries no
-    /// payload to read it from); `None` when the payload is unreadable: no notifications then.
-    fn announce_as(&self, run: &RunRecord, action: Option<&ActionDefinition>) {
-        self.run_changed(run, false);
-        let Some(action) = action else {
-            return;
+    fn events(
+        &self,
+        run: &RunRecord,
+        action: Option<&ActionDefinition>,
+        created: bool,
+    ) -> Vec<NewEvent> {
+        let mut events = Vec::new();
+        if self.automations.watches_runs() {
+            let shown = RunRecord {
+                payload: JsonText::default(),
+                ..run.clone()
+            };
+            events.push(NewEvent {
+                topic: NewEvent::RUN,
+                body: json!({ "created": created, "run": shown }),
+            });
+        }
+        let parsed;
+        let action = match action {
+            Some(action) => action,
+            None => match run.payload.parse::<Payload>() {
+                Ok(payload) => {
+                    parsed = payload;
+                    &*parsed.action
+                }
+                Err(_) => return events,
+            },
         };
         if action.notifications.is_empty() && action.approval_notification.is_none() {
-            return;
+            return events;
         }
-        if let Some(event) = crate::notify::event_of(run.status) {
-            self.notifier.run_event(action, run, event);
+        let status = crate::notify::event_of(run.status);
+        let names = created.then_some("RUN_CREATED").into_iter().chain(status);
+        for name in names {
+            events.extend(Notifier::events(action, run, name));
         }
+        events
     }
 
-    /// Starts, in the background, the automations reacting to a run's change.
-    fn run_changed(&self, run: &RunRecord, created: bool) {
-        if !self.automations.watches_runs() {
+    async fn record(
+        &self,
+        run: &RunRecord,
+        audit: Option<AuditRecord>,
+    ) -> Result<bool, StoreError> {
+        let events = match run.is_final() {
+            true => self.events(run, None, false),
+            false => Vec::new(),
+        };
+        let wake = !events.is_empty();
+        let written = self.store.update_run_with(run, audit, events).await?;
+        if written && wake {
+            self.outbox.notify_one();
+        }
+        Ok(written)
+    }
+
+    /// Writes events no other write carries, and wakes the outbox consumer.
+    async fn emit(&self, events: Vec<NewEvent>) {
+        if events.is_empty() {
             return;
         }
-        let (automations, run) = (self.automations.clone(), run.clone());
-        let queue = self.queue.clone();
-        tokio::spawn(async move {
-            if automations.run_changed(&run, created).await > 0 {
-                queue.nudge();
-            }
-        });
+        match self.store.emit(events).await {
+            Ok(()) => self.outbox.notify_one(),
+            Err(e) => tracing::error!("cannot write a run's events: {e}"),
+        }
     }
 
     /// Periodic work, at most once per poll interval: fail or retry runs whose worker died,
-    /// decline runs that waited too long for approval, fire expired timers.
+    /// decline runs that waited too long for approval, fire expired timers. Only the replica
+    /// that leads `maintenance` does it (SQLite is one process: it always does); a term lasts
+    /// [`Inner::term`], renewed every turn, so another replica takes over within a term when
+    /// the leader stops.
     async fn maintain(&self, horizon: chrono::DateTime<chrono::Utc>) {
         if let Err(e) = self.automations.refresh().await {
             tracing::error!("cannot load automations: {e}");
+        }
+        let now = portico_store::now();
+        let leads = self.store.backend() == "sqlite"
+            || match self
+                .store
+                .lead(MAINTENANCE, &self.worker, now, now + self.term())
+                .await
+            {
+                Ok(leads) => leads,
+                Err(e) => {
+                    tracing::error!("cannot take the maintenance leadership: {e}");
+                    false
+                }
+            };
+        if !leads {
+            return;
         }
         if self.automations.expire_timers().await > 0 {
             self.queue.nudge();
@@ -347,10 +410,18 @@ impl Inner {
         if let Err(e) = self.recover(horizon).await {
             tracing::error!("cannot recover interrupted runs: {e}");
         }
-        match crate::approval::expire(self.store.as_ref()).await {
-            Ok(expired) => expired.iter().for_each(|run| self.announce(run)),
+        let events = |run: &RunRecord| self.events(run, None, false);
+        match crate::approval::expire(self.store.as_ref(), &events).await {
+            Ok(expired) if expired > 0 => self.outbox.notify_one(),
+            Ok(_) => {}
             Err(e) => tracing::error!("cannot expire approvals: {e}"),
         }
+    }
+
+    /// How long a maintenance leadership lasts without renewal: a few poll intervals.
+    fn term(&self) -> chrono::Duration {
+        let term = (self.config.poll * 5).clamp(Duration::from_secs(2), Duration::from_secs(30));
+        chrono::Duration::from_std(term).unwrap_or(chrono::Duration::seconds(10))
     }
 
     async fn work(self: Arc<Self>, stop: CancellationToken) {
@@ -500,9 +571,7 @@ impl Inner {
             run.error = Some(error);
             run.updated_at = now;
             run.ended_at = Some(now);
-            if self.store.update_run(&run, None).await? {
-                self.announce(&run);
-            }
+            self.record(&run, None).await?;
         }
         Ok(())
     }
@@ -522,7 +591,7 @@ impl Inner {
                 .map_err(|e| format!("the run's stored request is unreadable: {e}")),
         };
         let action = payload.as_ref().ok().map(|p| p.action.clone());
-        self.announce_as(&run, action.as_deref());
+        self.emit(self.events(&run, action.as_deref(), false)).await;
         let started = match payload {
             Ok(payload) => self.execute_inner(&mut run, payload, cancel).await,
             Err(message) => Err(message),
@@ -551,16 +620,24 @@ impl Inner {
         // the lines' numbers meanwhile, the lines are renumbered and written on their own.
         // The store does not write the payload back: do not copy it there.
         let payload = std::mem::take(&mut run.payload);
-        let mut ended = self.store.finish_run(&run, lines.clone()).await;
-        if let (Err(portico_store::StoreError::Conflict(_)), Some(events)) = (&ended, &events) {
+        let published = match hand_off {
+            None => self.events(&run, action.as_deref(), false),
+            Some(_) => Vec::new(),
+        };
+        let wake = !published.is_empty();
+        let mut ended = self
+            .store
+            .finish_run(&run, lines.clone(), published.clone())
+            .await;
+        if let (Err(StoreError::Conflict(_)), Some(events)) = (&ended, &events) {
             if let Err(e) = events.append(self.store.as_ref(), lines).await {
                 tracing::error!(run_id = %run.id, "cannot write run logs: {e}");
             }
-            ended = self.store.update_run(&run, None).await;
+            ended = self.store.update_run_with(&run, None, published).await;
         }
         run.payload = payload;
         match ended {
-            Ok(true) if hand_off.is_none() => self.announce_as(&run, action.as_deref()),
+            Ok(true) if wake => self.outbox.notify_one(),
             Ok(_) => {}
             Err(e) => tracing::error!(run_id = %run.id, "cannot record the run's end: {e}"),
         }

@@ -17,8 +17,8 @@ mod sqlite;
 
 pub use model::{
     ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Credential,
-    Entity, EntityRef, JsonText, PluginVersion, Relation, Role, RunFilter, RunLogLine, RunRecord,
-    RunStatus, Team, UnknownStatus, User,
+    Entity, EntityRef, JsonText, NewEvent, OutboxEvent, PluginVersion, Relation, Role, RunFilter,
+    RunInsert, RunLimit, RunLimits, RunLogLine, RunRecord, RunStatus, Team, UnknownStatus, User,
 };
 pub use query::{Combinator, Direction, Field, Op, Order, Query, QueryError, Rule, SortKey};
 
@@ -46,6 +46,16 @@ pub enum StoreError {
     /// The query cannot be run.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// A new run would pass one of its [`RunLimits`]; nothing was stored.
+    #[error("{limit:?} limit is {max} and {current} runs count against it")]
+    OverLimit {
+        /// Which limit.
+        limit: RunLimit,
+        /// The limit.
+        max: u32,
+        /// The runs counted.
+        current: u64,
+    },
     /// The database failed. Internal: never shown to API clients as is.
     #[error("database error: {0}")]
     Database(String),
@@ -59,7 +69,14 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// methods on it without importing the area traits; code that needs only one area can take that
 /// trait alone.
 pub trait Store:
-    Health + CatalogData + UserDirectory + PluginRegistry + ActionDefinitions + RunQueue + AuditTrail
+    Health
+    + CatalogData
+    + UserDirectory
+    + PluginRegistry
+    + ActionDefinitions
+    + RunQueue
+    + AuditTrail
+    + Coordination
 {
 }
 
@@ -71,6 +88,7 @@ impl<T> Store for T where
         + ActionDefinitions
         + RunQueue
         + AuditTrail
+        + Coordination
 {
 }
 
@@ -246,20 +264,34 @@ pub trait ActionDefinitions: Send + Sync {
 /// run's log lines.
 #[async_trait::async_trait]
 pub trait RunQueue: Send + Sync {
-    /// Stores a new run with its audit record; [`StoreError::Conflict`] (`` run `<id>` ``) when
-    /// the id is taken.
-    async fn create_run(&self, run: RunRecord, audit: AuditRecord) -> Result<()>;
-    /// Stores a new run already claimed: owned by `worker` until `lease_until`, as
-    /// [`Self::claim_runs`] leaves a run. The caller sets `status` (IN_PROGRESS) and
-    /// `attempts` (1). The process that accepts a run and has a worker free executes it at once,
-    /// without a second write to claim it.
+    /// Stores a new run with its audit record and, in the same transaction, counts its
+    /// `insert.limits` ([`StoreError::OverLimit`], nothing stored, when it would pass one) and
+    /// writes its `insert.events`. With `insert.claim`, the run is stored already claimed:
+    /// owned by that worker until that time, as [`Self::claim_runs`] leaves a run (the caller
+    /// sets `status` IN_PROGRESS and `attempts` 1), so the process that accepts a run and has
+    /// a worker free executes it at once, without a second write to claim it.
+    /// [`StoreError::Conflict`] (`` run `<id>` ``) when the id is taken.
+    async fn insert_run(&self, run: RunRecord, audit: AuditRecord, insert: RunInsert)
+    -> Result<()>;
+    /// Stores a new run with its audit record ([`Self::insert_run`] with nothing else).
+    async fn create_run(&self, run: RunRecord, audit: AuditRecord) -> Result<()> {
+        self.insert_run(run, audit, RunInsert::default()).await
+    }
+    /// Stores a new run already claimed by `worker` until `lease_until` ([`Self::insert_run`]).
     async fn create_claimed_run(
         &self,
         run: RunRecord,
         audit: AuditRecord,
         worker: &str,
         lease_until: DateTime<Utc>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let claim = Some((worker.to_owned(), lease_until));
+        let insert = RunInsert {
+            claim,
+            ..RunInsert::default()
+        };
+        self.insert_run(run, audit, insert).await
+    }
     /// One run.
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>>;
     /// Runs matching `filter`, newest first (`created_at DESC, id DESC`).
@@ -288,7 +320,16 @@ pub trait RunQueue: Send + Sync {
     /// current status is not final ([`RunStatus::is_final`]). Returns `false` (and writes
     /// nothing, not even the audit record) when it was already final, e.g. cancelled meanwhile,
     /// or does not exist. Writing a final status clears the lease.
-    async fn update_run(&self, run: &RunRecord, audit: Option<AuditRecord>) -> Result<bool>;
+    async fn update_run(&self, run: &RunRecord, audit: Option<AuditRecord>) -> Result<bool> {
+        self.update_run_with(run, audit, Vec::new()).await
+    }
+    /// [`Self::update_run`], writing `events` in the same transaction when the run was written.
+    async fn update_run_with(
+        &self,
+        run: &RunRecord,
+        audit: Option<AuditRecord>,
+        events: Vec<NewEvent>,
+    ) -> Result<bool>;
     /// IN_PROGRESS runs whose worker died: their lease ended before `now` (or they have none,
     /// so no worker will ever finish them), oldest first, for the caller to fail as
     /// interrupted or re-queue.
@@ -311,14 +352,14 @@ pub trait RunQueue: Send + Sync {
     /// repeated in `lines`) fails the whole call with [`StoreError::Conflict`] and stores none
     /// of the lines.
     async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()>;
-    /// Appends a run's last log lines and writes its end ([`Self::update_run`] without an
+    /// Appends a run's last log lines and writes its end ([`Self::update_run_with`] without an
     /// audit record) together: one commit instead of two on every run's path.
-    async fn finish_run(&self, run: &RunRecord, lines: Vec<RunLogLine>) -> Result<bool> {
-        if !lines.is_empty() {
-            self.append_run_logs(lines).await?;
-        }
-        self.update_run(run, None).await
-    }
+    async fn finish_run(
+        &self,
+        run: &RunRecord,
+        lines: Vec<RunLogLine>,
+        events: Vec<NewEvent>,
+    ) -> Result<bool>;
     /// The highest `seq` of a run's log lines; 0 when it has none.
     async fn last_log_seq(&self, run_id: &str) -> Result<i64>;
     /// The log lines of a run with `seq > after`, by seq, at most `limit`.
@@ -333,6 +374,86 @@ pub trait AuditTrail: Send + Sync {
     async fn record(&self, audit: AuditRecord) -> Result<()>;
     /// Audit entries, newest first.
     async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+}
+
+/// What replicas share besides the data: the outbox of events (written by the other traits'
+/// mutations in their own transactions, consumed here with leases, as runs are) and the
+/// leadership of periodic work that must run on one replica at a time.
+#[async_trait::async_trait]
+pub trait Coordination: Send + Sync {
+    /// Writes events that no other write carries (in a transaction of their own).
+    async fn emit(&self, events: Vec<NewEvent>) -> Result<()>;
+    /// Claims up to `limit` events that are due at `now` (new, retried, or claimed by a
+    /// consumer whose lease ended), oldest first, leasing them until `lease_until`. Two
+    /// consumers never hold the same event at once.
+    async fn claim_events(
+        &self,
+        limit: usize,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<OutboxEvent>>;
+    /// Removes consumed events, appending `audit` in the same transaction.
+    async fn ack_events(&self, ids: Vec<i64>, audit: Vec<AuditRecord>) -> Result<()>;
+    /// Makes a claimed event due again at `at` (a delivery to retry later).
+    async fn retry_event(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Events not consumed yet.
+    async fn outbox_backlog(&self) -> Result<u64>;
+    /// Takes or keeps the leadership of `role` for `owner` until `until`; `false` while another
+    /// owner holds it (its term ends after `now`). One replica at a time does the role's work.
+    async fn lead(
+        &self,
+        role: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+}
+
+/// The event an entity's audit record describes (a successful CREATE, UPDATE or DELETE of an
+/// entity), which the backends write with the change: automations react to it.
+pub(crate) fn entity_event(audit: &AuditRecord) -> Option<NewEvent> {
+    if audit.resource_type != "entity" || audit.status != AuditStatus::Success {
+        return None;
+    }
+    let kind = match audit.operation.as_str() {
+        "CREATE" => "ENTITY_CREATED",
+        "UPDATE" => "ENTITY_UPDATED",
+        "DELETE" => "ENTITY_DELETED",
+        _ => return None,
+    };
+    let (blueprint, identifier) = audit.resource_id.split_once('/')?;
+    Some(NewEvent {
+        topic: NewEvent::ENTITY,
+        body: serde_json::json!({
+            "kind": kind,
+            "blueprint": audit.blueprint.as_deref().unwrap_or(blueprint),
+            "identifier": identifier,
+            "before": audit.before,
+            "after": audit.after,
+            "runId": audit.run_id,
+        }),
+    })
+}
+
+/// The limit of `limits` a new run would pass with `concurrent` unended runs and `today` runs in
+/// the last 24 hours already counted (counts a backend skips are `0`).
+pub(crate) fn over_limit(limits: RunLimits, concurrent: u64, today: u64) -> Result<()> {
+    let checks = [
+        (RunLimit::Concurrent, limits.concurrent, concurrent),
+        (RunLimit::PerDay, limits.per_day, today),
+    ];
+    for (limit, max, current) in checks {
+        if let Some(max) = max
+            && current >= u64::from(max)
+        {
+            return Err(StoreError::OverLimit {
+                limit,
+                max,
+                current,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (or a bare path ending in `.db`) or

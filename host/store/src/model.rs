@@ -623,3 +623,75 @@ pub struct RunFilter {
     /// At most this many.
     pub limit: usize,
 }
+
+/// An event to publish, written in the same transaction as the change that caused it (the
+/// outbox), and consumed by whichever replica claims it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// What consumes it: [`NewEvent::ENTITY`], [`NewEvent::RUN`] or [`NewEvent::NOTIFY`].
+    pub topic: &'static str,
+    /// What happened, as its consumer reads it.
+    pub body: Value,
+}
+
+impl NewEvent {
+    /// An entity was created, updated or deleted (written by the store itself).
+    pub const ENTITY: &'static str = "entity";
+    /// A run was created or changed status (for automations on runs).
+    pub const RUN: &'static str = "run";
+    /// A notification to deliver to one webhook.
+    pub const NOTIFY: &'static str = "notify";
+}
+
+/// An event claimed from the outbox ([`crate::Coordination::claim_events`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxEvent {
+    /// Its position in the outbox: unique for the life of the database, so ids derived from it
+    /// (an automation's run id) are the same on every replica and every attempt.
+    pub id: i64,
+    /// Its topic ([`NewEvent::topic`]).
+    pub topic: String,
+    /// Its body.
+    pub body: Value,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// Claims so far, this one included.
+    pub attempts: i32,
+}
+
+/// Limits on the runs one user has of one action, counted in the transaction that stores a
+/// new run, so that racing requests cannot pass them together ([`crate::StoreError::OverLimit`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Runs not ended yet (waiting for approval, pending or in progress).
+    pub concurrent: Option<u32>,
+    /// Runs created in the 24 hours before the new run's `created_at`.
+    pub per_day: Option<u32>,
+}
+
+impl RunLimits {
+    /// Whether there is anything to count.
+    pub fn is_empty(&self) -> bool {
+        self.concurrent.is_none() && self.per_day.is_none()
+    }
+}
+
+/// Which of [`RunLimits`] a new run would pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunLimit {
+    /// [`RunLimits::concurrent`].
+    Concurrent,
+    /// [`RunLimits::per_day`].
+    PerDay,
+}
+
+/// How a new run is stored, besides its record and audit entry.
+#[derive(Clone, Debug, Default)]
+pub struct RunInsert {
+    /// Stored already claimed by this worker until this time.
+    pub claim: Option<(String, DateTime<Utc>)>,
+    /// Limits counted in the same transaction.
+    pub limits: RunLimits,
+    /// Events written with it.
+    pub events: Vec<NewEvent>,
+}

@@ -183,6 +183,17 @@ pub(crate) fn log_line<R: Columns>(r: &R) -> Result<RunLogLine, R::Error> {
     })
 }
 
+/// [`crate::sql::CLAIM_EVENTS`]'s returned columns.
+pub(crate) fn event<R: Columns>(r: &R) -> Result<OutboxEvent, R::Error> {
+    Ok(OutboxEvent {
+        id: r.int(0)?,
+        topic: r.text(1)?,
+        body: r.json(2)?,
+        created_at: r.time(3)?,
+        attempts: r.int32(4)?,
+    })
+}
+
 pub(crate) fn audit_record<R: Columns>(r: &R) -> Result<AuditRecord, R::Error> {
     Ok(AuditRecord {
         id: r.int(0)?,

@@ -504,6 +504,52 @@ pub(crate) static RUN_LOGS: Statement = Statement::new(|_| {
         .into()
 });
 
+/// A user's runs of an action that have not ended (`$1` user, `$2` action), for
+/// [`crate::RunLimits::concurrent`].
+pub(crate) static COUNT_UNENDED_RUNS: Statement = Statement::new(|_| {
+    "SELECT count(*) FROM runs WHERE created_by = $1 AND action = $2 \
+     AND status IN ('WAITING_FOR_APPROVAL', 'PENDING', 'IN_PROGRESS')"
+        .into()
+});
+/// A user's runs of an action created after `$3`, for [`crate::RunLimits::per_day`].
+pub(crate) static COUNT_RUNS_SINCE: Statement = Statement::new(|_| {
+    "SELECT count(*) FROM runs WHERE created_by = $1 AND action = $2 AND created_at > $3".into()
+});
+
+// ---------------------------------------------------------------------------------------------
+// Outbox and leadership
+// ---------------------------------------------------------------------------------------------
+
+/// An event, due at once (`$3`: now).
+pub(crate) static INSERT_EVENT: Statement = Statement::new(|_| {
+    "INSERT INTO outbox (topic, body, created_at, due_at) VALUES ($1, $2, $3, $3)".into()
+});
+/// Leases the oldest due events (`$1` now, `$2` limit) until `$3`. Postgres skips the rows
+/// another consumer is claiming, and re-checks `due_at` on a row it had to wait for.
+pub(crate) static CLAIM_EVENTS: Statement = Statement::new(|d| {
+    let skip = match d {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    format!(
+        "UPDATE outbox SET due_at = $3, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM outbox WHERE due_at <= $1 ORDER BY id LIMIT $2{skip}) \
+         AND due_at <= $1 RETURNING id, topic, body, created_at, attempts"
+    )
+});
+pub(crate) static RETRY_EVENT: Statement =
+    Statement::new(|_| "UPDATE outbox SET due_at = $2 WHERE id = $1".into());
+pub(crate) static COUNT_EVENTS: Statement =
+    Statement::new(|_| "SELECT count(*) FROM outbox".into());
+/// Takes `$1`'s leadership for `$2` until `$4` when nobody holds it, it was `$2`'s, or its
+/// holder's term ended before `$3`; changes no row otherwise.
+pub(crate) static LEAD: Statement = Statement::new(|_| {
+    "INSERT INTO leaders (role, owner, until) VALUES ($1, $2, $4) \
+     ON CONFLICT (role) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+     WHERE leaders.owner = excluded.owner OR leaders.until < $3"
+        .into()
+});
+
 // ---------------------------------------------------------------------------------------------
 // Audit
 // ---------------------------------------------------------------------------------------------

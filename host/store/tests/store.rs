@@ -11,8 +11,9 @@
 use chrono::{DateTime, TimeZone, Utc};
 use portico_store::{
     ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction,
-    Entity, EntityRef, Field, Op, Order, PluginVersion, Query, Relation, Role, Rule, RunFilter,
-    RunLogLine, RunRecord, RunStatus, SortKey, Store, StoreError, Team, User, Write,
+    Entity, EntityRef, Field, NewEvent, Op, Order, PluginVersion, Query, Relation, Role, Rule,
+    RunFilter, RunInsert, RunLimit, RunLimits, RunLogLine, RunRecord, RunStatus, SortKey, Store,
+    StoreError, Team, User, Write,
 };
 use serde_json::{Value, json};
 use std::future::Future;
@@ -3465,6 +3466,331 @@ async fn run_logs_are_read_back_in_order_after_a_seq_and_a_repeated_seq_is_a_con
         assert_eq!(
             messages(store.run_logs("r002", 0, 100).await.unwrap()),
             ["other run"]
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The outbox, limits held in the run's transaction, and leadership
+// ---------------------------------------------------------------------------------------------
+
+/// Claims whatever is due now, leased for a minute.
+async fn claim_due(store: &dyn Store) -> Vec<portico_store::OutboxEvent> {
+    let now = portico_store::now();
+    store
+        .claim_events(100, now, now + chrono::Duration::minutes(1))
+        .await
+        .unwrap()
+}
+
+fn notify_event(n: u32) -> NewEvent {
+    NewEvent {
+        topic: NewEvent::NOTIFY,
+        body: json!({ "n": n }),
+    }
+}
+
+#[tokio::test]
+async fn entity_changes_write_their_event_with_them_and_a_claim_holds_it_until_acked() {
+    on_each_backend(|store| async move {
+        create_blueprint(&*store, blueprint("service", json!({}))).await;
+        create_entity(&*store, entity("service", "checkout", json!({}))).await;
+        let mut gone = audit("alice", "DELETE", "entity", "service/checkout");
+        gone.blueprint = Some("service".into());
+        gone.before = Some(json!({ "identifier": "checkout" }));
+        store
+            .delete_entities(
+                vec![EntityRef {
+                    blueprint: "service".into(),
+                    identifier: "checkout".into(),
+                }],
+                vec![gone],
+            )
+            .await
+            .unwrap();
+        // A refused change is audited but happened not: no event.
+        store
+            .record(AuditRecord {
+                status: AuditStatus::Failure,
+                ..audit("eve", "CREATE", "entity", "service/nope")
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.outbox_backlog().await.unwrap(), 2);
+
+        let claimed = claim_due(&*store).await;
+        let kinds: Vec<&str> = claimed
+            .iter()
+            .map(|e| e.body["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["ENTITY_CREATED", "ENTITY_DELETED"]);
+        assert!(
+            claimed
+                .iter()
+                .all(|e| e.topic == "entity" && e.attempts == 1)
+        );
+        assert_eq!(claimed[0].body["identifier"], "checkout");
+        assert_eq!(claimed[1].body["before"]["identifier"], "checkout");
+        assert!(claimed[0].id < claimed[1].id);
+        // Leased: nobody else gets them while the lease lasts...
+        assert!(claim_due(&*store).await.is_empty());
+        // ...and once it ended they are due again (the consumer died), counted as a retry.
+        let later = portico_store::now() + chrono::Duration::minutes(2);
+        let again = store
+            .claim_events(100, later, later + chrono::Duration::minutes(1))
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 2);
+        assert!(again.iter().all(|e| e.attempts == 2));
+
+        let record = audit("portico", "NOTIFY", "run", "r1");
+        store
+            .ack_events(vec![claimed[0].id, claimed[1].id], vec![record])
+            .await
+            .unwrap();
+        assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+        let lines = audit_lines(&*store, AuditFilter::default()).await;
+        assert_eq!(lines[0], "NOTIFY run r1", "the ack's audit record, newest");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn run_events_are_written_only_with_the_change_that_caused_them() {
+    on_each_backend(|store| async move {
+        let insert = RunInsert {
+            events: vec![notify_event(1)],
+            ..RunInsert::default()
+        };
+        let r = run("r1", "deploy", 1_000);
+        store
+            .insert_run(r.clone(), audit("alice", "RUN", "run", "r1"), insert)
+            .await
+            .unwrap();
+        let mut ended = r.clone();
+        ended.status = RunStatus::Success;
+        ended.ended_at = Some(t(2_000));
+        assert!(
+            store
+                .finish_run(&ended, Vec::new(), vec![notify_event(2)])
+                .await
+                .unwrap()
+        );
+        // Already ended: the change is not written, and neither is its event.
+        let mut late = ended.clone();
+        late.status = RunStatus::Failure;
+        assert!(
+            !store
+                .update_run_with(&late, None, vec![notify_event(3)])
+                .await
+                .unwrap()
+        );
+        // A run id taken: nothing of the insert is written.
+        let taken = RunInsert {
+            events: vec![notify_event(4)],
+            ..RunInsert::default()
+        };
+        let failed = store
+            .insert_run(r, audit("alice", "RUN", "run", "r1"), taken)
+            .await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+
+        let bodies: Vec<Value> = claim_due(&*store)
+            .await
+            .into_iter()
+            .map(|e| e.body)
+            .collect();
+        assert_eq!(bodies, [json!({ "n": 1 }), json!({ "n": 2 })]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_retried_event_is_due_again_at_its_time() {
+    on_each_backend(|store| async move {
+        store.emit(vec![notify_event(1)]).await.unwrap();
+        let first = claim_due(&*store).await;
+        let retry_at = portico_store::now() + chrono::Duration::seconds(30);
+        store.retry_event(first[0].id, retry_at).await.unwrap();
+        assert!(claim_due(&*store).await.is_empty(), "not due yet");
+        let then = retry_at + chrono::Duration::milliseconds(1);
+        let second = store
+            .claim_events(10, then, then + chrono::Duration::minutes(1))
+            .await
+            .unwrap();
+        assert_eq!((second[0].id, second[0].attempts), (first[0].id, 2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn consumers_racing_for_events_never_hold_the_same_one() {
+    on_each_backend(|store| async move {
+        let events: Vec<NewEvent> = (0..200).map(notify_event).collect();
+        store.emit(events).await.unwrap();
+        let claims: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let now = portico_store::now();
+                    let lease = now + chrono::Duration::minutes(1);
+                    let mut mine = Vec::new();
+                    loop {
+                        let got = store.claim_events(7, now, lease).await.unwrap();
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(got.into_iter().map(|e| e.id));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for claim in claims {
+            all.extend(claim.await.unwrap());
+        }
+        let claimed = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!((claimed, all.len()), (200, 200));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn racing_inserts_against_a_limit_store_exactly_that_many_runs() {
+    on_each_backend(|store| async move {
+        let limits = RunLimits {
+            concurrent: Some(3),
+            per_day: None,
+        };
+        let inserts: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let id = format!("r{i:02}");
+                    let insert = RunInsert {
+                        limits,
+                        ..RunInsert::default()
+                    };
+                    let now = portico_store::now().timestamp_millis();
+                    store
+                        .insert_run(
+                            run(&id, "deploy", now),
+                            audit("alice", "RUN", "run", &id),
+                            insert,
+                        )
+                        .await
+                })
+            })
+            .collect();
+        let mut stored = 0;
+        for insert in inserts {
+            match insert.await.unwrap() {
+                Ok(()) => stored += 1,
+                Err(StoreError::OverLimit {
+                    limit: RunLimit::Concurrent,
+                    max: 3,
+                    current: 3,
+                }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(stored, 3);
+        // Another action, or another user, counts apart.
+        let other = RunInsert {
+            limits,
+            ..RunInsert::default()
+        };
+        let now = portico_store::now().timestamp_millis();
+        store
+            .insert_run(
+                run("x1", "rollback", now),
+                audit("alice", "RUN", "run", "x1"),
+                other,
+            )
+            .await
+            .unwrap();
+
+        // An ended run frees its place; the day's count still holds it.
+        let deploys = RunFilter {
+            action: Some("deploy".into()),
+            limit: 10,
+            ..RunFilter::default()
+        };
+        let stored_ids = listed(&*store, deploys).await;
+        let mut done = store.get_run(&stored_ids[0]).await.unwrap().unwrap();
+        done.status = RunStatus::Success;
+        done.ended_at = Some(portico_store::now());
+        assert!(store.update_run(&done, None).await.unwrap());
+        let daily = RunLimits {
+            concurrent: Some(3),
+            per_day: Some(3),
+        };
+        let insert = RunInsert {
+            limits: daily,
+            ..RunInsert::default()
+        };
+        let now = portico_store::now().timestamp_millis();
+        let refused = store
+            .insert_run(
+                run("r99", "deploy", now),
+                audit("alice", "RUN", "run", "r99"),
+                insert,
+            )
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::OverLimit {
+                    limit: RunLimit::PerDay,
+                    max: 3,
+                    current: 3
+                })
+            ),
+            "{refused:?}"
+        );
+        let insert = RunInsert {
+            limits,
+            ..RunInsert::default()
+        };
+        store
+            .insert_run(
+                run("r98", "deploy", now),
+                audit("alice", "RUN", "run", "r98"),
+                insert,
+            )
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_owner_leads_a_role_until_its_term_ends() {
+    on_each_backend(|store| async move {
+        let lead = |owner: &'static str, now: i64| {
+            let store = store.clone();
+            async move {
+                store
+                    .lead("maintenance", owner, t(now), t(now + 10_000))
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(lead("a", 1_000).await, "nobody led: a takes it");
+        assert!(!lead("b", 2_000).await, "a's term lasts until 11,000");
+        assert!(lead("a", 5_000).await, "a renews its term, to 15,000");
+        assert!(!lead("b", 14_000).await);
+        assert!(lead("b", 15_001).await, "a stopped renewing: b takes over");
+        assert!(!lead("a", 16_000).await);
+        // Another role is led apart.
+        assert!(
+            store
+                .lead("sweep", "a", t(16_000), t(20_000))
+                .await
+                .unwrap()
         );
     })
     .await;

@@ -17,6 +17,7 @@ pub fn portico(config: &std::path::Path) -> assert_cmd::Command {
 
 mod apply;
 mod client;
+mod replicas;
 
 use portico_tests::api::{ADMIN_TOKEN, Portico};
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! [`CatalogData`] on Postgres.
 
 use super::audit::insert_audit;
+use super::outbox::insert_events;
 use super::{PostgresStore, bind, conflict_or, pg};
 use crate::query::Dialect;
 use crate::rows::{self, ms};
@@ -153,6 +154,8 @@ impl CatalogData for PostgresStore {
             .map_err(pg)?;
         }
         insert_audit(&tx, &audit).await?;
+        let events: Vec<_> = crate::entity_event(&audit).into_iter().collect();
+        insert_events(&tx, &events).await?;
         tx.commit().await.map_err(pg)
     }
 
@@ -182,6 +185,8 @@ impl CatalogData for PostgresStore {
         for a in &audit {
             insert_audit(&tx, a).await?;
         }
+        let events: Vec<_> = audit.iter().filter_map(crate::entity_event).collect();
+        insert_events(&tx, &events).await?;
         tx.commit().await.map_err(pg)
     }
 

@@ -13,6 +13,7 @@ mod actions;
 mod audit;
 mod catalog;
 mod directory;
+mod outbox;
 mod plugins;
 mod runs;
 
@@ -44,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, migration!("0005_approvals.sql")),
     (6, migration!("0006_tokens.sql")),
     (7, migration!("0007_entity_order.sql")),
+    (8, migration!("0008_outbox.sql")),
 ];
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;

@@ -2,12 +2,17 @@
 //! rows another claimer holds (`FOR UPDATE SKIP LOCKED`).
 
 use super::audit::insert_audit;
+use super::outbox::insert_events;
 use super::{PostgresStore, bind, conflict_or, pg};
 use crate::query::Dialect;
 use crate::rows::{self, Columns, ms, sql_limit};
 use crate::sql;
-use crate::{Approval, AuditRecord, Result, RunFilter, RunLogLine, RunQueue, RunRecord, RunStatus};
+use crate::{
+    Approval, AuditRecord, NewEvent, Result, RunFilter, RunInsert, RunLimits, RunLogLine, RunQueue,
+    RunRecord, RunStatus, over_limit,
+};
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 use std::sync::LazyLock;
 use tokio_postgres::types::Json;
 
@@ -36,17 +41,65 @@ static CLAIM_RUNS: LazyLock<String> = LazyLock::new(|| {
 const RENEW_LEASES: &str = "UPDATE runs SET lease_until = $3 \
     WHERE id = ANY($1) AND lease_owner = $2 AND status = 'IN_PROGRESS'";
 
+/// Counts a new run's limits inside its transaction, after taking a transaction-scoped advisory
+/// lock on its user and action: every replica's request for the same user and action waits
+/// for the one before it to commit, so two runs cannot both pass the last place.
+async fn check_limits(tx: &impl GenericClient, r: &RunRecord, limits: RunLimits) -> Result<()> {
+    if limits.is_empty() {
+        return Ok(());
+    }
+    let key = format!("quota\u{1f}{}\u{1f}{}", r.created_by, r.action);
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&key],
+    )
+    .await
+    .map_err(pg)?;
+    let count = |n: Option<tokio_postgres::Row>| n.map_or(Ok(0), |row| row.try_get::<_, i64>(0));
+    let concurrent = match limits.concurrent {
+        Some(_) => {
+            let row = tx
+                .query_opt(
+                    sql::COUNT_UNENDED_RUNS.postgres(),
+                    &[&r.created_by, &r.action],
+                )
+                .await
+                .map_err(pg)?;
+            count(row).map_err(pg)?
+        }
+        None => 0,
+    };
+    let today = match limits.per_day {
+        Some(_) => {
+            let since = ms(r.created_at - chrono::Duration::hours(24));
+            let row = tx
+                .query_opt(
+                    sql::COUNT_RUNS_SINCE.postgres(),
+                    &[&r.created_by, &r.action, &since],
+                )
+                .await
+                .map_err(pg)?;
+            count(row).map_err(pg)?
+        }
+        None => 0,
+    };
+    over_limit(limits, concurrent as u64, today as u64)
+}
+
 impl PostgresStore {
-    /// Inserts a run and its audit record, leased to `lease` (worker, until in ms) when given.
-    async fn insert_run(
+    /// Inserts a run, its audit record and its events, leased when `insert` claims it, once
+    /// its limits are counted.
+    async fn insert_run_row(
         &self,
         r: RunRecord,
         audit: AuditRecord,
-        lease: Option<(&str, i64)>,
+        insert: RunInsert,
     ) -> Result<()> {
+        let lease = insert.claim.map(|(w, until)| (w, ms(until)));
         let (owner, until) = lease.unzip();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
+        check_limits(&tx, &r, insert.limits).await?;
         let stmt = tx
             .prepare_cached(sql::INSERT_RUN.postgres())
             .await
@@ -81,25 +134,73 @@ impl PostgresStore {
         .await
         .map_err(|e| conflict_or(e, || format!("run `{}`", r.id)))?;
         insert_audit(&tx, &audit).await?;
+        insert_events(&tx, &insert.events).await?;
         tx.commit().await.map_err(pg)
     }
 }
 
+/// Writes a run's mutable fields ([`sql::UPDATE_RUN`]) in the caller's transaction, with its
+/// audit record and events when the run was written.
+async fn update_run_row(
+    tx: &impl GenericClient,
+    r: &RunRecord,
+    audit: Option<&AuditRecord>,
+    events: &[NewEvent],
+) -> Result<bool> {
+    let stmt = tx
+        .prepare_cached(sql::UPDATE_RUN.postgres())
+        .await
+        .map_err(pg)?;
+    let updated = tx
+        .execute(
+            &stmt,
+            &[
+                &r.id,
+                &r.status.as_str(),
+                &r.status_label,
+                &Json(&r.link),
+                &r.summary,
+                &r.progress,
+                &r.error,
+                &r.affected_entities,
+                &r.output,
+                &ms(r.updated_at),
+                &r.ended_at.map(ms),
+                &r.is_final(),
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    if updated > 0 {
+        if let Some(audit) = audit {
+            insert_audit(tx, audit).await?;
+        }
+        insert_events(tx, events).await?;
+    }
+    Ok(updated > 0)
+}
+
+/// Inserts log lines in the caller's transaction.
+async fn insert_logs(tx: &impl GenericClient, lines: &[RunLogLine]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(sql::INSERT_LOG.postgres())
+        .await
+        .map_err(pg)?;
+    for l in lines {
+        tx.execute(&stmt, &[&l.run_id, &l.seq, &ms(l.at), &l.level, &l.message])
+            .await
+            .map_err(|e| conflict_or(e, || format!("log line {} of run `{}`", l.seq, l.run_id)))?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl RunQueue for PostgresStore {
-    async fn create_run(&self, r: RunRecord, audit: AuditRecord) -> Result<()> {
-        self.insert_run(r, audit, None).await
-    }
-
-    async fn create_claimed_run(
-        &self,
-        r: RunRecord,
-        audit: AuditRecord,
-        worker: &str,
-        lease_until: DateTime<Utc>,
-    ) -> Result<()> {
-        self.insert_run(r, audit, Some((worker, ms(lease_until))))
-            .await
+    async fn insert_run(&self, r: RunRecord, audit: AuditRecord, insert: RunInsert) -> Result<()> {
+        self.insert_run_row(r, audit, insert).await
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
@@ -152,40 +253,31 @@ impl RunQueue for PostgresStore {
             .map_err(pg)
     }
 
-    async fn update_run(&self, r: &RunRecord, audit: Option<AuditRecord>) -> Result<bool> {
+    async fn update_run_with(
+        &self,
+        r: &RunRecord,
+        audit: Option<AuditRecord>,
+        events: Vec<NewEvent>,
+    ) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let stmt = tx
-            .prepare_cached(sql::UPDATE_RUN.postgres())
-            .await
-            .map_err(pg)?;
-        let updated = tx
-            .execute(
-                &stmt,
-                &[
-                    &r.id,
-                    &r.status.as_str(),
-                    &r.status_label,
-                    &Json(&r.link),
-                    &r.summary,
-                    &r.progress,
-                    &r.error,
-                    &r.affected_entities,
-                    &r.output,
-                    &ms(r.updated_at),
-                    &r.ended_at.map(ms),
-                    &r.is_final(),
-                ],
-            )
-            .await
-            .map_err(pg)?;
-        if updated > 0
-            && let Some(audit) = &audit
-        {
-            insert_audit(&tx, audit).await?;
-        }
+        let updated = update_run_row(&tx, r, audit.as_ref(), &events).await?;
         tx.commit().await.map_err(pg)?;
-        Ok(updated > 0)
+        Ok(updated)
+    }
+
+    async fn finish_run(
+        &self,
+        r: &RunRecord,
+        lines: Vec<RunLogLine>,
+        events: Vec<NewEvent>,
+    ) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        insert_logs(&tx, &lines).await?;
+        let updated = update_run_row(&tx, r, None, &events).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(updated)
     }
 
     async fn expired_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
@@ -240,17 +332,7 @@ impl RunQueue for PostgresStore {
     async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let stmt = tx
-            .prepare_cached(sql::INSERT_LOG.postgres())
-            .await
-            .map_err(pg)?;
-        for l in &lines {
-            tx.execute(&stmt, &[&l.run_id, &l.seq, &ms(l.at), &l.level, &l.message])
-                .await
-                .map_err(|e| {
-                    conflict_or(e, || format!("log line {} of run `{}`", l.seq, l.run_id))
-                })?;
-        }
+        insert_logs(&tx, &lines).await?;
         tx.commit().await.map_err(pg)
     }
 

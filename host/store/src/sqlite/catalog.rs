@@ -1,6 +1,7 @@
 //! [`CatalogData`] on SQLite.
 
 use super::audit::insert_audit;
+use super::outbox::{event_rows, insert_events};
 use super::{SqliteStore, bind, conflict_or};
 use crate::query::Dialect;
 use crate::rows::{self, ms};
@@ -91,6 +92,7 @@ impl CatalogData for SqliteStore {
         write: Write,
         audit: AuditRecord,
     ) -> Result<()> {
+        let events = event_rows(&crate::entity_event(&audit).into_iter().collect::<Vec<_>>());
         self.write(move |c| {
             c.prepare_cached(sql::put_entity(write).sqlite())
                 .map_err(db)?
@@ -128,7 +130,8 @@ impl CatalogData for SqliteStore {
                     ])
                     .map_err(db)?;
             }
-            insert_audit(c, &audit)
+            insert_audit(c, &audit)?;
+            insert_events(c, &events)
         })
         .await
     }
@@ -138,6 +141,8 @@ impl CatalogData for SqliteStore {
         entities: Vec<EntityRef>,
         audit: Vec<AuditRecord>,
     ) -> Result<()> {
+        let events: Vec<_> = audit.iter().filter_map(crate::entity_event).collect();
+        let events = event_rows(&events);
         self.write(move |c| {
             for e in &entities {
                 c.execute(sql::DELETE_EDGES.sqlite(), [&e.blueprint, &e.identifier])
@@ -145,7 +150,8 @@ impl CatalogData for SqliteStore {
                 c.execute(sql::DELETE_ENTITY.sqlite(), [&e.blueprint, &e.identifier])
                     .map_err(db)?;
             }
-            audit.iter().try_for_each(|a| insert_audit(c, a))
+            audit.iter().try_for_each(|a| insert_audit(c, a))?;
+            insert_events(c, &events)
         })
         .await
     }

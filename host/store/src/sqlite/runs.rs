@@ -2,12 +2,14 @@
 //! oldest PENDING runs, then take them) cannot race another claim: nothing else writes between.
 
 use super::audit::insert_audit;
+use super::outbox::{event_rows, insert_events};
 use super::{SqliteStore, bind, conflict_or};
 use crate::query::Dialect;
 use crate::rows::{self, ms, sql_limit};
 use crate::sql;
 use crate::{
-    Approval, AuditRecord, Result, RunFilter, RunLogLine, RunQueue, RunRecord, RunStatus, db,
+    Approval, AuditRecord, NewEvent, Result, RunFilter, RunInsert, RunLogLine, RunQueue, RunRecord,
+    RunStatus, db, over_limit,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params, params_from_iter};
@@ -23,17 +25,54 @@ const TAKE_RUN: &str = "UPDATE runs SET status = 'IN_PROGRESS', lease_owner = ?2
 const RENEW_LEASE: &str = "UPDATE runs SET lease_until = ?3 \
     WHERE id = ?1 AND lease_owner = ?2 AND status = 'IN_PROGRESS'";
 
+/// Whose runs a limit counts: the user, the action, and when the new run was created.
+type Whose = (String, String, DateTime<Utc>);
+
+/// Counts a new run's limits in the writer's open transaction, which already holds every write
+/// committed or queued before it: two runs cannot both pass the last place.
+fn check_limits(c: &Connection, whose: &Whose, limits: crate::RunLimits) -> Result<()> {
+    if limits.is_empty() {
+        return Ok(());
+    }
+    let (user, action, created_at) = whose;
+    let count = |stmt: &sql::Statement, since: Option<i64>| -> Result<u64> {
+        let mut stmt = c.prepare_cached(stmt.sqlite()).map_err(db)?;
+        let n: i64 = match since {
+            Some(since) => stmt.query_row(params![user, action, since], |row| row.get(0)),
+            None => stmt.query_row(params![user, action], |row| row.get(0)),
+        }
+        .map_err(db)?;
+        Ok(n as u64)
+    };
+    let concurrent = match limits.concurrent {
+        Some(_) => count(&sql::COUNT_UNENDED_RUNS, None)?,
+        None => 0,
+    };
+    let today = match limits.per_day {
+        Some(_) => count(
+            &sql::COUNT_RUNS_SINCE,
+            Some(ms(*created_at - chrono::Duration::hours(24))),
+        )?,
+        None => 0,
+    };
+    over_limit(limits, concurrent, today)
+}
+
 impl SqliteStore {
-    /// Inserts a run and its audit record, leased to `lease` (worker, until in ms) when given.
-    async fn insert_run(
+    /// Inserts a run, its audit record and its events, leased when `insert` claims it, once
+    /// its limits are counted.
+    async fn insert_run_row(
         &self,
         r: RunRecord,
         audit: AuditRecord,
-        lease: Option<(String, i64)>,
+        insert: RunInsert,
     ) -> Result<()> {
         use rusqlite::types::Value as V;
         let text = |v: Option<String>| v.map_or(V::Null, V::Text);
+        let lease = insert.claim.map(|(w, until)| (w, ms(until)));
         let (owner, until) = lease.map_or((None, None), |(w, u)| (Some(w), Some(u)));
+        let (limits, events) = (insert.limits, event_rows(&insert.events));
+        let whose: Whose = (r.created_by.clone(), r.action.clone(), r.created_at);
         let row: [V; 22] = [
             V::Text(r.id.clone()),
             V::Text(r.action),
@@ -60,11 +99,13 @@ impl SqliteStore {
         ];
         let id = r.id;
         self.write(move |c| {
+            check_limits(c, &whose, limits)?;
             c.prepare_cached(sql::INSERT_RUN.sqlite())
                 .map_err(db)?
                 .execute(params_from_iter(row.iter()))
                 .map_err(|e| conflict_or(e, || format!("run `{id}`")))?;
-            insert_audit(c, &audit)
+            insert_audit(c, &audit)?;
+            insert_events(c, &events)
         })
         .await
     }
@@ -148,19 +189,8 @@ fn insert_logs(c: &Connection, lines: &[RunLogLine]) -> Result<()> {
 
 #[async_trait::async_trait]
 impl RunQueue for SqliteStore {
-    async fn create_run(&self, r: RunRecord, audit: AuditRecord) -> Result<()> {
-        self.insert_run(r, audit, None).await
-    }
-
-    async fn create_claimed_run(
-        &self,
-        r: RunRecord,
-        audit: AuditRecord,
-        worker: &str,
-        lease_until: DateTime<Utc>,
-    ) -> Result<()> {
-        self.insert_run(r, audit, Some((worker.to_owned(), ms(lease_until))))
-            .await
+    async fn insert_run(&self, r: RunRecord, audit: AuditRecord, insert: RunInsert) -> Result<()> {
+        self.insert_run_row(r, audit, insert).await
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
@@ -229,17 +259,37 @@ impl RunQueue for SqliteStore {
         .await
     }
 
-    async fn update_run(&self, r: &RunRecord, audit: Option<AuditRecord>) -> Result<bool> {
-        let r = RunUpdate::of(r)?;
-        self.write(move |c| update_run_row(c, &r, audit.as_ref()))
-            .await
+    async fn update_run_with(
+        &self,
+        r: &RunRecord,
+        audit: Option<AuditRecord>,
+        events: Vec<NewEvent>,
+    ) -> Result<bool> {
+        let (r, events) = (RunUpdate::of(r)?, event_rows(&events));
+        self.write(move |c| {
+            let updated = update_run_row(c, &r, audit.as_ref())?;
+            if updated {
+                insert_events(c, &events)?;
+            }
+            Ok(updated)
+        })
+        .await
     }
 
-    async fn finish_run(&self, r: &RunRecord, lines: Vec<RunLogLine>) -> Result<bool> {
-        let r = RunUpdate::of(r)?;
+    async fn finish_run(
+        &self,
+        r: &RunRecord,
+        lines: Vec<RunLogLine>,
+        events: Vec<NewEvent>,
+    ) -> Result<bool> {
+        let (r, events) = (RunUpdate::of(r)?, event_rows(&events));
         self.write(move |c| {
             insert_logs(c, &lines)?;
-            update_run_row(c, &r, None)
+            let updated = update_run_row(c, &r, None)?;
+            if updated {
+                insert_events(c, &events)?;
+            }
+            Ok(updated)
         })
         .await
     }
