@@ -13,9 +13,11 @@ mod actions;
 mod audit;
 mod catalog;
 mod directory;
+mod listen;
 mod plugins;
 mod runs;
 
+use crate::changes::{Change, Changes, Feed};
 use crate::query::Param;
 use crate::rows::Columns;
 use crate::sql::Statement;
@@ -44,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, migration!("0005_approvals.sql")),
     (6, migration!("0006_tokens.sql")),
     (7, migration!("0007_entity_order.sql")),
+    (10, migration!("0010_notify.sql")),
 ];
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;
@@ -55,6 +58,9 @@ const MIGRATION_LOCK: i64 = 0x0070_6f72_7469_636f;
 /// The Postgres [`crate::Store`].
 pub(crate) struct PostgresStore {
     pool: Pool,
+    /// What the listener hears, for this replica's subscribers.
+    feed: Feed,
+    _listener: listen::AbortOnDrop,
 }
 
 /// A Postgres failure.
@@ -196,7 +202,7 @@ impl PostgresStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -207,7 +213,13 @@ impl PostgresStore {
             .build()
             .map_err(db)?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        let feed = Feed::new();
+        let listener = listen::start(config, feed.clone()).await;
+        Ok(Self {
+            pool,
+            feed,
+            _listener: listener,
+        })
     }
 
     /// A connection from the pool.
@@ -287,5 +299,13 @@ impl crate::Health for PostgresStore {
             .await
             .map_err(pg)?;
         Ok(())
+    }
+}
+
+/// What the replica's listener hears (see [`listen`]): this replica's writes and every other
+/// replica's, through the triggers of migration 0010.
+impl Changes for PostgresStore {
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.feed.subscribe()
     }
 }
