@@ -69,9 +69,11 @@ pub fn run_events(
             if f.done {
                 return None;
             }
-            // Lines first; the run's status and progress when they changed, at least every
-            // STATUS_EVERY even while lines keep coming, so a chatty plugin's progress bar
-            // still moves.
+            // Lines first; the run's status and progress when they changed, at most every
+            // STATUS_EVERY while lines keep coming, so a chatty plugin's progress bar still
+            // moves. Changes announced before the read are seen by it: only later ones wake
+            // the wait.
+            f.take_changes();
             let lines = f.queue_lines(500).await;
             if lines > 0 && (!f.stale || f.last_checked.elapsed() < STATUS_EVERY) {
                 continue;
@@ -136,6 +138,25 @@ struct Follow {
 }
 
 impl Follow {
+    /// Takes note, without waiting, of the changes announced so far: a change to the run's
+    /// status (or missed changes, or no status read for [`FALLBACK`]) makes it stale.
+    fn take_changes(&mut self) {
+        use tokio::sync::broadcast::error::TryRecvError;
+        if self.last_checked.elapsed() >= FALLBACK {
+            self.stale = true;
+        }
+        loop {
+            match self.changes.try_recv() {
+                Ok(change) if change.concerns(&self.run.id) => {
+                    self.stale |= !matches!(change, Change::RunLogged(_));
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(_)) => self.stale = true,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+            }
+        }
+    }
+
     /// Waits until the run may have changed (a change to it, or changes the feed missed), the
     /// fallback read is due, or a heartbeat is. Marks the status [`Follow::stale`] unless only
     /// lines were appended.
