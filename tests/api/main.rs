@@ -1,5 +1,6 @@
 //! The HTTP API end to end: a real server on 127.0.0.1:0 per backend (SQLite always, Postgres
-//! when PORTICO_TEST_POSTGRES_URL is set), driven over HTTP.
+//! when PORTICO_TEST_POSTGRES_URL is set), driven over HTTP; on Postgres, several servers share one
+//! database as replicas do.
 
 mod actions;
 mod audit;
@@ -13,6 +14,7 @@ mod guardrails;
 mod limits;
 mod plugins;
 mod portal;
+mod replicas;
 mod runs;
 mod search;
 mod secrets;

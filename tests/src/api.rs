@@ -118,7 +118,10 @@ pub struct Portico {
     http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
     workers: tokio::task::JoinHandle<()>,
-    _database: Database,
+    runner: portico_runs::runner::Runner,
+    database_url: String,
+    /// The database, dropped with the first server on it (a replica shares it).
+    _database: Option<Database>,
 }
 
 impl Drop for Portico {
@@ -186,40 +189,63 @@ impl Portico {
 
     /// Like [`Portico::start`], with the runner configured.
     pub async fn start_with(backend: Backend, runner: portico_runs::runner::RunnerConfig) -> Self {
-        Self::start_inner(backend, runner, false).await
+        let database = Database::fresh(backend).await;
+        Self::start_inner(backend, runner, false, database.url.clone(), Some(database)).await
+    }
+
+    /// Another replica on this server's database, configured by `runner`: a second
+    /// `portico serve` sharing the store (on SQLite, a second process on the same file, which
+    /// Portico does not support: use it on Postgres). It must be dropped before this one.
+    pub async fn replica(&self, runner: portico_runs::runner::RunnerConfig) -> Self {
+        Self::start_inner(self.backend, runner, false, self.database_url.clone(), None).await
     }
 
     /// A server as `portico serve --examples true` starts: the first-party plugins loaded and
     /// the example blueprints, team and actions created.
     pub async fn with_examples(backend: Backend) -> Self {
-        Self::start_inner(backend, runner_config(), true).await
+        let database = Database::fresh(backend).await;
+        Self::start_inner(
+            backend,
+            runner_config(),
+            true,
+            database.url.clone(),
+            Some(database),
+        )
+        .await
     }
 
+    /// A server on the database at `url`; `database` when this server owns it (drops it).
     async fn start_inner(
         backend: Backend,
         mut runner: portico_runs::runner::RunnerConfig,
         examples: bool,
+        url: String,
+        database: Option<Database>,
     ) -> Self {
+        let database_url = url;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         runner.public_url = url.clone();
-        let database = Database::fresh(backend).await;
-        let store = portico_store::open(&database.url)
+        let store = portico_store::open(&database_url)
             .await
             .expect("store opens");
-        bootstrap_admin(
-            store.as_ref(),
-            database.dir.path(),
-            Some(ADMIN_TOKEN.into()),
-        )
-        .await
-        .expect("admin created");
+        // The first server on a database creates the admin; a replica finds it there.
+        if let Some(database) = &database {
+            bootstrap_admin(
+                store.as_ref(),
+                database.dir.path(),
+                Some(ADMIN_TOKEN.into()),
+            )
+            .await
+            .expect("admin created");
+        }
         let state = AppState::with_runner(store, crate::runtime().clone(), runner);
         let workers = state
             .runner
             .start(tokio_util::sync::CancellationToken::new());
+        let runner = state.runner.clone();
         if examples {
             // The first-party plugins by name, copied: their build folder may also hold what
             // another test builds there (the CLI's scaffolded plugin).
@@ -262,13 +288,20 @@ impl Portico {
             http: crate::http_client(),
             server,
             workers,
+            runner,
+            database_url,
             _database: database,
         }
     }
 
+    /// The server's runner (e.g. to see which runs execute in this replica).
+    pub fn runner(&self) -> &portico_runs::runner::Runner {
+        &self.runner
+    }
+
     /// The URL of the server's database (to open a second store on it).
     pub fn database_url(&self) -> String {
-        self._database.url.clone()
+        self.database_url.clone()
     }
 
     /// One server per backend under test.

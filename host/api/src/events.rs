@@ -3,19 +3,24 @@
 //! or progress changes, and one `end` event with the final run. The API's logs route and the
 //! portal's run page both stream this way.
 //!
-//! The store is the source of truth on every replica, so a stream polls it; a run's lines reach
-//! a client within [`POLL`] of being written, whichever replica runs it.
+//! The store is the source of truth on every replica: a stream reads the run's lines and status
+//! from it when the store's change feed ([`portico_store::Changes`]) says the run changed,
+//! whichever replica wrote it (on Postgres, through `LISTEN`/`NOTIFY`), and at least every
+//! [`FALLBACK`] in case the feed missed something (e.g. while its connection reconnects).
 
 use crate::AppState;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use portico_store::RunRecord;
+use portico_store::{Change, RunRecord};
 use serde_json::json;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-/// How often a stream looks for new lines.
-pub const POLL: Duration = Duration::from_millis(100);
+/// How often a stream reads the store without being told of a change: the fallback while the
+/// change feed is down.
+pub const FALLBACK: Duration = Duration::from_secs(1);
+/// How often, at least, a stream reads the run's status while lines keep coming.
+pub const STATUS_EVERY: Duration = Duration::from_millis(100);
 
 /// Where a stream starts: after the line its client last saw (`Last-Event-ID`, sent again by a
 /// reconnecting `EventSource`), else after `after` (the request's `?after=`).
@@ -41,7 +46,10 @@ pub fn run_events(
     if heartbeat.is_some() {
         queued.push_back(Event::default().event("ping").data("{}"));
     }
+    // Subscribed before the first read: a change made after it wakes the stream.
+    let changes = state.store.changes();
     let follow = Follow {
+        changes,
         state,
         run,
         after,
@@ -50,6 +58,7 @@ pub fn run_events(
         heartbeat,
         last_sent: tokio::time::Instant::now(),
         last_checked: tokio::time::Instant::now(),
+        stale: true,
     };
     let events = futures_util::stream::unfold(follow, |mut f| async move {
         loop {
@@ -60,12 +69,20 @@ pub fn run_events(
             if f.done {
                 return None;
             }
-            // Lines first; the run's status and progress at least every POLL even while lines
-            // keep coming, so a chatty plugin's progress bar still moves.
+            // Lines first; the run's status and progress when they changed, at most every
+            // STATUS_EVERY while lines keep coming, so a chatty plugin's progress bar still
+            // moves. Changes announced before the read are seen by it: only later ones wake
+            // the wait.
+            f.take_changes();
             let lines = f.queue_lines(500).await;
-            if lines > 0 && f.last_checked.elapsed() < POLL {
+            if lines > 0 && (!f.stale || f.last_checked.elapsed() < STATUS_EVERY) {
                 continue;
             }
+            if !f.stale && lines == 0 {
+                f.changed().await;
+                continue;
+            }
+            f.stale = false;
             f.last_checked = tokio::time::Instant::now();
             let Ok(Some(now)) = f.state.store.get_run(&f.run.id).await else {
                 f.done = true;
@@ -96,7 +113,7 @@ pub fn run_events(
             if lines > 0 {
                 continue;
             }
-            tokio::time::sleep(POLL).await;
+            f.changed().await;
         }
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -104,6 +121,8 @@ pub fn run_events(
 
 /// The state of one event stream.
 struct Follow {
+    /// The store's change feed: says when to read again.
+    changes: tokio::sync::broadcast::Receiver<Change>,
     state: AppState,
     run: RunRecord,
     after: i64,
@@ -113,9 +132,58 @@ struct Follow {
     last_sent: tokio::time::Instant,
     /// When the run's status was last read.
     last_checked: tokio::time::Instant,
+    /// Whether the run's status may have changed since (its change was announced, changes
+    /// were missed, or the fallback read is due).
+    stale: bool,
 }
 
 impl Follow {
+    /// Takes note, without waiting, of the changes announced so far: a change to the run's
+    /// status (or missed changes, or no status read for [`FALLBACK`]) makes it stale.
+    fn take_changes(&mut self) {
+        use tokio::sync::broadcast::error::TryRecvError;
+        if self.last_checked.elapsed() >= FALLBACK {
+            self.stale = true;
+        }
+        loop {
+            match self.changes.try_recv() {
+                Ok(change) if change.concerns(&self.run.id) => {
+                    self.stale |= !matches!(change, Change::RunLogged(_));
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(_)) => self.stale = true,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Waits until the run may have changed (a change to it, or changes the feed missed), the
+    /// fallback read is due, or a heartbeat is. Marks the status [`Follow::stale`] unless only
+    /// lines were appended.
+    async fn changed(&mut self) {
+        let mut wait = FALLBACK;
+        if let Some(every) = self.heartbeat {
+            wait = wait.min(every.saturating_sub(self.last_sent.elapsed()));
+        }
+        let run = self.run.id.clone();
+        let changes = &mut self.changes;
+        let woken = tokio::time::timeout(wait, async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match changes.recv().await {
+                    Ok(change) if change.concerns(&run) => return change,
+                    Ok(_) => {}
+                    // Fell behind: whatever it missed may concern this run.
+                    Err(RecvError::Lagged(_)) => return Change::Missed,
+                    // No feed: the fallback reads.
+                    Err(RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        })
+        .await;
+        self.stale |= !matches!(woken, Ok(Change::RunLogged(_)));
+    }
+
     /// Queues the log lines after the last one sent.
     async fn queue_lines(&mut self, limit: usize) -> usize {
         let lines = self

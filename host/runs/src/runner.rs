@@ -33,6 +33,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+mod wakeups;
+
 /// The leadership of the periodic scans ([`portico_store::Coordination::lead`]).
 const MAINTENANCE: &str = "maintenance";
 
@@ -44,7 +46,8 @@ pub struct RunnerConfig {
     pub workers: usize,
     /// How long a claim holds without renewal.
     pub lease: Duration,
-    /// How often idle workers look for runs another replica queued.
+    /// How often idle workers look for runs another replica queued when the store's change
+    /// feed, which wakes them at once, missed it (the fallback).
     pub poll: Duration,
     /// Pending runs beyond which new runs are refused with 503.
     pub max_queue: u64,
@@ -209,6 +212,10 @@ impl Runner {
     /// cancelled.
     pub fn start(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         let inner = self.inner.clone();
+        // Subscribed before the first claim: a run queued after it wakes the workers.
+        let wakeups = inner
+            .clone()
+            .follow_changes(inner.store.changes(), stop.clone());
         let consumer = crate::outbox::Consumer {
             store: inner.store.clone(),
             automations: inner.automations.clone(),
@@ -224,8 +231,10 @@ impl Runner {
                 tracing::error!("cannot load automations: {e}");
             }
             let events = tokio::spawn(events);
+            let wakeups = tokio::spawn(wakeups);
             inner.work(stop).await;
             events.abort();
+            wakeups.abort();
         })
     }
 
@@ -673,6 +682,7 @@ impl Inner {
             settings: self.config.clone(),
             state: Mutex::default(),
             flush_soon: Notify::new(),
+            lines_waiting: Notify::new(),
         });
         let job = RunJob {
             request: payload.request,
@@ -681,17 +691,27 @@ impl Inner {
             events: events.clone(),
             cancel,
         };
-        // Events are written every 200 ms while the plugin runs (most runs end before), or
-        // sooner when many log lines wait; the plugin is paused while they are written.
+        // Events are written every 200 ms while the plugin runs (most runs end before), log
+        // lines within LIVE_LINES of the first one waiting (so they reach event streams on
+        // every replica soon), or sooner when many wait; the plugin is paused while they are
+        // written.
         let mut progress_run: Option<RunRecord> = None;
         let running = self.runtime.run(&plugin, job);
         tokio::pin!(running);
+        let mut lines_due: Option<tokio::time::Instant> = None;
         let report = loop {
             tokio::select! {
                 report = &mut running => break report,
                 () = tokio::time::sleep(Duration::from_millis(200)) => {}
                 () = events.flush_soon.notified() => {}
+                () = events.lines_waiting.notified(), if lines_due.is_none() => {
+                    lines_due = Some(tokio::time::Instant::now() + LIVE_LINES);
+                    continue;
+                }
+                () = tokio::time::sleep_until(lines_due.unwrap_or_else(tokio::time::Instant::now)),
+                    if lines_due.is_some() => {}
             }
+            lines_due = None;
             let progress = progress_run.get_or_insert_with(|| RunRecord {
                 payload: JsonText::default(),
                 ..run.clone()
@@ -825,7 +845,8 @@ impl Inner {
 }
 
 /// How often running runs' leases are renewed, at most; it also bounds how long a plugin whose
-/// run was cancelled through another replica keeps running.
+/// run was cancelled through another replica keeps running while the store's change feed,
+/// which stops it at once ([`wakeups`]), is down.
 const HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// Secret values shorter than this are not searched for in logs: redacting every `a` or `42`
@@ -842,7 +863,15 @@ struct StoreEvents {
     state: Mutex<EventState>,
     /// Wakes the writer before its 200 ms tick when many lines wait.
     flush_soon: Notify,
+    /// Wakes the writer when a line waits where none did: it writes within [`LIVE_LINES`].
+    lines_waiting: Notify,
 }
+
+/// How long a log line waits, at most, for others to be written with it while the plugin runs:
+/// short enough that a line reaches a live stream on any replica within tens of milliseconds,
+/// long enough that a chatty plugin costs at most one write per run every 20 ms. A run that
+/// ends sooner writes its lines with its end, in one commit.
+const LIVE_LINES: Duration = Duration::from_millis(20);
 
 /// Log lines waiting for the next write, at most: a plugin that logs faster than the store
 /// writes loses lines (counted, and said in the log) instead of growing the host's memory.
@@ -1008,6 +1037,9 @@ impl RunEvents for StoreEvents {
         state.pending_bytes += message.len();
         if state.pending.len() + 1 == FLUSH_SOON_LINES {
             self.flush_soon.notify_one();
+        }
+        if state.pending.is_empty() {
+            self.lines_waiting.notify_one();
         }
         state.next_seq += 1;
         let line = RunLogLine {

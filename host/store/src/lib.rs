@@ -1,6 +1,6 @@
 //! Portico's storage: the [`Store`] trait (the sum of one trait per area: [`CatalogData`],
-//! [`UserDirectory`], [`PluginRegistry`], [`ActionDefinitions`], [`RunQueue`], [`AuditTrail`] and
-//! [`Health`]), two backends chosen by URL: `sqlite://PATH` (the
+//! [`UserDirectory`], [`PluginRegistry`], [`ActionDefinitions`], [`RunQueue`], [`AuditTrail`],
+//! [`Health`] and the change feed [`Changes`]), two backends chosen by URL: `sqlite://PATH` (the
 //! embedded default; rusqlite in WAL mode with one writer thread that commits in batches) and
 //! `postgres://...` (several replicas share it). Each backend applies its own migrations when it
 //! opens.
@@ -8,6 +8,7 @@
 //! Every mutation takes the audit record that describes it and stores both in one transaction,
 //! so the audit log cannot miss a change that happened.
 
+mod changes;
 mod model;
 mod postgres;
 pub mod query;
@@ -15,6 +16,7 @@ mod rows;
 mod sql;
 mod sqlite;
 
+pub use changes::{Change, Changes};
 pub use model::{
     ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Credential,
     Entity, EntityRef, JsonText, NewEvent, OutboxEvent, PluginVersion, Relation, Role, RunFilter,
@@ -77,11 +79,13 @@ pub trait Store:
     + RunQueue
     + AuditTrail
     + Coordination
+    + Changes
 {
 }
 
 impl<T> Store for T where
     T: Health
+        + Changes
         + CatalogData
         + UserDirectory
         + PluginRegistry

@@ -10,10 +10,10 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use portico_store::{
-    ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Direction,
-    Entity, EntityRef, Field, NewEvent, Op, Order, PluginVersion, Query, Relation, Role, Rule,
-    RunFilter, RunInsert, RunLimit, RunLimits, RunLogLine, RunRecord, RunStatus, SortKey, Store,
-    StoreError, Team, User, Write,
+    ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Change,
+    Direction, Entity, EntityRef, Field, NewEvent, Op, Order, PluginVersion, Query, Relation, Role,
+    Rule, RunFilter, RunInsert, RunLimit, RunLimits, RunLogLine, RunRecord, RunStatus, SortKey,
+    Store, StoreError, Team, User, Write,
 };
 use serde_json::{Value, json};
 use std::future::Future;
@@ -3389,6 +3389,70 @@ fn line(run_id: &str, seq: i64, message: &str) -> RunLogLine {
         level: if seq % 2 == 0 { "INFO" } else { "WARN" }.into(),
         message: message.into(),
     }
+}
+
+/// The next change `changes` receives (waiting up to 10 s for it).
+async fn next_change(changes: &mut tokio::sync::broadcast::Receiver<Change>) -> Change {
+    tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv())
+        .await
+        .expect("a change is announced")
+        .expect("the feed is open")
+}
+
+#[tokio::test]
+async fn committed_run_changes_are_announced_to_every_replica_and_nothing_else_is() {
+    on_each_database(|url| async move {
+        let writer = open(&url).await;
+        // On Postgres another replica (a second store on the database) hears them, through
+        // LISTEN/NOTIFY; SQLite is one process, whose store hears its own.
+        let replica = if url.starts_with("postgres") {
+            open(&url).await
+        } else {
+            writer.clone()
+        };
+        let mut changes = replica.changes();
+
+        create_runs(&*writer, 1).await;
+        assert_eq!(next_change(&mut changes).await, Change::RunsQueued);
+        let claimed = writer.claim_runs("w1", 1, t(90_000)).await.unwrap();
+        assert_eq!(
+            next_change(&mut changes).await,
+            Change::RunChanged("r001".into())
+        );
+        // A lease renewal is no change to announce, nor is a write that fails.
+        assert_eq!(
+            writer
+                .renew_leases("w1", &ids(&claimed), t(95_000))
+                .await
+                .unwrap(),
+            1
+        );
+        writer
+            .append_run_logs(vec![line("r001", 1, "one"), line("r001", 2, "two")])
+            .await
+            .unwrap();
+        assert_eq!(
+            next_change(&mut changes).await,
+            Change::RunLogged("r001".into()),
+            "one change for a batch of lines"
+        );
+        assert!(matches!(
+            writer.append_run_logs(vec![line("r001", 2, "again")]).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let ended = RunRecord {
+            status: RunStatus::Cancelled,
+            updated_at: t(20_000),
+            ended_at: Some(t(20_000)),
+            ..claimed[0].clone()
+        };
+        assert!(writer.update_run(&ended, None).await.unwrap());
+        assert_eq!(
+            next_change(&mut changes).await,
+            Change::RunEnded("r001".into())
+        );
+    })
+    .await;
 }
 
 #[tokio::test]

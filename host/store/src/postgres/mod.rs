@@ -14,9 +14,11 @@ mod audit;
 mod catalog;
 mod directory;
 mod outbox;
+mod listen;
 mod plugins;
 mod runs;
 
+use crate::changes::{Change, Changes, Feed};
 use crate::query::Param;
 use crate::rows::Columns;
 use crate::sql::Statement;
@@ -46,6 +48,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, migration!("0006_tokens.sql")),
     (7, migration!("0007_entity_order.sql")),
     (8, migration!("0008_outbox.sql")),
+    (10, migration!("0010_notify.sql")),
 ];
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;
@@ -57,6 +60,9 @@ const MIGRATION_LOCK: i64 = 0x0070_6f72_7469_636f;
 /// The Postgres [`crate::Store`].
 pub(crate) struct PostgresStore {
     pool: Pool,
+    /// What the listener hears, for this replica's subscribers.
+    feed: Feed,
+    _listener: listen::AbortOnDrop,
 }
 
 /// A Postgres failure.
@@ -198,7 +204,7 @@ impl PostgresStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -209,7 +215,13 @@ impl PostgresStore {
             .build()
             .map_err(db)?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        let feed = Feed::new();
+        let listener = listen::start(config, feed.clone()).await;
+        Ok(Self {
+            pool,
+            feed,
+            _listener: listener,
+        })
     }
 
     /// A connection from the pool.
@@ -289,5 +301,13 @@ impl crate::Health for PostgresStore {
             .await
             .map_err(pg)?;
         Ok(())
+    }
+}
+
+/// What the replica's listener hears (see [`listen`]): this replica's writes and every other
+/// replica's, through the triggers of migration 0010.
+impl Changes for PostgresStore {
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.feed.subscribe()
     }
 }

@@ -12,6 +12,7 @@ mod plugins;
 mod runs;
 mod writer;
 
+use crate::changes::{Change, Changes, Feed};
 use crate::query::Param;
 use crate::rows::Columns;
 use crate::sql::Statement;
@@ -47,6 +48,8 @@ const STATEMENT_CACHE: usize = 128;
 
 pub(crate) struct SqliteStore {
     jobs: mpsc::Sender<Box<dyn Job>>,
+    /// Run changes, sent once the writer committed them (one process: nobody else writes).
+    feed: Feed,
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
 }
@@ -97,6 +100,7 @@ impl SqliteStore {
             .map_err(db)?;
         Ok(Self {
             jobs,
+            feed: Feed::new(),
             readers: Arc::new(Mutex::new(readers)),
             permits: Arc::new(Semaphore::new(READERS)),
         })
@@ -322,5 +326,12 @@ impl crate::Health for SqliteStore {
     async fn ping(&self) -> Result<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
             .await
+    }
+}
+
+/// Sent by the run methods once their write committed ([`runs`]).
+impl Changes for SqliteStore {
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.feed.subscribe()
     }
 }

@@ -8,12 +8,13 @@ use crate::query::Dialect;
 use crate::rows::{self, ms, sql_limit};
 use crate::sql;
 use crate::{
-    Approval, AuditRecord, NewEvent, Result, RunFilter, RunInsert, RunLogLine, RunQueue, RunRecord,
-    RunStatus, db, over_limit,
+    Approval, AuditRecord, Change, NewEvent, Result, RunFilter, RunInsert, RunLogLine, RunQueue,
+    RunRecord, RunStatus, db, over_limit,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params, params_from_iter};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The oldest PENDING runs, for [`RunQueue::claim_runs`].
 const PICK_PENDING: &str =
@@ -73,6 +74,7 @@ impl SqliteStore {
         let (owner, until) = lease.map_or((None, None), |(w, u)| (Some(w), Some(u)));
         let (limits, events) = (insert.limits, event_rows(&insert.events));
         let whose: Whose = (r.created_by.clone(), r.action.clone(), r.created_at);
+        let queued = r.status == RunStatus::Pending;
         let row: [V; 22] = [
             V::Text(r.id.clone()),
             V::Text(r.action),
@@ -107,7 +109,29 @@ impl SqliteStore {
             insert_audit(c, &audit)?;
             insert_events(c, &events)
         })
-        .await
+        .await?;
+        if queued {
+            self.feed.send(Change::RunsQueued);
+        }
+        Ok(())
+    }
+
+    /// Tells subscribers a run's fields were written, once committed (what the Postgres
+    /// triggers send).
+    fn run_written(&self, id: &str, status: RunStatus) {
+        let id = id.into();
+        self.feed.send(if status.is_final() {
+            Change::RunEnded(id)
+        } else {
+            Change::RunChanged(id)
+        });
+    }
+
+    /// Tells subscribers log lines were appended to `runs` ([`logged_runs`]), once committed.
+    fn logged(&self, runs: Vec<Arc<str>>) {
+        for run in runs {
+            self.feed.send(Change::RunLogged(run));
+        }
     }
 }
 
@@ -176,6 +200,17 @@ fn update_run_row(c: &Connection, r: &RunUpdate, audit: Option<&AuditRecord>) ->
     Ok(updated > 0)
 }
 
+/// The runs `lines` belong to, each once.
+fn logged_runs(lines: &[RunLogLine]) -> Vec<Arc<str>> {
+    let mut runs: Vec<Arc<str>> = Vec::new();
+    for line in lines {
+        if !runs.iter().any(|r| **r == *line.run_id) {
+            runs.push(line.run_id.as_str().into());
+        }
+    }
+    runs
+}
+
 /// Inserts log lines (see [`RunQueue::append_run_logs`]) in the writer's transaction.
 fn insert_logs(c: &Connection, lines: &[RunLogLine]) -> Result<()> {
     let mut insert = c.prepare_cached(sql::INSERT_LOG.sqlite()).map_err(db)?;
@@ -218,25 +253,30 @@ impl RunQueue for SqliteStore {
     ) -> Result<Vec<RunRecord>> {
         let worker = worker.to_owned();
         // In the writer: nothing else writes between picking the runs and taking them.
-        self.write(move |c| {
-            let ids: Vec<String> = c
-                .prepare_cached(PICK_PENDING)
-                .map_err(db)?
-                .query_map([sql_limit(limit)], |r| r.get(0))
-                .map_err(db)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db)?;
-            let mut take = c.prepare_cached(TAKE_RUN).map_err(db)?;
-            let mut read = c.prepare_cached(sql::GET_RUN.sqlite()).map_err(db)?;
-            let mut claimed = Vec::with_capacity(ids.len());
-            for id in &ids {
-                take.execute(params![id, worker, ms(lease_until)])
+        let claimed: Vec<RunRecord> = self
+            .write(move |c| {
+                let ids: Vec<String> = c
+                    .prepare_cached(PICK_PENDING)
+                    .map_err(db)?
+                    .query_map([sql_limit(limit)], |r| r.get(0))
+                    .map_err(db)?
+                    .collect::<rusqlite::Result<_>>()
                     .map_err(db)?;
-                claimed.push(read.query_row([id], |r| rows::run(r)).map_err(db)?);
-            }
-            Ok(claimed)
-        })
-        .await
+                let mut take = c.prepare_cached(TAKE_RUN).map_err(db)?;
+                let mut read = c.prepare_cached(sql::GET_RUN.sqlite()).map_err(db)?;
+                let mut claimed = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    take.execute(params![id, worker, ms(lease_until)])
+                        .map_err(db)?;
+                    claimed.push(read.query_row([id], |r| rows::run(r)).map_err(db)?);
+                }
+                Ok(claimed)
+            })
+            .await?;
+        for run in &claimed {
+            self.run_written(&run.id, run.status);
+        }
+        Ok(claimed)
     }
 
     async fn renew_leases(
@@ -265,15 +305,20 @@ impl RunQueue for SqliteStore {
         audit: Option<AuditRecord>,
         events: Vec<NewEvent>,
     ) -> Result<bool> {
-        let (r, events) = (RunUpdate::of(r)?, event_rows(&events));
-        self.write(move |c| {
-            let updated = update_run_row(c, &r, audit.as_ref())?;
-            if updated {
-                insert_events(c, &events)?;
-            }
-            Ok(updated)
-        })
-        .await
+        let (update, events) = (RunUpdate::of(r)?, event_rows(&events));
+        let updated = self
+            .write(move |c| {
+                let updated = update_run_row(c, &update, audit.as_ref())?;
+                if updated {
+                    insert_events(c, &events)?;
+                }
+                Ok(updated)
+            })
+            .await?;
+        if updated {
+            self.run_written(&r.id, r.status);
+        }
+        Ok(updated)
     }
 
     async fn finish_run(
@@ -282,16 +327,23 @@ impl RunQueue for SqliteStore {
         lines: Vec<RunLogLine>,
         events: Vec<NewEvent>,
     ) -> Result<bool> {
-        let (r, events) = (RunUpdate::of(r)?, event_rows(&events));
-        self.write(move |c| {
-            insert_logs(c, &lines)?;
-            let updated = update_run_row(c, &r, None)?;
-            if updated {
-                insert_events(c, &events)?;
-            }
-            Ok(updated)
-        })
-        .await
+        let (update, events) = (RunUpdate::of(r)?, event_rows(&events));
+        let runs = logged_runs(&lines);
+        let updated = self
+            .write(move |c| {
+                insert_logs(c, &lines)?;
+                let updated = update_run_row(c, &update, None)?;
+                if updated {
+                    insert_events(c, &events)?;
+                }
+                Ok(updated)
+            })
+            .await?;
+        self.logged(runs);
+        if updated {
+            self.run_written(&r.id, r.status);
+        }
+        Ok(updated)
     }
 
     async fn expired_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
@@ -300,12 +352,18 @@ impl RunQueue for SqliteStore {
     }
 
     async fn requeue_run(&self, id: &str) -> Result<bool> {
-        let id = id.to_owned();
-        self.write(move |c| {
-            let n = c.execute(sql::REQUEUE_RUN.sqlite(), [&id]).map_err(db)?;
-            Ok(n > 0)
-        })
-        .await
+        let run = id.to_owned();
+        let requeued = self
+            .write(move |c| {
+                let n = c.execute(sql::REQUEUE_RUN.sqlite(), [&run]).map_err(db)?;
+                Ok(n > 0)
+            })
+            .await?;
+        if requeued {
+            self.run_written(id, RunStatus::Pending);
+            self.feed.send(Change::RunsQueued);
+        }
+        Ok(requeued)
     }
 
     async fn hand_off_run(&self, id: &str, worker: &str, deadline: DateTime<Utc>) -> Result<bool> {
@@ -349,7 +407,10 @@ impl RunQueue for SqliteStore {
     }
 
     async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()> {
-        self.write(move |c| insert_logs(c, &lines)).await
+        let runs = logged_runs(&lines);
+        self.write(move |c| insert_logs(c, &lines)).await?;
+        self.logged(runs);
+        Ok(())
     }
 
     async fn last_log_seq(&self, run_id: &str) -> Result<i64> {
