@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, migration!("0005_approvals.sql")),
     (6, migration!("0006_tokens.sql")),
     (7, migration!("0007_entity_order.sql")),
+    (9, migration!("0009_search_statistics.sql")),
 ];
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;
@@ -55,6 +56,8 @@ const MIGRATION_LOCK: i64 = 0x0070_6f72_7469_636f;
 /// The Postgres [`crate::Store`].
 pub(crate) struct PostgresStore {
     pool: Pool,
+    /// Keeps the catalog's planner statistics close behind bulk writes.
+    statistics: catalog::Statistics,
 }
 
 /// A Postgres failure.
@@ -207,7 +210,10 @@ impl PostgresStore {
             .build()
             .map_err(db)?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            statistics: catalog::Statistics::default(),
+        })
     }
 
     /// A connection from the pool.
