@@ -2,14 +2,74 @@
 
 use super::audit::insert_audit;
 use super::outbox::insert_events;
-use super::{PostgresStore, bind, conflict_or, pg};
+use super::{PostgresStore, bind, conflict_or, pg, pool_error};
 use crate::query::Dialect;
 use crate::rows::{self, ms};
 use crate::sql;
 use crate::{
     AuditRecord, Blueprint, CatalogData, Entity, EntityRef, Query, Relation, Result, Write, db,
 };
+use deadpool_postgres::Pool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio_postgres::types::Json;
+
+/// Entity writes on this replica between two looks at how much of the catalog changed since
+/// its statistics were taken.
+const LOOK_EVERY: u64 = 1_000;
+/// The catalog is analysed again once this many rows changed since its last analysis...
+const STALE_ROWS: f64 = 1_000.0;
+/// ...plus this fraction of the rows it had then.
+const STALE_FRACTION: f64 = 0.5;
+
+/// Takes the catalog's planner statistics again after bulk writes. Autovacuum would, but it looks
+/// once a minute: meanwhile a catalog just imported has no statistics (or those of a tenth of
+/// it), and Postgres plans every property filter as a scan and sort of all entities (100 ms and
+/// more at 100,000) instead of a walk of the order's index that stops at the page's end.
+#[derive(Default)]
+pub(super) struct Statistics {
+    writes: AtomicU64,
+    running: Arc<AtomicBool>,
+}
+
+impl Statistics {
+    /// Counts one entity write; every [`LOOK_EVERY`] writes, analyses the catalog's tables in
+    /// the background if they changed enough (counted by Postgres, across replicas).
+    fn wrote(&self, pool: &Pool) {
+        if self.writes.fetch_add(1, Ordering::Relaxed) % LOOK_EVERY != LOOK_EVERY - 1
+            || self.running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let (pool, running) = (pool.clone(), self.running.clone());
+        tokio::spawn(async move {
+            if let Err(e) = analyse_if_stale(&pool).await {
+                tracing::warn!("analysing the catalog after bulk writes: {e}");
+            }
+            running.store(false, Ordering::Release);
+        });
+    }
+}
+
+async fn analyse_if_stale(pool: &Pool) -> Result<()> {
+    let c = pool.get().await.map_err(pool_error)?;
+    let row = c
+        .query_one(
+            "SELECT coalesce(s.n_mod_since_analyze, 0)::float8, greatest(c.reltuples, 0)::float8 \
+             FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
+             WHERE c.oid = 'entities'::regclass",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    let (changed, rows): (f64, f64) = (row.try_get(0).map_err(pg)?, row.try_get(1).map_err(pg)?);
+    if changed >= STALE_ROWS + STALE_FRACTION * rows {
+        c.batch_execute("ANALYZE entities, entity_relations")
+            .await
+            .map_err(pg)?;
+    }
+    Ok(())
+}
 
 #[async_trait::async_trait]
 impl CatalogData for PostgresStore {
@@ -156,7 +216,9 @@ impl CatalogData for PostgresStore {
         insert_audit(&tx, &audit).await?;
         let events: Vec<_> = crate::entity_event(&audit).into_iter().collect();
         insert_events(&tx, &events).await?;
-        tx.commit().await.map_err(pg)
+        tx.commit().await.map_err(pg)?;
+        self.statistics.wrote(&self.pool);
+        Ok(())
     }
 
     async fn delete_entities(

@@ -48,6 +48,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, migration!("0006_tokens.sql")),
     (7, migration!("0007_entity_order.sql")),
     (8, migration!("0008_outbox.sql")),
+    (9, migration!("0009_search_statistics.sql")),
     (10, migration!("0010_notify.sql")),
 ];
 /// Connections in the pool.
@@ -63,6 +64,8 @@ pub(crate) struct PostgresStore {
     /// What the listener hears, for this replica's subscribers.
     feed: Feed,
     _listener: listen::AbortOnDrop,
+    /// Keeps the catalog's planner statistics close behind bulk writes.
+    statistics: catalog::Statistics,
 }
 
 /// A Postgres failure.
@@ -221,6 +224,7 @@ impl PostgresStore {
             pool,
             feed,
             _listener: listener,
+            statistics: catalog::Statistics::default(),
         })
     }
 
