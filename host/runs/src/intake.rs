@@ -233,6 +233,7 @@ impl RunIntake {
             None => {
                 let n = inner.store.count_runs(RunStatus::Pending).await?;
                 inner.pending.put((), n);
+                crate::metrics::queue_depth(n);
                 n
             }
         };
@@ -329,14 +330,16 @@ impl RunIntake {
         let start = match reservation {
             Some(reservation) => {
                 let (worker, lease_until) = inner.runner.claim();
-                inner
-                    .store
-                    .create_claimed_run(record, built.audit, worker, lease_until)
-                    .await?;
+                let create =
+                    inner
+                        .store
+                        .create_claimed_run(record, built.audit, worker, lease_until);
+                crate::metrics::store("create_claimed_run", create).await?;
                 Some(reservation)
             }
             None => {
-                inner.store.create_run(record, built.audit).await?;
+                let create = inner.store.create_run(record, built.audit);
+                crate::metrics::store("create_run", create).await?;
                 if !waits {
                     if let Some(n) = inner.pending.get(&()) {
                         inner.pending.put((), n + 1);

@@ -12,6 +12,7 @@
 use crate::actions::{ActionDefinition, Retry};
 use crate::automations::Automations;
 use crate::host_key::HostKey;
+use crate::liveness::{Pulse, WorkerLoop};
 use crate::notify::{Notifier, NotifyConfig};
 use crate::payload::Payload;
 use crate::run_catalog::RunCatalog;
@@ -45,6 +46,9 @@ pub struct RunnerConfig {
     pub public_url: String,
     /// How run notifications are signed and retried.
     pub notify: NotifyConfig,
+    /// How long the worker loop may go without a turn before this replica says it is not
+    /// ready (`/readyz`); never less than 3 × `poll`, the longest the loop sleeps.
+    pub stuck_after: Duration,
 }
 
 impl Default for RunnerConfig {
@@ -57,6 +61,7 @@ impl Default for RunnerConfig {
             key: HostKey::random(),
             public_url: "http://127.0.0.1:8080".into(),
             notify: NotifyConfig::default(),
+            stuck_after: Duration::from_secs(10),
         }
     }
 }
@@ -83,6 +88,8 @@ struct Inner {
     /// (the end is written after): `workers` bounds plugins running at once.
     workers: Arc<Semaphore>,
     queue: Arc<QueueSignal>,
+    /// Each turn of the worker loop, for readiness.
+    pulse: Pulse,
 }
 
 /// Tells the worker loop when runs may be waiting in the queue.
@@ -149,6 +156,7 @@ impl Runner {
                     queued: AtomicBool::new(true),
                     wake: Notify::new(),
                 }),
+                pulse: Pulse::new(),
             }),
         }
     }
@@ -172,6 +180,15 @@ impl Runner {
     /// The runner's settings.
     pub fn config(&self) -> &RunnerConfig {
         &self.inner.config
+    }
+
+    /// Whether the worker loop turns: stuck when it has not for
+    /// [`RunnerConfig::stuck_after`] (at least 3 × `poll`).
+    pub fn worker_loop(&self) -> WorkerLoop {
+        let config = &self.inner.config;
+        self.inner
+            .pulse
+            .state(config.stuck_after.max(config.poll * 3))
     }
 
     /// Starts the worker loop (and the lease heartbeat) and the automations until `stop` is
@@ -201,12 +218,14 @@ impl Runner {
                 }
             }
         };
+        inner.pulse.beat();
         tokio::spawn(async move {
             if let Err(e) = inner.automations.refresh().await {
                 tracing::error!("cannot load automations: {e}");
             }
             let automations = tokio::spawn(listener);
-            inner.work(stop).await;
+            inner.clone().work(stop).await;
+            inner.pulse.stop();
             automations.abort();
         })
     }
@@ -309,6 +328,8 @@ impl Inner {
     /// [`Inner::announce`] with the run's action at hand (a dispatched run's record carries no
     /// payload to read it from); `None` when the payload is unreadable: no notifications then.
     fn announce_as(&self, run: &RunRecord, action: Option<&ActionDefinition>) {
+        // Every final status this replica writes is announced once, wherever it was decided.
+        crate::metrics::run_ended(run);
         self.run_changed(run, false);
         let Some(action) = action else {
             return;
@@ -359,9 +380,18 @@ impl Inner {
         let mut first = true;
         let mut maintained = std::time::Instant::now();
         let mut claimed = std::time::Instant::now();
+        let mut counted: Option<std::time::Instant> = None;
         // The heartbeat also notices runs ended elsewhere (cancelled through another replica).
         let mut heartbeat = tokio::time::interval((self.config.lease / 3).min(HEARTBEAT));
         loop {
+            self.pulse.beat();
+            if counted.is_none_or(|at| at.elapsed() >= QUEUE_DEPTH_EVERY) {
+                counted = Some(std::time::Instant::now());
+                match self.store.count_runs(RunStatus::Pending).await {
+                    Ok(pending) => crate::metrics::queue_depth(pending),
+                    Err(e) => tracing::warn!("cannot count pending runs: {e}"),
+                }
+            }
             let horizon = if first && orphans_now {
                 portico_store::now() + chrono::Duration::days(36_500)
             } else {
@@ -381,7 +411,8 @@ impl Inner {
                 if free > 0 {
                     claimed = std::time::Instant::now();
                     let until = portico_store::now() + self.lease();
-                    match self.store.claim_runs(&self.worker, free, until).await {
+                    let claim = self.store.claim_runs(&self.worker, free, until);
+                    match crate::metrics::store("claim_runs", claim).await {
                         Ok(runs) => {
                             taken = runs.len();
                             for run in runs {
@@ -522,6 +553,7 @@ impl Inner {
                 .map_err(|e| format!("the run's stored request is unreadable: {e}")),
         };
         let action = payload.as_ref().ok().map(|p| p.action.clone());
+        crate::metrics::run_started(&run.action);
         self.announce_as(&run, action.as_deref());
         let started = match payload {
             Ok(payload) => self.execute_inner(&mut run, payload, cancel).await,
@@ -551,7 +583,8 @@ impl Inner {
         // the lines' numbers meanwhile, the lines are renumbered and written on their own.
         // The store does not write the payload back: do not copy it there.
         let payload = std::mem::take(&mut run.payload);
-        let mut ended = self.store.finish_run(&run, lines.clone()).await;
+        let finish = self.store.finish_run(&run, lines.clone());
+        let mut ended = crate::metrics::store("finish_run", finish).await;
         if let (Err(portico_store::StoreError::Conflict(_)), Some(events)) = (&ended, &events) {
             if let Err(e) = events.append(self.store.as_ref(), lines).await {
                 tracing::error!(run_id = %run.id, "cannot write run logs: {e}");
@@ -607,6 +640,7 @@ impl Inner {
         // Events are written every 200 ms while the plugin runs (most runs end before), or
         // sooner when many log lines wait; the plugin is paused while they are written.
         let mut progress_run: Option<RunRecord> = None;
+        let began = std::time::Instant::now();
         let running = self.runtime.run(&plugin, job);
         tokio::pin!(running);
         let report = loop {
@@ -621,6 +655,7 @@ impl Inner {
             });
             events.flush(self.store.as_ref(), progress).await;
         };
+        crate::metrics::run_duration(&run.action, began.elapsed());
 
         let now = portico_store::now();
         run.updated_at = now;
@@ -746,6 +781,9 @@ impl Inner {
             .map_err(|e| e.to_string())
     }
 }
+
+/// How often the worker loop counts the runs waiting, for the queue-depth gauge.
+const QUEUE_DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 /// How often running runs' leases are renewed, at most; it also bounds how long a plugin whose
 /// run was cancelled through another replica keeps running.
@@ -881,7 +919,7 @@ impl StoreEvents {
         store: &dyn Store,
         mut lines: Vec<RunLogLine>,
     ) -> portico_store::Result<()> {
-        match store.append_run_logs(lines.clone()).await {
+        match crate::metrics::store("append_run_logs", store.append_run_logs(lines.clone())).await {
             Err(portico_store::StoreError::Conflict(_)) => {
                 let last = store.last_log_seq(&self.run_id).await?;
                 for (i, line) in lines.iter_mut().enumerate() {
@@ -912,7 +950,7 @@ impl StoreEvents {
         if let Some(progress) = progress {
             run.progress = progress;
             run.updated_at = portico_store::now();
-            if let Err(e) = store.update_run(run, None).await {
+            if let Err(e) = crate::metrics::store("update_run", store.update_run(run, None)).await {
                 tracing::error!(run_id = %self.run_id, "cannot write run progress: {e}");
             }
         }
