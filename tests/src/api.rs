@@ -70,7 +70,9 @@ impl Database {
     }
 }
 
-async fn admin_sql(url: &str, sql: &str) {
+/// Runs `sql` on the Postgres server of `url` (e.g. `PORTICO_TEST_POSTGRES_URL`), panicking
+/// on failure.
+pub async fn admin_sql(url: &str, sql: &str) {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
@@ -109,6 +111,20 @@ pub fn runner_config() -> portico_runs::runner::RunnerConfig {
     runner
 }
 
+/// How a test server differs from [`Portico::start`]'s.
+#[derive(Default)]
+pub struct Options {
+    /// The runner's settings ([`runner_config`] when `None`).
+    pub runner: Option<portico_runs::runner::RunnerConfig>,
+    /// Who may read `/metrics`.
+    pub metrics: portico_api::metrics::MetricsAccess,
+    /// Reaches the database (Postgres) through this address, e.g. a
+    /// [`crate::partition::Partition`], instead of directly.
+    pub database_via: Option<std::net::SocketAddr>,
+    /// The first-party plugins and the examples, as `portico serve --examples true`.
+    pub examples: bool,
+}
+
 /// A running server and a client for it.
 pub struct Portico {
     /// `http://127.0.0.1:<port>`.
@@ -118,6 +134,7 @@ pub struct Portico {
     http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
     workers: tokio::task::JoinHandle<()>,
+    stop_workers: tokio_util::sync::CancellationToken,
     runner: portico_runs::runner::Runner,
     database_url: String,
     /// The database, dropped with the first server on it (a replica shares it).
@@ -189,48 +206,65 @@ impl Portico {
 
     /// Like [`Portico::start`], with the runner configured.
     pub async fn start_with(backend: Backend, runner: portico_runs::runner::RunnerConfig) -> Self {
+        let options = Options {
+            runner: Some(runner),
+            ..Options::default()
+        };
+        Self::start_options(backend, options).await
+    }
+
+    /// A server as `portico serve --examples true` starts: the first-party plugins loaded and
+    /// the example blueprints, team and actions created.
+    pub async fn with_examples(backend: Backend) -> Self {
+        let options = Options {
+            examples: true,
+            ..Options::default()
+        };
+        Self::start_options(backend, options).await
+    }
+
+    /// A server set up as `options` say, on a fresh database.
+    pub async fn start_options(backend: Backend, options: Options) -> Self {
         let database = Database::fresh(backend).await;
-        Self::start_inner(backend, runner, false, database.url.clone(), Some(database)).await
+        Self::start_on(backend, options, database.url.clone(), Some(database)).await
     }
 
     /// Another replica on this server's database, configured by `runner`: a second
     /// `portico serve` sharing the store (on SQLite, a second process on the same file, which
     /// Portico does not support: use it on Postgres). It must be dropped before this one.
     pub async fn replica(&self, runner: portico_runs::runner::RunnerConfig) -> Self {
-        Self::start_inner(self.backend, runner, false, self.database_url.clone(), None).await
+        let options = Options {
+            runner: Some(runner),
+            ..Options::default()
+        };
+        Self::start_on(self.backend, options, self.database_url.clone(), None).await
     }
 
-    /// A server as `portico serve --examples true` starts: the first-party plugins loaded and
-    /// the example blueprints, team and actions created.
-    pub async fn with_examples(backend: Backend) -> Self {
-        let database = Database::fresh(backend).await;
-        Self::start_inner(
-            backend,
-            runner_config(),
-            true,
-            database.url.clone(),
-            Some(database),
-        )
-        .await
-    }
-
-    /// A server on the database at `url`; `database` when this server owns it (drops it).
-    async fn start_inner(
+    /// A server on the database at `database_url`; `database` when this server owns it (creates
+    /// the admin there, and drops it).
+    async fn start_on(
         backend: Backend,
-        mut runner: portico_runs::runner::RunnerConfig,
-        examples: bool,
-        url: String,
+        options: Options,
+        database_url: String,
         database: Option<Database>,
     ) -> Self {
-        let database_url = url;
+        let Options {
+            runner,
+            metrics,
+            database_via,
+            examples,
+        } = options;
+        let mut runner = runner.unwrap_or_else(runner_config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         runner.public_url = url.clone();
-        let store = portico_store::open(&database_url)
-            .await
-            .expect("store opens");
+        let store_url = match database_via {
+            Some(via) => crate::partition::with_address(&database_url, via),
+            None => database_url.clone(),
+        };
+        let store = portico_store::open(&store_url).await.expect("store opens");
         // The first server on a database creates the admin; a replica finds it there.
         if let Some(database) = &database {
             bootstrap_admin(
@@ -242,9 +276,8 @@ impl Portico {
             .expect("admin created");
         }
         let state = AppState::with_runner(store, crate::runtime().clone(), runner);
-        let workers = state
-            .runner
-            .start(tokio_util::sync::CancellationToken::new());
+        let stop_workers = tokio_util::sync::CancellationToken::new();
+        let workers = state.runner.start(stop_workers.clone());
         let runner = state.runner.clone();
         if examples {
             // The first-party plugins by name, copied: their build folder may also hold what
@@ -276,6 +309,7 @@ impl Portico {
             state.clone(),
             ApiConfig {
                 max_body_bytes: MAX_BODY_BYTES,
+                metrics,
             },
         )
         .merge(portico_portal::router(state, portal));
@@ -288,6 +322,7 @@ impl Portico {
             http: crate::http_client(),
             server,
             workers,
+            stop_workers,
             runner,
             database_url,
             _database: database,
@@ -297,6 +332,20 @@ impl Portico {
     /// The server's runner (e.g. to see which runs execute in this replica).
     pub fn runner(&self) -> &portico_runs::runner::Runner {
         &self.runner
+    }
+
+    /// Stops the server's worker loop (as `portico serve` does on shutdown); HTTP goes on.
+    pub async fn stop_workers(&mut self) {
+        self.stop_workers.cancel();
+        (&mut self.workers).await.expect("the worker loop ends");
+    }
+
+    /// The database's name on the Postgres server (`None` on SQLite, or on a replica).
+    pub fn postgres_database(&self) -> Option<&str> {
+        self._database
+            .as_ref()
+            .and_then(|d| d.postgres.as_ref())
+            .map(|(_, name)| name.as_str())
     }
 
     /// The URL of the server's database (to open a second store on it).

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod browser;
+pub mod partition;
 pub mod server;
 
 /// Paths of the components built by `build.rs`.

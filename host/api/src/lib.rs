@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 mod extract;
+pub mod metrics;
 mod routes;
 pub mod session;
 pub mod startup;
@@ -88,23 +89,36 @@ impl AppState {
 }
 
 /// Settings of the HTTP layer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ApiConfig {
     /// Largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
+    /// Who may read `GET /metrics` (anyone, by default).
+    pub metrics: metrics::MetricsAccess,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1 << 20,
+            metrics: metrics::MetricsAccess::default(),
         }
     }
 }
 
-/// The whole router.
+/// The whole router. Unless `/metrics` is off, installs the process's metrics recorder.
 pub fn app(state: AppState, config: ApiConfig) -> Router {
-    routes::router()
+    let mut router = routes::router();
+    if !matches!(config.metrics, metrics::MetricsAccess::Off) {
+        metrics::install();
+        router = router.route(
+            "/metrics",
+            axum::routing::get(routes::health::metrics)
+                .layer(axum::Extension(Arc::new(config.metrics))),
+        );
+    }
+    router
+        .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -39,6 +39,10 @@ type CachedValidator = (chrono::DateTime<Utc>, Arc<jsonschema::Validator>);
 /// The most entities one page returns.
 pub const MAX_PAGE: usize = 1000;
 
+/// The Prometheus histogram of store latency by operation (`op`): the catalog times its
+/// searches, the runs their hot-path calls (`portico_runs::metrics`).
+pub const STORE_SECONDS: &str = "portico_store_seconds";
+
 /// The catalog service over a store.
 pub struct Catalog {
     store: Arc<dyn Store>,
@@ -339,7 +343,10 @@ impl Catalog {
             ));
         }
         let after = cursor.map(search::decode_cursor).transpose()?;
-        let mut found = self.store.search(query, limit + 1, after).await?;
+        let started = std::time::Instant::now();
+        let found = self.store.search(query, limit + 1, after).await;
+        metrics::histogram!(STORE_SECONDS, "op" => "search").record(started.elapsed());
+        let mut found = found?;
         let next = if found.len() > limit {
             found.truncate(limit);
             found.last().map(|e| {

@@ -89,6 +89,7 @@ pub fn router(state: AppState, config: PortalConfig) -> Router {
         .merge(signed_in)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(portico_api::metrics::track_http))
         .with_state(portal)
 }
 

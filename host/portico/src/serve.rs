@@ -3,6 +3,7 @@
 
 use clap::{Args, ValueEnum};
 use portico_api::auth::{Bootstrap, bootstrap_admin};
+use portico_api::metrics::MetricsAccess;
 use portico_api::startup::{load_plugins_dir, seed_examples};
 use portico_api::{ApiConfig, AppState};
 use portico_runs::host_key::HostKey;
@@ -49,6 +50,10 @@ pub struct ServeArgs {
     /// How long a portal sign-in lasts, e.g. `8h`, `30m` [default: 8h].
     #[arg(long, env = "PORTICO_SESSION_TTL")]
     session_ttl: Option<String>,
+    /// Serves Prometheus metrics at `/metrics` (open, or behind `PORTICO_METRICS_TOKEN` when
+    /// that is set) [default: true].
+    #[arg(long, env = "PORTICO_METRICS")]
+    metrics: Option<bool>,
     /// Loads every `*.wasm` in this folder as a plugin at start (name: the file name).
     #[arg(long, env = "PORTICO_PLUGINS_DIR")]
     plugins_dir: Option<PathBuf>,
@@ -111,6 +116,7 @@ struct FileServer {
     max_body_bytes: Option<usize>,
     log_format: Option<LogFormat>,
     session_ttl: Option<String>,
+    metrics: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,6 +186,8 @@ pub struct ServerSettings {
     pub log_format: LogFormat,
     /// How long a portal sign-in lasts (`8h`).
     pub session_ttl: String,
+    /// Whether `/metrics` is served.
+    pub metrics: bool,
 }
 
 /// `[database]`.
@@ -294,6 +302,7 @@ impl ServeArgs {
                     .or(file.server.log_format)
                     .unwrap_or_default(),
                 session_ttl,
+                metrics: self.metrics.or(file.server.metrics).unwrap_or(true),
             },
             database: DatabaseSettings { url },
             runtime: RuntimeSettings {
@@ -421,6 +430,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     if let Some(token) = &admin_token {
         portico_api::startup::check_admin_token(token)?;
     }
+    let metrics = metrics_access(&settings)?;
+    if !matches!(metrics, MetricsAccess::Off) {
+        // Before anything records (plugins compiled at start).
+        portico_api::metrics::install();
+    }
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
     let store = portico_store::open(&settings.database.url)
@@ -488,6 +502,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         state.clone(),
         ApiConfig {
             max_body_bytes: settings.server.max_body_bytes,
+            metrics,
         },
     )
     .merge(portico_portal::router(state, portal));
@@ -504,6 +519,26 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let _ = workers.await;
     tracing::info!("portico stopped");
     Ok(())
+}
+
+/// Who may read `/metrics`: nobody when `[server] metrics = false`; with
+/// `PORTICO_METRICS_TOKEN` (a secret, so not a setting), whoever sends it; else anyone.
+fn metrics_access(settings: &Settings) -> Result<MetricsAccess, String> {
+    if !settings.server.metrics {
+        return Ok(MetricsAccess::Off);
+    }
+    match std::env::var("PORTICO_METRICS_TOKEN") {
+        Ok(token) if !token.is_empty() => {
+            if token.chars().count() < portico_api::startup::MIN_ADMIN_TOKEN_CHARS {
+                return Err(format!(
+                    "PORTICO_METRICS_TOKEN must have at least {} characters (e.g. `openssl rand -base64 32`)",
+                    portico_api::startup::MIN_ADMIN_TOKEN_CHARS
+                ));
+            }
+            Ok(MetricsAccess::Token(token.into()))
+        }
+        _ => Ok(MetricsAccess::Open),
+    }
 }
 
 async fn shutdown_signal() {
@@ -615,6 +650,7 @@ public_url = "https://portico.example.com"
 max_body_bytes = 4096
 log_format = "json"
 session_ttl = "12h"
+metrics = false
 [database]
 url = "postgres://portico@db/portico"
 [runtime]
@@ -641,6 +677,7 @@ allow_private = true
             s.server.session_ttl(),
             std::time::Duration::from_secs(12 * 3600)
         );
+        assert!(!s.server.metrics);
         assert_eq!(s.database.url, "postgres://portico@db/portico");
         assert_eq!(s.runtime.max_concurrent_runs, 64);
         assert_eq!(s.runtime.max_memory_mib, 128);
@@ -662,6 +699,7 @@ allow_private = true
         assert_eq!(s.secrets.dir, Path::new("/srv/p/secrets"));
         assert_eq!(s.runtime.max_concurrent_runs, 1024);
         assert_eq!(s.server.public_url, "http://127.0.0.1:7678");
+        assert!(s.server.metrics, "metrics are served unless turned off");
     }
 
     #[test]

@@ -233,6 +233,7 @@ impl RunIntake {
             None => {
                 let n = inner.store.count_runs(RunStatus::Pending).await?;
                 inner.pending.put((), n);
+                crate::metrics::queue_depth(n);
                 n
             }
         };
@@ -335,7 +336,8 @@ impl RunIntake {
             limits: quotas::held(&action),
             events,
         };
-        let stored = inner.store.insert_run(record, built.audit, insert).await;
+        let insert = inner.store.insert_run(record, built.audit, insert);
+        let stored = crate::metrics::store("insert_run", insert).await;
         if let Err(StoreError::OverLimit {
             limit,
             max,

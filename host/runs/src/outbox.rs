@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Events claimed at once.
 const BATCH: usize = 64;
+/// How often the outbox's backlog is counted, for `/metrics`.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 /// When an automation's event failed (the store failed), how long until it is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -35,7 +37,15 @@ impl Consumer {
     /// Handles due events until `stop`; `started` is called when automations queued runs.
     pub(crate) async fn run(self, stop: CancellationToken, started: impl Fn() + Send + Sync) {
         let lease = chrono::Duration::from_std(self.lease).unwrap_or_default();
+        let mut counted: Option<std::time::Instant> = None;
         loop {
+            if counted.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
+                counted = Some(std::time::Instant::now());
+                match self.store.outbox_backlog().await {
+                    Ok(n) => crate::metrics::outbox_backlog(n),
+                    Err(e) => tracing::warn!("cannot count the outbox: {e}"),
+                }
+            }
             let now = portico_store::now();
             let full = match self.store.claim_events(BATCH, now, now + lease).await {
                 Ok(events) => {

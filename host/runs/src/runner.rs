@@ -17,6 +17,7 @@
 use crate::actions::{ActionDefinition, Retry};
 use crate::automations::Automations;
 use crate::host_key::HostKey;
+use crate::liveness::{Pulse, WorkerLoop};
 use crate::notify::{Notifier, NotifyConfig};
 use crate::payload::Payload;
 use crate::run_catalog::RunCatalog;
@@ -58,6 +59,9 @@ pub struct RunnerConfig {
     pub public_url: String,
     /// How run notifications are signed and retried.
     pub notify: NotifyConfig,
+    /// How long the worker loop may go without a turn before this replica says it is not
+    /// ready (`/readyz`); never less than 3 × `poll`, the longest the loop sleeps.
+    pub stuck_after: Duration,
 }
 
 impl Default for RunnerConfig {
@@ -70,6 +74,7 @@ impl Default for RunnerConfig {
             key: HostKey::random(),
             public_url: "http://127.0.0.1:8080".into(),
             notify: NotifyConfig::default(),
+            stuck_after: Duration::from_secs(10),
         }
     }
 }
@@ -98,6 +103,8 @@ struct Inner {
     queue: Arc<QueueSignal>,
     /// Wakes this replica's outbox consumer.
     outbox: Arc<Notify>,
+    /// Each turn of the worker loop, for readiness.
+    pulse: Pulse,
 }
 
 /// Tells the worker loop when runs may be waiting in the queue.
@@ -165,6 +172,7 @@ impl Runner {
                     wake: Notify::new(),
                 }),
                 outbox: Arc::default(),
+                pulse: Pulse::new(),
             }),
         }
     }
@@ -208,6 +216,15 @@ impl Runner {
         &self.inner.config
     }
 
+    /// Whether the worker loop turns: stuck when it has not for
+    /// [`RunnerConfig::stuck_after`] (at least 3 × `poll`).
+    pub fn worker_loop(&self) -> WorkerLoop {
+        let config = &self.inner.config;
+        self.inner
+            .pulse
+            .state(config.stuck_after.max(config.poll * 3))
+    }
+
     /// Starts the worker loop (and the lease heartbeat) and the outbox consumer until `stop` is
     /// cancelled.
     pub fn start(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
@@ -226,13 +243,15 @@ impl Runner {
         };
         let queue = inner.queue.clone();
         let events = consumer.run(stop.clone(), move || queue.nudge());
+        inner.pulse.beat();
         tokio::spawn(async move {
             if let Err(e) = inner.automations.refresh().await {
                 tracing::error!("cannot load automations: {e}");
             }
             let events = tokio::spawn(events);
             let wakeups = tokio::spawn(wakeups);
-            inner.work(stop).await;
+            inner.clone().work(stop).await;
+            inner.pulse.stop();
             events.abort();
             wakeups.abort();
         })
@@ -371,6 +390,9 @@ impl Inner {
         };
         let wake = !events.is_empty();
         let written = self.store.update_run_with(run, audit, events).await?;
+        if written {
+            crate::metrics::run_ended(run);
+        }
         if written && wake {
             self.outbox.notify_one();
         }
@@ -439,9 +461,18 @@ impl Inner {
         let mut first = true;
         let mut maintained = std::time::Instant::now();
         let mut claimed = std::time::Instant::now();
+        let mut counted: Option<std::time::Instant> = None;
         // The heartbeat also notices runs ended elsewhere (cancelled through another replica).
         let mut heartbeat = tokio::time::interval((self.config.lease / 3).min(HEARTBEAT));
         loop {
+            self.pulse.beat();
+            if counted.is_none_or(|at| at.elapsed() >= QUEUE_DEPTH_EVERY) {
+                counted = Some(std::time::Instant::now());
+                match self.store.count_runs(RunStatus::Pending).await {
+                    Ok(pending) => crate::metrics::queue_depth(pending),
+                    Err(e) => tracing::warn!("cannot count pending runs: {e}"),
+                }
+            }
             let horizon = if first && orphans_now {
                 portico_store::now() + chrono::Duration::days(36_500)
             } else {
@@ -461,7 +492,8 @@ impl Inner {
                 if free > 0 {
                     claimed = std::time::Instant::now();
                     let until = portico_store::now() + self.lease();
-                    match self.store.claim_runs(&self.worker, free, until).await {
+                    let claim = self.store.claim_runs(&self.worker, free, until);
+                    match crate::metrics::store("claim_runs", claim).await {
                         Ok(runs) => {
                             taken = runs.len();
                             for run in runs {
@@ -600,6 +632,7 @@ impl Inner {
                 .map_err(|e| format!("the run's stored request is unreadable: {e}")),
         };
         let action = payload.as_ref().ok().map(|p| p.action.clone());
+        crate::metrics::run_started(&run.action);
         self.emit(self.events(&run, action.as_deref(), false)).await;
         let started = match payload {
             Ok(payload) => self.execute_inner(&mut run, payload, cancel).await,
@@ -634,10 +667,10 @@ impl Inner {
             Some(_) => Vec::new(),
         };
         let wake = !published.is_empty();
-        let mut ended = self
+        let finish = self
             .store
-            .finish_run(&run, lines.clone(), published.clone())
-            .await;
+            .finish_run(&run, lines.clone(), published.clone());
+        let mut ended = crate::metrics::store("finish_run", finish).await;
         if let (Err(StoreError::Conflict(_)), Some(events)) = (&ended, &events) {
             if let Err(e) = events.append(self.store.as_ref(), lines).await {
                 tracing::error!(run_id = %run.id, "cannot write run logs: {e}");
@@ -646,8 +679,13 @@ impl Inner {
         }
         run.payload = payload;
         match ended {
-            Ok(true) if wake => self.outbox.notify_one(),
-            Ok(_) => {}
+            Ok(true) => {
+                crate::metrics::run_ended(&run);
+                if wake {
+                    self.outbox.notify_one();
+                }
+            }
+            Ok(false) => {}
             Err(e) => tracing::error!(run_id = %run.id, "cannot record the run's end: {e}"),
         }
         if let Some(deadline) = hand_off
@@ -696,6 +734,7 @@ impl Inner {
         // every replica soon), or sooner when many wait; the plugin is paused while they are
         // written.
         let mut progress_run: Option<RunRecord> = None;
+        let began = std::time::Instant::now();
         let running = self.runtime.run(&plugin, job);
         tokio::pin!(running);
         let mut lines_due: Option<tokio::time::Instant> = None;
@@ -718,6 +757,7 @@ impl Inner {
             });
             events.flush(self.store.as_ref(), progress).await;
         };
+        crate::metrics::run_duration(&run.action, began.elapsed());
 
         let now = portico_store::now();
         run.updated_at = now;
@@ -843,6 +883,9 @@ impl Inner {
             .map_err(|e| e.to_string())
     }
 }
+
+/// How often the worker loop counts the runs waiting, for the queue-depth gauge.
+const QUEUE_DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 /// How often running runs' leases are renewed, at most; it also bounds how long a plugin whose
 /// run was cancelled through another replica keeps running while the store's change feed,
@@ -987,7 +1030,7 @@ impl StoreEvents {
         store: &dyn Store,
         mut lines: Vec<RunLogLine>,
     ) -> portico_store::Result<()> {
-        match store.append_run_logs(lines.clone()).await {
+        match crate::metrics::store("append_run_logs", store.append_run_logs(lines.clone())).await {
             Err(portico_store::StoreError::Conflict(_)) => {
                 let last = store.last_log_seq(&self.run_id).await?;
                 for (i, line) in lines.iter_mut().enumerate() {
@@ -1018,7 +1061,7 @@ impl StoreEvents {
         if let Some(progress) = progress {
             run.progress = progress;
             run.updated_at = portico_store::now();
-            if let Err(e) = store.update_run(run, None).await {
+            if let Err(e) = crate::metrics::store("update_run", store.update_run(run, None)).await {
                 tracing::error!(run_id = %self.run_id, "cannot write run progress: {e}");
             }
         }

@@ -47,8 +47,8 @@ pub use failure::{FailureKind, RunFailure};
 pub use grant::{Capabilities, Grants};
 pub use limits::{GrantError, Limits};
 pub use plugin::{
-    LoadedFrom, MAX_PLUGIN_BYTES, Plugin, PluginError, PluginStatus, digest as plugin_digest,
-    precheck as precheck_plugin,
+    LoadedFrom, MAX_PLUGIN_BYTES, PLUGIN_LOAD_SECONDS, Plugin, PluginError, PluginStatus,
+    digest as plugin_digest, precheck as precheck_plugin,
 };
 pub use request::{Entity, Operation, RunOutcome, RunRequest, User};
 pub use run::{RunJob, RunReport};

@@ -21,6 +21,10 @@ use wasmtime::component::{Component, Linker};
 /// The largest component accepted.
 pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
 
+/// The Prometheus histogram of plugin loads (`from`: `compiled`, the compile time, or `cache`,
+/// a compiled artifact read back); recorded through the `metrics` facade.
+pub const PLUGIN_LOAD_SECONDS: &str = "portico_plugin_load_seconds";
+
 /// A plugin ready to run: checked, compiled and linked.
 pub struct Plugin {
     digest: String,
@@ -230,10 +234,16 @@ pub fn precheck(bytes: &[u8]) -> Result<(), PluginError> {
 
 fn load(plugins: &Plugins, bytes: &[u8], digest: &str) -> Result<Arc<Plugin>, PluginError> {
     let artifact = Artifact::new(plugins, digest);
+    let started = std::time::Instant::now();
     let (component, loaded_from) = match artifact.load(plugins) {
         Some(component) => (component, LoadedFrom::Cache),
         None => (artifact.compile(plugins, bytes)?, LoadedFrom::Compiled),
     };
+    let from = match loaded_from {
+        LoadedFrom::Cache => "cache",
+        LoadedFrom::Compiled => "compiled",
+    };
+    metrics::histogram!(PLUGIN_LOAD_SECONDS, "from" => from).record(started.elapsed());
 
     let version = contract_version(plugins, &component)?;
     let pre = plugins

@@ -4,7 +4,7 @@ mod actions;
 mod audit;
 mod blueprints;
 mod entities;
-mod health;
+pub(crate) mod health;
 mod openapi;
 mod plugins;
 pub(crate) mod runs;
@@ -20,7 +20,7 @@ use utoipa::OpenApi;
 #[openapi(
     info(title = "Portico", description = "Self-service actions with sandboxed WebAssembly backends"),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, health::metrics,
         blueprints::list, blueprints::create, blueprints::get_one, blueprints::replace, blueprints::delete,
         entities::list, entities::create, entities::get_one, entities::replace, entities::patch,
         entities::delete, entities::search,

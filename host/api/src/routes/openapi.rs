@@ -610,6 +610,23 @@ fn plugin_status() -> Value {
             "description": "this server's: ready to run, compiling, failed to compile, or stored (loaded on its first run)" })
 }
 
+/// How each readiness check went: the database's ping time, the worker loop's last turn.
+fn readiness_checks() -> Value {
+    let check = |field: &str, description: &str| {
+        closed(
+            &["ok", field],
+            json!({ "ok": { "const": true }, field: { "type": "integer", "minimum": 0, "description": description } }),
+        )
+    };
+    closed(
+        &["database", "worker_loop"],
+        json!({
+            "database": check("ms", "how long the ping took"),
+            "worker_loop": check("last_turn_ms", "since the worker loop last turned"),
+        }),
+    )
+}
+
 /// A success answer: `{ok: true, <field>: ...}` with exactly these fields.
 fn ok(fields: &[(&str, Value)]) -> Value {
     let mut required = vec!["ok"];
@@ -651,7 +668,10 @@ fn successes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "get",
             "/readyz",
             "200",
-            ok(&[("database", json!({ "enum": ["sqlite", "postgres"] }))]),
+            ok(&[
+                ("database", json!({ "enum": ["sqlite", "postgres"] })),
+                ("checks", readiness_checks()),
+            ]),
         ),
         (
             "get",

@@ -103,6 +103,7 @@ struct Accepted<'a> {
         (status = 429, description = "over one of the action's quotas"), (status = 503, description = "queue full; retry after Retry-After")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    arrived: Option<axum::Extension<crate::metrics::RequestStarted>>,
     caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<NewRun>,
@@ -115,6 +116,9 @@ pub(crate) async fn create(
         .intake
         .request(&caller.user, Source::Api, &id, ask)
         .await?;
+    if let Some(axum::Extension(arrived)) = arrived {
+        portico_runs::metrics::accept_latency(arrived.0.elapsed());
+    }
     accepted(&run)
 }
 

@@ -13,8 +13,8 @@ mod actions;
 mod audit;
 mod catalog;
 mod directory;
-mod outbox;
 mod listen;
+mod outbox;
 mod plugins;
 mod runs;
 
