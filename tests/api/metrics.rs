@@ -180,11 +180,7 @@ async fn metrics_count_runs_by_action_status_and_failure_kind_and_time_them() {
 
         // From the request's arrival to the run committed; the store calls that took.
         assert!(total(&s, "portico_run_accept_seconds_count", &[]) >= 2.0);
-        let created = total(
-            &s,
-            "portico_store_seconds_count",
-            &[("op", "create_claimed_run")],
-        ) + total(&s, "portico_store_seconds_count", &[("op", "create_run")]);
+        let created = total(&s, "portico_store_seconds_count", &[("op", "insert_run")]);
         assert!(created >= 2.0, "{text}");
         for op in ["finish_run", "claim_runs"] {
             assert!(
