@@ -638,6 +638,34 @@ async fn every_attempt_at_a_delivery_carries_the_same_idempotency_key() {
     }
 }
 
+#[tokio::test]
+async fn each_status_is_announced_once_even_for_a_run_started_at_once() {
+    for p in server().await {
+        let receiver = TestServer::start().await;
+        action(
+            &p,
+            "deploy",
+            json!({
+            "notifications": [{ "url": receiver.url("/events"),
+                "events": ["RUN_CREATED", "IN_PROGRESS", "SUCCESS"] }] }),
+        )
+        .await;
+        let id = p.run("deploy", json!({})).await;
+        p.finished(&id).await;
+        deliveries(&p, &id, 3).await;
+        let mut events: Vec<String> = receiver
+            .requests()
+            .iter()
+            .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["event"].to_string())
+            .collect();
+        events.sort();
+        assert_eq!(
+            events,
+            ["\"IN_PROGRESS\"", "\"RUN_CREATED\"", "\"SUCCESS\""]
+        );
+    }
+}
+
 /// The NOTIFY entries of a run's audit log once `count` deliveries have ended (or 20 s pass).
 async fn deliveries(p: &Portico, run: &str, count: usize) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -371,7 +371,10 @@ impl Inner {
         if action.notifications.is_empty() && action.approval_notification.is_none() {
             return events;
         }
-        let status = crate::notify::event_of(run.status);
+        // IN_PROGRESS is announced by the worker that starts the plugin, also for a run stored
+        // already claimed: its creation announces only RUN_CREATED (and WAITING_FOR_APPROVAL).
+        let status = crate::notify::event_of(run.status)
+            .filter(|_| !(created && run.status == RunStatus::InProgress));
         let names = created.then_some("RUN_CREATED").into_iter().chain(status);
         for name in names {
             events.extend(Notifier::events(action, run, name));
