@@ -278,7 +278,7 @@ impl RunIntake {
                 "you may not run `{action_id}`: its policy denies it ({why})"
             )));
         }
-        if let Err(e) = quotas::check(inner.store.as_ref(), &inner.catalog, &action, caller).await {
+        if let Err(e) = quotas::check(&inner.catalog, &action, caller).await {
             self.refused(caller, source, action_id, &e.to_string())
                 .await;
             return Err(match e {
@@ -353,19 +353,13 @@ impl RunIntake {
         if published {
             inner.runner.events_written();
         }
-        let start = match reservation {
-            Some(reservation) => Some(reservation),
-            None => {
-                if !waits {
-                    if let Some(n) = inner.pending.get(&()) {
-                        inner.pending.put((), n + 1);
-                    }
-                    inner.runner.wake();
-                }
-                None
+        if reservation.is_none() && !waits {
+            if let Some(n) = inner.pending.get(&()) {
+                inner.pending.put((), n + 1);
             }
-        };
-        if let Some(reservation) = start {
+            inner.runner.wake();
+        }
+        if let Some(reservation) = reservation {
             inner
                 .runner
                 .dispatch(reservation, accepted.clone(), built.payload);

@@ -3,14 +3,14 @@
 //! blueprint the user's teams own. Over a quota the request is refused, naming the quota and the
 //! count.
 //!
-//! The two run quotas are held, not only checked: the store counts them again in the
+//! The two run quotas are held, not only checked: the store counts them in the
 //! transaction that stores the run ([`held`], [`portico_store::RunLimits`]), serialised per user
 //! and action across replicas, so N requests racing against a limit of k start exactly k runs.
 //! The entity quota is checked: the entities are created later, by the runs' plugins.
 
 use crate::actions::ActionDefinition;
 use portico_catalog::Catalog;
-use portico_store::{RunFilter, RunLimit, RunLimits, RunStatus, Store, User};
+use portico_store::{RunLimit, RunLimits, User};
 use serde_json::{Value, json};
 
 /// A quota the request would exceed.
@@ -60,10 +60,9 @@ pub fn exceeded(limit: RunLimit, max: u32, current: u64) -> QuotaExceeded {
     }
 }
 
-/// Checks the action's quotas for a run `user` requests (a quick refusal before the run is
-/// built; the store holds the run quotas again when it stores the run).
+/// Checks the action's entity quota for a run `user` requests. The run quotas are not counted
+/// here: the store counts them in the transaction that stores the run ([`held`]).
 pub async fn check(
-    store: &dyn Store,
     catalog: &Catalog,
     action: &ActionDefinition,
     user: &User,
@@ -71,47 +70,6 @@ pub async fn check(
     let Some(quotas) = action.quotas else {
         return Ok(());
     };
-    let runs = |status: Option<RunStatus>, limit: u32| RunFilter {
-        action: Some(action.identifier.clone()),
-        status,
-        created_by: Some(user.identifier.clone()),
-        limit: limit as usize + 1,
-        ..RunFilter::default()
-    };
-    let exceeded = |quota, limit, current, scope: &str| QuotaExceeded {
-        quota,
-        limit,
-        current,
-        scope: scope.to_owned(),
-    };
-
-    if let Some(limit) = quotas.max_concurrent_runs_per_user {
-        const QUOTA: &str = "maxConcurrentRunsPerUser";
-        let mut current = 0;
-        for status in [
-            RunStatus::WaitingForApproval,
-            RunStatus::Pending,
-            RunStatus::InProgress,
-        ] {
-            let listed = store.list_runs(&runs(Some(status), limit)).await;
-            current += listed
-                .map_err(|e| QuotaError::Count(QUOTA, e.to_string()))?
-                .len() as u64;
-        }
-        if current >= u64::from(limit) {
-            return Err(exceeded(QUOTA, limit, current, "you").into());
-        }
-    }
-    if let Some(limit) = quotas.max_runs_per_user_per_day {
-        const QUOTA: &str = "maxRunsPerUserPerDay";
-        let since = portico_store::now() - chrono::Duration::hours(24);
-        let listed = store.list_runs(&runs(None, limit)).await;
-        let listed = listed.map_err(|e| QuotaError::Count(QUOTA, e.to_string()))?;
-        let current = listed.iter().filter(|r| r.created_at > since).count() as u64;
-        if current >= u64::from(limit) {
-            return Err(exceeded(QUOTA, limit, current, "you").into());
-        }
-    }
     if let (Some(limit), Some(bp)) = (
         quotas.max_active_entities_per_team,
         &action.trigger.blueprint_identifier,
@@ -139,7 +97,14 @@ pub async fn check(
                 .map_err(|e| QuotaError::Count(QUOTA, e.to_string()))?;
             let current = live.len() as u64;
             if current >= u64::from(limit) {
-                return Err(exceeded(QUOTA, limit, current, &format!("team {team}")).into());
+                let scope = format!("team {team}");
+                return Err(QuotaExceeded {
+                    quota: QUOTA,
+                    limit,
+                    current,
+                    scope,
+                }
+                .into());
             }
         }
     }
