@@ -6,7 +6,9 @@
 //!     RUST_BACKTRACE=0 PORTICO_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres \
 //!         cargo bench -p portico-tests --bench http
 //!
-//! SQLite always; Postgres too when PORTICO_TEST_POSTGRES_URL is set. For each backend and each
+//! SQLite always; Postgres too when PORTICO_TEST_POSTGRES_URL is set, with 1 replica or each
+//! count in PORTICO_BENCH_REPLICAS (such as `1,2,3`: that many servers on one database, in this
+//! process, the clients spread over them). For each backend and each
 //! concurrency (1, 16, 256 clients, or the list in PORTICO_BENCH_CLIENTS; each client a keep-alive
 //! HTTP/1.1 connection), a fresh server on a fresh database takes POSTs for PORTICO_BENCH_SECONDS
 //! (default 5) seconds; then the bench waits until every accepted run has ended and reads them
@@ -14,8 +16,9 @@
 //! first POST to the last run's `endedAt`), the intake rate (accepted runs / POST time), accept
 //! latency (POST to 202) and trigger-to-SUCCESS latency (`endedAt - createdAt`, server clock)
 //! p50/p99 in milliseconds, the process's CPU time per run from the first POST to the last run's
-//! end (clients and server together: 2 cores give 10,000 runs/s at most 0.2 ms), and runs that
-//! did not end in SUCCESS (there must be none).
+//! end (clients and server together: 2 cores give 10,000 runs/s at most 0.2 ms), the database
+//! server's CPU time per run (the `postgres` processes, on this machine's same 2 cores), and runs
+//! that did not end in SUCCESS (there must be none).
 //! The budget is >= 10,000 runs/s end to end on SQLite.
 
 /// The allocator the `portico` binary uses, so the figures are the service's.
@@ -83,6 +86,46 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU time the PostgreSQL server's processes have used, summed over every process named
+/// `postgres` (the server runs on this machine, on the same cores as the bench). Processes that
+/// ended in between are not counted: the bench's connections stay open throughout.
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for entry in entries.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        total += (ticks(11) + ticks(12)) / 100.0;
+    }
+    total
+}
+
+/// The replica counts to measure on Postgres: PORTICO_BENCH_REPLICAS (comma-separated), default 1.
+fn replica_counts() -> Vec<usize> {
+    match std::env::var("PORTICO_BENCH_REPLICAS") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("PORTICO_BENCH_REPLICAS is a comma-separated list of replica counts")
+            })
+            .collect(),
+        Err(_) => vec![1],
+    }
+}
+
 /// p50 and p99 of `millis`.
 fn percentiles(mut millis: Vec<f64>) -> (f64, f64) {
     if millis.is_empty() {
@@ -95,6 +138,7 @@ fn percentiles(mut millis: Vec<f64>) -> (f64, f64) {
 
 struct Report {
     backend: Backend,
+    replicas: usize,
     concurrency: usize,
     accepted: usize,
     end_to_end: f64,
@@ -102,19 +146,26 @@ struct Report {
     accept: (f64, f64),
     trigger_to_success: (f64, f64),
     cpu_per_run_ms: f64,
+    database_cpu_per_run_ms: f64,
     not_success: usize,
 }
 
-/// `clients` tasks POST runs of `action` until `deadline`; answers each one's accept latencies.
-/// Each client is one keep-alive HTTP/1.1 connection driven by hyper's bare client, as a load
-/// generator such as wrk would be: it shares the 2 cores with the server, so a lean client
-/// leaves the figure to the server.
-async fn drive(p: &Portico, action: &str, clients: usize, deadline: Instant) -> Vec<Vec<f64>> {
-    let address = p.url.trim_start_matches("http://").to_owned();
+/// `clients` tasks POST runs of `action` until `deadline`, client `i` to server `i % n`;
+/// answers each one's accept latencies. Each client is one keep-alive HTTP/1.1 connection
+/// driven by hyper's bare client, as a load generator such as wrk would be: it shares the 2
+/// cores with the server, so a lean client leaves the figure to the server.
+async fn drive(
+    servers: &[Portico],
+    action: &str,
+    clients: usize,
+    deadline: Instant,
+) -> Vec<Vec<f64>> {
     let path: Arc<str> = format!("/v1/actions/{action}/runs").into();
     let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (address, path) = (address.clone(), path.clone());
+        .map(|i| {
+            let server = &servers[i % servers.len()];
+            let address = server.url.trim_start_matches("http://").to_owned();
+            let path = path.clone();
             tokio::spawn(async move {
                 let stream = tokio::net::TcpStream::connect(&address)
                     .await
@@ -180,12 +231,12 @@ async fn drain(store: &dyn Store) {
     }
 }
 
-async fn bench(backend: Backend, clients: usize) -> Report {
+async fn bench(backend: Backend, replicas: usize, clients: usize) -> Report {
     let runner = RunnerConfig {
         max_queue: u64::MAX,
         ..RunnerConfig::default()
     };
-    let p = Portico::start_with(backend, runner).await;
+    let p = Portico::start_with(backend, runner.clone()).await;
     p.upload("noop", NOOP).await;
     p.admin(
         "POST",
@@ -199,24 +250,37 @@ async fn bench(backend: Backend, clients: usize) -> Report {
     .await
     .expect(201);
     // One run first: the plugin is loaded (compiled on the first level) before the clock starts.
-    let warm_up = p.run("noop", json!({})).await;
-    assert_eq!(p.finished(&warm_up).await["status"], "SUCCESS");
-    let store = portico_store::open(&p.database_url())
+    let mut servers = vec![p];
+    for _ in 1..replicas {
+        servers.push(servers[0].replica(runner.clone()).await);
+    }
+    let mut warm_ups = Vec::new();
+    for server in &servers {
+        let warm_up = server.run("noop", json!({})).await;
+        assert_eq!(server.finished(&warm_up).await["status"], "SUCCESS");
+        warm_ups.push(warm_up);
+    }
+    let store = portico_store::open(&servers[0].database_url())
         .await
         .expect("store opens");
 
     eprintln!(
-        "{backend:?}, {clients} clients: posting for {:?}...",
+        "{backend:?}, {replicas} replica(s), {clients} clients: posting for {:?}...",
         post_for()
     );
     let cpu = cpu_seconds();
+    let database_cpu = postgres_cpu_seconds();
     let first_post: DateTime<Utc> = Utc::now();
     let started = Instant::now();
-    let accept = drive(&p, "noop", clients, started + post_for()).await;
+    let accept = drive(&servers, "noop", clients, started + post_for()).await;
     let posting = started.elapsed();
     let accepted: usize = accept.iter().map(Vec::len).sum();
     drain(store.as_ref()).await;
     let cpu = cpu_seconds() - cpu;
+    let database_cpu = match backend {
+        Backend::Postgres => postgres_cpu_seconds() - database_cpu,
+        Backend::Sqlite => 0.0,
+    };
 
     // Every run, newest first, a page at a time; only the times and status are kept.
     let mut ended = Vec::with_capacity(accepted);
@@ -229,7 +293,7 @@ async fn bench(backend: Backend, clients: usize) -> Report {
     };
     loop {
         let page = store.list_runs(&filter).await.expect("runs listed");
-        for run in page.iter().filter(|r| r.id != warm_up) {
+        for run in page.iter().filter(|r| !warm_ups.contains(&r.id)) {
             let end = run.ended_at.expect("an ended run has endedAt");
             last_end = last_end.max(end);
             if run.status == portico_store::RunStatus::Success {
@@ -252,11 +316,15 @@ async fn bench(backend: Backend, clients: usize) -> Report {
         "every accepted run is stored"
     );
     drop(store);
-    drop(p);
+    // Replicas before the first server, which owns the database.
+    while let Some(server) = servers.pop() {
+        drop(server);
+    }
 
     let span = (last_end - first_post).as_seconds_f64();
     Report {
         backend,
+        replicas,
         concurrency: clients,
         accepted,
         end_to_end: accepted as f64 / span,
@@ -264,6 +332,7 @@ async fn bench(backend: Backend, clients: usize) -> Report {
         accept: percentiles(accept.concat()),
         trigger_to_success: percentiles(ended),
         cpu_per_run_ms: cpu * 1e3 / accepted as f64,
+        database_cpu_per_run_ms: database_cpu * 1e3 / accepted as f64,
         not_success,
     }
 }
@@ -276,8 +345,15 @@ fn main() {
         .expect("tokio runtime");
     let mut reports = Vec::new();
     for backend in backends() {
-        for clients in levels() {
-            reports.push(tokio.block_on(bench(backend, clients)));
+        let replicas = match backend {
+            // One process per SQLite file.
+            Backend::Sqlite => vec![1],
+            Backend::Postgres => replica_counts(),
+        };
+        for &n in &replicas {
+            for clients in levels() {
+                reports.push(tokio.block_on(bench(backend, n, clients)));
+            }
         }
     }
 
@@ -287,17 +363,20 @@ fn main() {
         post_for()
     );
     println!(
-        "| backend | clients | runs accepted | runs/s end to end | intake runs/s | accept p50 \
-         | accept p99 | trigger→SUCCESS p50 | trigger→SUCCESS p99 | CPU ms/run | not SUCCESS |"
+        "| backend | replicas | clients | runs accepted | runs/s end to end | intake runs/s \
+         | accept p50 | accept p99 | trigger→SUCCESS p50 | trigger→SUCCESS p99 | CPU ms/run \
+         | database CPU ms/run | not SUCCESS |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &reports {
         let backend = match r.backend {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
         };
         println!(
-            "| {backend} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.2} | {} |",
+            "| {backend} | {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.2} \
+             | {:.2} | {} |",
+            r.replicas,
             r.concurrency,
             r.accepted,
             r.end_to_end,
@@ -307,6 +386,7 @@ fn main() {
             r.trigger_to_success.0,
             r.trigger_to_success.1,
             r.cpu_per_run_ms,
+            r.database_cpu_per_run_ms,
             r.not_success
         );
     }

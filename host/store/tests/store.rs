@@ -3621,6 +3621,62 @@ async fn entity_changes_write_their_event_with_them_and_a_claim_holds_it_until_a
 }
 
 #[tokio::test]
+async fn runs_ending_together_each_get_their_own_answer() {
+    on_each_backend(|store| async move {
+        create_runs(&*store, 20).await;
+        store
+            .append_run_logs(vec![line("r008", 1, "already written")])
+            .await
+            .unwrap();
+        // Twenty ends sent together (both backends commit them in batches): r008's last line
+        // takes a sequence number already written, so its end fails and no other one does.
+        let ends: Vec<_> = (1..=20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut ended = run(&format!("r{i:03}"), "deploy", 10_000 + i);
+                    ended.status = RunStatus::Success;
+                    ended.ended_at = Some(t(20_000));
+                    let last = line(&ended.id, 1, "done");
+                    store.finish_run(&ended, vec![last], Vec::new()).await
+                })
+            })
+            .collect();
+        for (i, end) in (1..=20).zip(ends) {
+            let result = end.await.unwrap();
+            if i == 8 {
+                assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+            } else {
+                assert!(result.unwrap(), "r{i:03} ended");
+            }
+        }
+        let ended = store.count_runs(RunStatus::Success).await.unwrap();
+        assert_eq!(ended, 19, "every run but r008");
+        let kept = store.run_logs("r008", 0, 10).await.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].message, "already written");
+
+        // An end and a late update of one run sent together apply in the order they were
+        // sent: the end wins, and the update after it changes nothing.
+        let mut ended = run("r008", "deploy", 10_008);
+        ended.status = RunStatus::Failure;
+        ended.ended_at = Some(t(21_000));
+        let mut late = ended.clone();
+        late.status = RunStatus::InProgress;
+        late.ended_at = None;
+        let (end, update) = tokio::join!(
+            store.finish_run(&ended, Vec::new(), Vec::new()),
+            store.update_run(&late, None),
+        );
+        assert!(end.unwrap());
+        assert!(!update.unwrap());
+        let stored = store.get_run("r008").await.unwrap().unwrap();
+        assert_eq!(stored.status, RunStatus::Failure);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn run_events_are_written_only_with_the_change_that_caused_them() {
     on_each_backend(|store| async move {
         let insert = RunInsert {

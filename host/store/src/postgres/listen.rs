@@ -126,7 +126,7 @@ async fn relay(mut listening: Listening, feed: &Feed) {
 
 /// A task stopped when this is dropped: the listener when its store is dropped, a connection's
 /// driver when its listener gives it up.
-pub(super) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -17,6 +17,7 @@ mod listen;
 mod outbox;
 mod plugins;
 mod runs;
+mod writer;
 
 use crate::changes::{Change, Changes, Feed};
 use crate::query::Param;
@@ -66,6 +67,8 @@ pub(crate) struct PostgresStore {
     _listener: listen::AbortOnDrop,
     /// Keeps the catalog's planner statistics close behind bulk writes.
     statistics: catalog::Statistics,
+    /// Commits the writes of runs' lives in batches.
+    writer: writer::Writer,
 }
 
 /// A Postgres failure.
@@ -221,6 +224,7 @@ impl PostgresStore {
         let feed = Feed::new();
         let listener = listen::start(config, feed.clone()).await;
         Ok(Self {
+            writer: writer::Writer::start(pool.clone()),
             pool,
             feed,
             _listener: listener,

@@ -19,11 +19,14 @@ pub(super) async fn insert_events(c: &impl GenericClient, events: &[NewEvent]) -
         .prepare_cached(sql::INSERT_EVENT.postgres())
         .await
         .map_err(pg)?;
-    for e in events {
-        c.execute(&stmt, &[&e.topic, &e.body, &now])
-            .await
-            .map_err(pg)?;
-    }
+    // Pipelined: each insert is sent without waiting for the one before.
+    let inserted = futures_util::future::join_all(events.iter().map(|e| {
+        let stmt = &stmt;
+        async move { c.execute(stmt, &[&e.topic, &e.body, &now]).await }
+    }))
+    .await;
+    // The first failure in order: the ones after it only saw the transaction aborted.
+    inserted.into_iter().collect::<Result<Vec<_>, _>>().map_err(pg)?;
     Ok(())
 }
 

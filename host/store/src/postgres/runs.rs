@@ -3,6 +3,7 @@
 
 use super::audit::insert_audit;
 use super::outbox::insert_events;
+use super::writer::Write;
 use super::{PostgresStore, bind, conflict_or, pg};
 use crate::query::Dialect;
 use crate::rows::{self, Columns, ms, sql_limit};
@@ -13,8 +14,9 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use futures_util::future::join_all;
 use std::sync::LazyLock;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 
 /// [`RunQueue::claim_runs`]'s statement, built once.
 static CLAIM_RUNS: LazyLock<String> = LazyLock::new(|| {
@@ -86,54 +88,69 @@ async fn check_limits(tx: &impl GenericClient, r: &RunRecord, limits: RunLimits)
     over_limit(limits, concurrent as u64, today as u64)
 }
 
+/// Inserts a run and its audit record in the caller's transaction, leased to `(owner, until)`
+/// when stored already claimed.
+pub(super) async fn insert_run_row(
+    tx: &impl GenericClient,
+    r: &RunRecord,
+    audit: &AuditRecord,
+    lease: Option<&(String, i64)>,
+) -> Result<()> {
+    let (owner, until) = lease.map(|(w, until)| (w, until)).unzip();
+    let stmt = tx
+        .prepare_cached(sql::INSERT_RUN.postgres())
+        .await
+        .map_err(pg)?;
+    let params: [&(dyn ToSql + Sync); 22] = [
+        &r.id,
+        &r.action,
+        &r.blueprint,
+        &r.entity,
+        &r.properties,
+        &r.status.as_str(),
+        &r.status_label,
+        &Json(&r.link),
+        &r.summary,
+        &r.progress,
+        &r.error,
+        &r.affected_entities,
+        &r.output,
+        &r.source,
+        &r.created_by,
+        &ms(r.created_at),
+        &ms(r.updated_at),
+        &r.ended_at.map(ms),
+        &r.attempts,
+        &r.payload.as_str(),
+        &owner,
+        &until,
+    ];
+    // Pipelined: the audit insert is sent without waiting for the run's. Both are awaited,
+    // so a conflict is reported rather than the aborted transaction that follows it.
+    let run = async {
+        tx.execute(&stmt, &params)
+            .await
+            .map_err(|e| conflict_or(e, || format!("run `{}`", r.id)))
+    };
+    let (run, audit) = tokio::join!(run, insert_audit(tx, audit));
+    run?;
+    audit
+}
+
 impl PostgresStore {
-    /// Inserts a run, its audit record and its events, leased when `insert` claims it, once
-    /// its limits are counted.
-    async fn insert_run_row(
+    /// Inserts a run whose limits must be counted first, with its audit record and events, in
+    /// a transaction of its own (the count's lock is held until it commits).
+    async fn insert_limited_run(
         &self,
         r: RunRecord,
         audit: AuditRecord,
         insert: RunInsert,
     ) -> Result<()> {
         let lease = insert.claim.map(|(w, until)| (w, ms(until)));
-        let (owner, until) = lease.unzip();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         check_limits(&tx, &r, insert.limits).await?;
-        let stmt = tx
-            .prepare_cached(sql::INSERT_RUN.postgres())
-            .await
-            .map_err(pg)?;
-        tx.execute(
-            &stmt,
-            &[
-                &r.id,
-                &r.action,
-                &r.blueprint,
-                &r.entity,
-                &r.properties,
-                &r.status.as_str(),
-                &r.status_label,
-                &Json(&r.link),
-                &r.summary,
-                &r.progress,
-                &r.error,
-                &r.affected_entities,
-                &r.output,
-                &r.source,
-                &r.created_by,
-                &ms(r.created_at),
-                &ms(r.updated_at),
-                &r.ended_at.map(ms),
-                &r.attempts,
-                &r.payload.as_str(),
-                &owner,
-                &until,
-            ],
-        )
-        .await
-        .map_err(|e| conflict_or(e, || format!("run `{}`", r.id)))?;
-        insert_audit(&tx, &audit).await?;
+        insert_run_row(&tx, &r, &audit, lease.as_ref()).await?;
         insert_events(&tx, &insert.events).await?;
         tx.commit().await.map_err(pg)
     }
@@ -141,7 +158,7 @@ impl PostgresStore {
 
 /// Writes a run's mutable fields ([`sql::UPDATE_RUN`]) in the caller's transaction, with its
 /// audit record and events when the run was written.
-async fn update_run_row(
+pub(super) async fn update_run_row(
     tx: &impl GenericClient,
     r: &RunRecord,
     audit: Option<&AuditRecord>,
@@ -180,8 +197,8 @@ async fn update_run_row(
     Ok(updated > 0)
 }
 
-/// Inserts log lines in the caller's transaction.
-async fn insert_logs(tx: &impl GenericClient, lines: &[RunLogLine]) -> Result<()> {
+/// Inserts log lines in the caller's transaction, pipelined.
+pub(super) async fn insert_logs(tx: &impl GenericClient, lines: &[RunLogLine]) -> Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
@@ -189,18 +206,34 @@ async fn insert_logs(tx: &impl GenericClient, lines: &[RunLogLine]) -> Result<()
         .prepare_cached(sql::INSERT_LOG.postgres())
         .await
         .map_err(pg)?;
-    for l in lines {
-        tx.execute(&stmt, &[&l.run_id, &l.seq, &ms(l.at), &l.level, &l.message])
+    let inserted = join_all(lines.iter().map(|l| async {
+        let at = ms(l.at);
+        tx.execute(&stmt, &[&l.run_id, &l.seq, &at, &l.level, &l.message])
             .await
-            .map_err(|e| conflict_or(e, || format!("log line {} of run `{}`", l.seq, l.run_id)))?;
-    }
+            .map_err(|e| conflict_or(e, || format!("log line {} of run `{}`", l.seq, l.run_id)))
+    }))
+    .await;
+    // The first failure in order: the ones after it only saw the transaction aborted.
+    inserted.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(())
 }
 
 #[async_trait::async_trait]
 impl RunQueue for PostgresStore {
     async fn insert_run(&self, r: RunRecord, audit: AuditRecord, insert: RunInsert) -> Result<()> {
-        self.insert_run_row(r, audit, insert).await
+        if !insert.limits.is_empty() {
+            return self.insert_limited_run(r, audit, insert).await;
+        }
+        let lease = insert.claim.map(|(w, until)| (w, ms(until)));
+        self.writer
+            .write(Write::Insert {
+                run: r,
+                audit,
+                events: insert.events,
+                lease,
+            })
+            .await?;
+        Ok(())
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
@@ -259,11 +292,13 @@ impl RunQueue for PostgresStore {
         audit: Option<AuditRecord>,
         events: Vec<NewEvent>,
     ) -> Result<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg)?;
-        let updated = update_run_row(&tx, r, audit.as_ref(), &events).await?;
-        tx.commit().await.map_err(pg)?;
-        Ok(updated)
+        self.writer
+            .write(Write::Update {
+                run: r.clone(),
+                audit,
+                events,
+            })
+            .await
     }
 
     async fn finish_run(
@@ -272,12 +307,13 @@ impl RunQueue for PostgresStore {
         lines: Vec<RunLogLine>,
         events: Vec<NewEvent>,
     ) -> Result<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg)?;
-        insert_logs(&tx, &lines).await?;
-        let updated = update_run_row(&tx, r, None, &events).await?;
-        tx.commit().await.map_err(pg)?;
-        Ok(updated)
+        self.writer
+            .write(Write::Finish {
+                run: r.clone(),
+                lines,
+                events,
+            })
+            .await
     }
 
     async fn expired_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
@@ -330,10 +366,8 @@ impl RunQueue for PostgresStore {
     }
 
     async fn append_run_logs(&self, lines: Vec<RunLogLine>) -> Result<()> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg)?;
-        insert_logs(&tx, &lines).await?;
-        tx.commit().await.map_err(pg)
+        self.writer.write(Write::Logs(lines)).await?;
+        Ok(())
     }
 
     async fn last_log_seq(&self, run_id: &str) -> Result<i64> {
