@@ -105,7 +105,12 @@ fn postgres_cpu_seconds() -> f64 {
             continue;
         }
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         total += (ticks(11) + ticks(12)) / 100.0;
     }
     total

@@ -6,6 +6,7 @@
 
 use crate::actions::{ActionDefinition, Audience};
 use crate::jq;
+use crate::payload::Payload;
 use portico_store::{
     Approval, AuditRecord, NewEvent, Role, RunRecord, RunStatus, Store, StoreError, User,
 };
@@ -214,7 +215,7 @@ pub const MAX_REASON_CHARS: usize = 1000;
 /// publishes. Answers the run as it is now.
 pub async fn decide(
     store: &dyn Store,
-    events: &(dyn Fn(&RunRecord) -> Vec<NewEvent> + Sync),
+    events: &(dyn Fn(&RunRecord, &ActionDefinition) -> Vec<NewEvent> + Sync),
     mut run: RunRecord,
     action: &ActionDefinition,
     decider: &User,
@@ -310,7 +311,7 @@ pub async fn decide(
             }));
         }
         let published = if run.is_final() {
-            events(&run)
+            events(&run, action)
         } else {
             Vec::new()
         };
@@ -323,7 +324,7 @@ pub async fn decide(
 /// each with the `events` its end publishes; answers how many.
 pub async fn expire(
     store: &dyn Store,
-    events: &(dyn Fn(&RunRecord) -> Vec<NewEvent> + Sync),
+    events: &(dyn Fn(&RunRecord, &ActionDefinition) -> Vec<NewEvent> + Sync),
 ) -> Result<usize, StoreError> {
     let waiting = store
         .list_runs(&portico_store::RunFilter {
@@ -335,11 +336,16 @@ pub async fn expire(
     let now = portico_store::now();
     let mut expired = 0;
     for mut run in waiting {
-        let Some(timeout) = run
-            .payload
-            .value()
-            .pointer("/action/approvalTimeout")
-            .and_then(Value::as_str)
+        let action = match Payload::open(store, &run.payload).await {
+            Ok(payload) => payload.action,
+            Err(e) => {
+                tracing::error!(run_id = %run.id, "cannot read the run's action: {e}");
+                continue;
+            }
+        };
+        let Some(timeout) = action
+            .approval_timeout
+            .as_deref()
             .and_then(|t| parse_duration(t).ok())
         else {
             continue;
@@ -358,7 +364,7 @@ pub async fn expire(
         let mut audit = AuditRecord::success("portico", "host", "DECLINE", "run", &run.id);
         audit.run_id = Some(run.id.clone());
         audit.reason = Some("expired".into());
-        let published = events(&run);
+        let published = events(&run, &action);
         if store.update_run_with(&run, Some(audit), published).await? {
             expired += 1;
         }

@@ -20,7 +20,7 @@ use crate::new_run::NewRun;
 use crate::payload::Payload;
 use portico_catalog::Catalog;
 use portico_runtime::{Operation, User};
-use portico_store::{AuditRecord, OutboxEvent, RunStatus, Store, StoreError};
+use portico_store::{AuditRecord, OutboxEvent, RunInsert, RunStatus, Store, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -236,9 +236,8 @@ impl Automations {
             && let Some(parent) = self.store.get_run(cause).await?
             && parent.source == "AUTOMATION"
         {
-            chain = parent
-                .payload
-                .parse::<Payload>()
+            chain = Payload::open(self.store.as_ref(), &parent.payload)
+                .await
                 .map(|p| p.chain)
                 .unwrap_or_default();
             chain.push(parent.action.clone());
@@ -265,6 +264,7 @@ impl Automations {
         let new = NewRun {
             id: run_id,
             action: action.definition().clone(),
+            version: action.version().clone(),
             operation: if entity.is_some() {
                 Operation::DayTwo
             } else {
@@ -292,7 +292,15 @@ impl Automations {
                 return Ok(false);
             }
         };
-        match self.store.create_run(built.record, built.audit).await {
+        let insert = RunInsert {
+            version: Some(built.version),
+            ..RunInsert::default()
+        };
+        match self
+            .store
+            .insert_run(built.record, built.audit, insert)
+            .await
+        {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict(_)) => Ok(false),
             Err(e) => Err(e),

@@ -1,12 +1,13 @@
 //! An action compiled for running: the stored definition ([`crate::actions`], Port's JSON shape)
 //! with what a run request needs parsed once, so that no request reads raw JSON again. Writing
 //! an action checks it ([`crate::action_check`]) and compiles it; the run intake keeps compiled
-//! actions; a run carries the definition as its snapshot ([`crate::payload::Payload`]).
+//! actions; a run refers to the definition's version ([`crate::payload::Payload`]).
 
 use crate::actions::ActionDefinition;
 use crate::approval::{ApprovalRule, parse_duration};
 use crate::inputs::CompiledInputs;
 use portico_runtime::Operation;
+use portico_store::ActionVersion;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub enum TriggerKind {
 #[derive(Clone, Debug)]
 pub struct Action {
     definition: Arc<ActionDefinition>,
+    /// The definition stored once for its runs, which name it by digest.
+    version: Arc<ActionVersion>,
     /// What starts its runs.
     pub trigger_kind: TriggerKind,
     /// What its runs do to the catalog (`CREATE` when the definition names none).
@@ -73,9 +76,13 @@ impl Action {
             .transpose()
             .map_err(|e| fail(format!("approvalTimeout: {e}")))?;
         let inputs = CompiledInputs::compile(&definition.trigger.user_inputs);
+        let version = crate::payload::version_of(&definition)
+            .map_err(|e| fail(format!("cannot serialize it: {e}")))?;
+        let definition = Arc::new(definition);
         Ok(Self {
             inputs,
-            definition: Arc::new(definition),
+            version: Arc::new(version),
+            definition,
             trigger_kind: trigger,
             operation,
             approval,
@@ -83,9 +90,14 @@ impl Action {
         })
     }
 
-    /// The definition as written: what the API shows and what a run keeps as its snapshot.
+    /// The definition as written: what the API shows and what a run runs with.
     pub fn definition(&self) -> &Arc<ActionDefinition> {
         &self.definition
+    }
+
+    /// The version its runs refer to.
+    pub fn version(&self) -> &Arc<ActionVersion> {
+        &self.version
     }
 }
 

@@ -108,8 +108,10 @@ impl RunControl<'_> {
         description: Option<String>,
     ) -> Result<RunRecord, ControlError> {
         let run = self.any(id).await?;
-        let action = action_of(&run)?;
-        let events = |run: &RunRecord| self.runner.events(run, None, false);
+        let action = action_of(self.store, &run).await?;
+        let events = |run: &RunRecord, action: &crate::actions::ActionDefinition| {
+            self.runner.events(run, Some(action), false)
+        };
         let decided = approval::decide(
             self.store,
             &events,
@@ -163,7 +165,7 @@ impl RunControl<'_> {
         let users = self.store.list_users().await?;
         let mut out = Vec::new();
         for run in self.store.list_runs(&filter).await? {
-            let Ok(action) = action_of(&run) else {
+            let Ok(action) = action_of(self.store, &run).await else {
                 continue;
             };
             let Ok(Some(rule)) = ApprovalRule::parse(&action.required_approval) else {
@@ -188,7 +190,7 @@ impl RunControl<'_> {
     /// Whether `user` holds the approve permission of the run's action (whether or not the rule
     /// lets them decide on their own run).
     pub async fn would_approve(&self, user: &User, run: &RunRecord) -> bool {
-        match action_of(run) {
+        match action_of(self.store, run).await {
             Ok(action) => action.permissions.approve.admits(user, &[]),
             Err(_) => false,
         }
@@ -196,7 +198,7 @@ impl RunControl<'_> {
 
     /// Who may decide on a run, and what each decided (empty when it needs no approval).
     pub async fn approvers(&self, run: &RunRecord) -> Result<Vec<Approver>, ControlError> {
-        let action = action_of(run)?;
+        let action = action_of(self.store, run).await?;
         let Some(rule) =
             ApprovalRule::parse(&action.required_approval).map_err(ControlError::Broken)?
         else {
@@ -207,11 +209,12 @@ impl RunControl<'_> {
 }
 
 /// The action a run was started with (as it was then).
-fn action_of(
+async fn action_of(
+    store: &dyn Store,
     run: &RunRecord,
 ) -> Result<std::sync::Arc<crate::actions::ActionDefinition>, ControlError> {
-    run.payload
-        .parse::<Payload>()
+    Payload::open(store, &run.payload)
+        .await
         .map(|p| p.action)
         .map_err(|e| ControlError::Broken(e.to_string()))
 }

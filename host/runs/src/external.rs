@@ -115,7 +115,7 @@ impl Reports<'_> {
     ) -> Result<RunRecord, ReportError> {
         let mut run = self.reportable(reporter, id).await?;
         let before = json!({ "status": run.status, "statusLabel": run.status_label });
-        let secrets = self.runner.secret_values(&run);
+        let secrets = self.runner.secret_values(&run).await;
         apply(&mut run, report, &secrets)?;
         let mut audit = AuditRecord::success(&reporter.actor(), "api", "REPORT", "run", id);
         audit.run_id = Some(id.to_owned());
@@ -152,7 +152,7 @@ impl Reports<'_> {
                 format!("must be at most {MAX_LOG_BYTES} bytes"),
             ));
         }
-        let secrets = self.runner.secret_values(&run);
+        let secrets = self.runner.secret_values(&run).await;
         let mut line = RunLogLine {
             run_id: id.to_owned(),
             seq: 0,

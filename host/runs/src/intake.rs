@@ -300,6 +300,7 @@ impl RunIntake {
         let built = NewRun {
             id: new_run_id(),
             action: action.definition().clone(),
+            version: action.version().clone(),
             operation: action.operation,
             blueprint: action.trigger.blueprint_identifier.clone(),
             entity,
@@ -335,6 +336,7 @@ impl RunIntake {
             }),
             limits: quotas::held(&action),
             events,
+            version: Some(built.version),
         };
         let insert = inner.store.insert_run(record, built.audit, insert);
         let stored = crate::metrics::store("insert_run", insert).await;
@@ -378,9 +380,8 @@ impl RunIntake {
         previous: &RunRecord,
         properties: Value,
     ) -> Result<RunRecord, IntakeError> {
-        let payload: Payload = previous
-            .payload
-            .parse()
+        let payload = Payload::open(self.inner.store.as_ref(), &previous.payload)
+            .await
             .map_err(|e| IntakeError::Internal(format!("run `{}`: {e}", previous.id)))?;
         let action = self
             .action(&previous.action)

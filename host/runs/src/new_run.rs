@@ -6,7 +6,7 @@ use crate::actions::ActionDefinition;
 use crate::host_key::HostKey;
 use crate::payload::Payload;
 use portico_runtime::{Operation, RunRequest, User};
-use portico_store::{AuditRecord, JsonText, RunRecord, RunStatus};
+use portico_store::{ActionVersion, AuditRecord, RunRecord, RunStatus};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -14,8 +14,10 @@ use std::sync::Arc;
 pub struct NewRun {
     /// Its id ([`crate::payload::new_run_id`], or derived from an event so that it fires once).
     pub id: String,
-    /// The action's definition, kept with the run as its snapshot.
+    /// The action's definition, which the run runs with.
     pub action: Arc<ActionDefinition>,
+    /// That definition's version, which the stored run refers to.
+    pub version: Arc<ActionVersion>,
     /// What the run does to the catalog.
     pub operation: Operation,
     /// The blueprint the run is listed under.
@@ -48,6 +50,8 @@ pub struct Built {
     pub payload: Payload,
     /// The `RUN` audit entry.
     pub audit: AuditRecord,
+    /// The action version the record refers to, for the store to keep with it.
+    pub version: Arc<ActionVersion>,
 }
 
 impl NewRun {
@@ -87,7 +91,7 @@ impl NewRun {
             properties: shown,
             status: self.status,
             attempts: i32::from(self.status == RunStatus::InProgress),
-            payload: JsonText::of(&payload)?,
+            payload: payload.stored(&self.version)?,
             ..RunRecord::accepted(
                 &self.id,
                 &payload.action.identifier,
@@ -99,6 +103,7 @@ impl NewRun {
             record,
             payload,
             audit,
+            version: self.version,
         })
     }
 }

@@ -179,13 +179,14 @@ impl Runner {
 
     /// The secret input values of a run still going (a run handed to an external system keeps
     /// them sealed until it ends), to redact what is reported about it.
-    pub fn secret_values(&self, run: &RunRecord) -> SecretValues {
-        self.inner.secret_values(run)
+    pub async fn secret_values(&self, run: &RunRecord) -> SecretValues {
+        self.inner.secret_values(run).await
     }
 
     /// The events `run`'s change publishes, to write with it: the notifications its action
     /// asks for on reaching its status (and `RUN_CREATED` when `created`), and the run itself
-    /// when automations watch runs. `action` is read from the run's payload when not given.
+    /// when automations watch runs. Without `action` (its payload could not be read), only
+    /// the run itself.
     pub fn events(
         &self,
         run: &RunRecord,
@@ -357,16 +358,8 @@ impl Inner {
                 body: json!({ "created": created, "run": shown }),
             });
         }
-        let parsed;
-        let action = match action {
-            Some(action) => action,
-            None => match run.payload.parse::<Payload>() {
-                Ok(payload) => {
-                    parsed = payload;
-                    &*parsed.action
-                }
-                Err(_) => return events,
-            },
+        let Some(action) = action else {
+            return events;
         };
         if action.notifications.is_empty() && action.approval_notification.is_none() {
             return events;
@@ -388,7 +381,13 @@ impl Inner {
         audit: Option<AuditRecord>,
     ) -> Result<bool, StoreError> {
         let events = match run.is_final() {
-            true => self.events(run, None, false),
+            true => match Payload::open(self.store.as_ref(), &run.payload).await {
+                Ok(payload) => self.events(run, Some(&payload.action), false),
+                Err(e) => {
+                    tracing::error!(run_id = %run.id, "cannot read the run's action: {e}");
+                    self.events(run, None, false)
+                }
+            },
             false => Vec::new(),
         };
         let wake = !events.is_empty();
@@ -444,7 +443,8 @@ impl Inner {
         if let Err(e) = self.recover(horizon).await {
             tracing::error!("cannot recover interrupted runs: {e}");
         }
-        let events = |run: &RunRecord| self.events(run, None, false);
+        let events =
+            |run: &RunRecord, action: &ActionDefinition| self.events(run, Some(action), false);
         match crate::approval::expire(self.store.as_ref(), &events).await {
             Ok(expired) if expired > 0 => self.outbox.notify_one(),
             Ok(_) => {}
@@ -580,9 +580,8 @@ impl Inner {
             if self.lock_running().contains_key(&run.id) {
                 continue;
             }
-            let retry = run
-                .payload
-                .parse::<Payload>()
+            let retry = Payload::open(self.store.as_ref(), &run.payload)
+                .await
                 .ok()
                 .and_then(|p| p.action.retry)
                 .unwrap_or_default();
@@ -629,10 +628,9 @@ impl Inner {
     ) {
         let payload = match payload {
             Some(payload) => Ok(payload),
-            None => run
-                .payload
-                .parse::<Payload>()
-                .map_err(|e| format!("the run's stored request is unreadable: {e}")),
+            None => Payload::open(self.store.as_ref(), &run.payload)
+                .await
+                .map_err(|e| e.to_string()),
         };
         let action = payload.as_ref().ok().map(|p| p.action.clone());
         crate::metrics::run_started(&run.action);
@@ -807,9 +805,9 @@ impl Inner {
         Ok((hand_off, events))
     }
 
-    fn secret_values(&self, run: &RunRecord) -> SecretValues {
-        run.payload
-            .parse::<Payload>()
+    async fn secret_values(&self, run: &RunRecord) -> SecretValues {
+        Payload::open(self.store.as_ref(), &run.payload)
+            .await
             .ok()
             .and_then(|mut payload| self.open_secrets(&mut payload, &run.id).ok())
             .unwrap_or_default()
@@ -915,9 +913,10 @@ struct StoreEvents {
 
 /// How long a log line waits, at most, for others to be written with it while the plugin runs:
 /// short enough that a line reaches a live stream on any replica within tens of milliseconds,
-/// long enough that a chatty plugin costs at most one write per run every 20 ms. A run that
-/// ends sooner writes its lines with its end, in one commit.
-const LIVE_LINES: Duration = Duration::from_millis(20);
+/// long enough that a chatty plugin costs at most one write per run every 10 ms (both stores
+/// commit many runs' writes together). A run that ends sooner writes its lines with its end,
+/// in one commit.
+const LIVE_LINES: Duration = Duration::from_millis(10);
 
 /// Log lines waiting for the next write, at most: a plugin that logs faster than the store
 /// writes loses lines (counted, and said in the log) instead of growing the host's memory.

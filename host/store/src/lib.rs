@@ -15,12 +15,14 @@ pub mod query;
 mod rows;
 mod sql;
 mod sqlite;
+mod versions;
 
 pub use changes::{Change, Changes};
 pub use model::{
-    ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Credential,
-    Entity, EntityRef, JsonText, NewEvent, OutboxEvent, PluginVersion, Relation, Role, RunFilter,
-    RunInsert, RunLimit, RunLimits, RunLogLine, RunRecord, RunStatus, Team, UnknownStatus, User,
+    ActionRecord, ActionVersion, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus,
+    Blueprint, Credential, Entity, EntityRef, JsonText, NewEvent, OutboxEvent, PluginVersion,
+    Relation, Role, RunFilter, RunInsert, RunLimit, RunLimits, RunLogLine, RunRecord, RunStatus,
+    Team, UnknownStatus, User,
 };
 pub use query::{Combinator, Direction, Field, Op, Order, Query, QueryError, Rule, SortKey};
 
@@ -296,6 +298,9 @@ pub trait RunQueue: Send + Sync {
         };
         self.insert_run(run, audit, insert).await
     }
+    /// The definition of the action version `digest` ([`ActionVersion`]), stored by the
+    /// first run that referred to it.
+    async fn action_version(&self, digest: &str) -> Result<Option<String>>;
     /// One run.
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>>;
     /// Runs matching `filter`, newest first (`created_at DESC, id DESC`).

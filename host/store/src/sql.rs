@@ -398,6 +398,25 @@ pub(crate) static INSERT_RUN: Statement = Statement::new(|d| {
     )
 });
 
+/// Stores an action version unless it is stored (`$1` digest, `$2` definition, `$3` now).
+pub(crate) static INSERT_ACTION_VERSION: Statement = Statement::new(|d| {
+    let definition = match d {
+        Dialect::Sqlite => "$2",
+        Dialect::Postgres => "$2::text::jsonb",
+    };
+    format!(
+        "INSERT INTO action_versions (digest, definition, created_at) \
+         VALUES ($1, {definition}, $3) ON CONFLICT (digest) DO NOTHING"
+    )
+});
+pub(crate) static ACTION_VERSION: Statement = Statement::new(|d| {
+    let definition = match d {
+        Dialect::Sqlite => "definition",
+        Dialect::Postgres => "definition::text",
+    };
+    format!("SELECT {definition} FROM action_versions WHERE digest = $1")
+});
+
 pub(crate) static GET_RUN: Statement =
     Statement::new(|d| format!("SELECT {} FROM runs WHERE id = $1", run_select(d)));
 

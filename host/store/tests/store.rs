@@ -10,10 +10,10 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use portico_store::{
-    ActionRecord, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus, Blueprint, Change,
-    Direction, Entity, EntityRef, Field, NewEvent, Op, Order, PluginVersion, Query, Relation, Role,
-    Rule, RunFilter, RunInsert, RunLimit, RunLimits, RunLogLine, RunRecord, RunStatus, SortKey,
-    Store, StoreError, Team, User, Write,
+    ActionRecord, ActionVersion, ApiToken, Approval, AuditFilter, AuditRecord, AuditStatus,
+    Blueprint, Change, Direction, Entity, EntityRef, Field, NewEvent, Op, Order, PluginVersion,
+    Query, Relation, Role, Rule, RunFilter, RunInsert, RunLimit, RunLimits, RunLogLine, RunRecord,
+    RunStatus, SortKey, Store, StoreError, Team, User, Write,
 };
 use serde_json::{Value, json};
 use std::future::Future;
@@ -3616,6 +3616,64 @@ async fn entity_changes_write_their_event_with_them_and_a_claim_holds_it_until_a
         assert_eq!(store.outbox_backlog().await.unwrap(), 0);
         let lines = audit_lines(&*store, AuditFilter::default()).await;
         assert_eq!(lines[0], "NOTIFY run r1", "the ack's audit record, newest");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_action_version_is_stored_once_with_the_first_run_that_refers_to_it() {
+    on_each_database(|url| async move {
+        let first = open(&url).await;
+        // On Postgres a second replica writes it too, unaware the first one did.
+        let second = if url.starts_with("postgres") {
+            open(&url).await
+        } else {
+            first.clone()
+        };
+        let version = Arc::new(ActionVersion {
+            digest: "v1-0123abcd".into(),
+            definition: r#"{"identifier":"deploy","trigger":{"type":"self-service"}}"#.into(),
+        });
+        assert_eq!(first.action_version("v1-0123abcd").await.unwrap(), None);
+        for (store, id) in [(&first, "r1"), (&first, "r2"), (&second, "r3")] {
+            let insert = RunInsert {
+                version: Some(version.clone()),
+                ..RunInsert::default()
+            };
+            store
+                .insert_run(
+                    run(id, "deploy", 1_000),
+                    audit("alice", "RUN", "run", id),
+                    insert,
+                )
+                .await
+                .unwrap();
+        }
+        for store in [&first, &second] {
+            let stored = store.action_version("v1-0123abcd").await.unwrap().unwrap();
+            assert_eq!(
+                serde_json::from_str::<Value>(&stored).unwrap(),
+                json!({ "identifier": "deploy", "trigger": { "type": "self-service" } })
+            );
+        }
+        // A run that is not stored stores no version either.
+        let other = Arc::new(ActionVersion {
+            digest: "v1-ffff".into(),
+            definition: "{}".into(),
+        });
+        let insert = RunInsert {
+            version: Some(other),
+            ..RunInsert::default()
+        };
+        let taken = first
+            .insert_run(
+                run("r1", "deploy", 1_000),
+                audit("alice", "RUN", "run", "r1"),
+                insert,
+            )
+            .await;
+        assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+        assert_eq!(first.action_version("v1-ffff").await.unwrap(), None);
     })
     .await;
 }

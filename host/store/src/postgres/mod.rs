@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, migration!("0008_outbox.sql")),
     (9, migration!("0009_search_statistics.sql")),
     (10, migration!("0010_notify.sql")),
+    (11, migration!("0011_action_versions.sql")),
 ];
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;
@@ -69,6 +70,8 @@ pub(crate) struct PostgresStore {
     statistics: catalog::Statistics,
     /// Commits the writes of runs' lives in batches.
     writer: writer::Writer,
+    /// The action versions committed, not written again.
+    versions: crate::versions::StoredVersions,
 }
 
 /// A Postgres failure.
@@ -225,6 +228,7 @@ impl PostgresStore {
         let listener = listen::start(config, feed.clone()).await;
         Ok(Self {
             writer: writer::Writer::start(pool.clone()),
+            versions: Default::default(),
             pool,
             feed,
             _listener: listener,

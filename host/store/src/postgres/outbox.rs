@@ -26,7 +26,10 @@ pub(super) async fn insert_events(c: &impl GenericClient, events: &[NewEvent]) -
     }))
     .await;
     // The first failure in order: the ones after it only saw the transaction aborted.
-    inserted.into_iter().collect::<Result<Vec<_>, _>>().map_err(pg)?;
+    inserted
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pg)?;
     Ok(())
 }
 

@@ -9,8 +9,8 @@ use crate::query::Dialect;
 use crate::rows::{self, Columns, ms, sql_limit};
 use crate::sql;
 use crate::{
-    Approval, AuditRecord, NewEvent, Result, RunFilter, RunInsert, RunLimits, RunLogLine, RunQueue,
-    RunRecord, RunStatus, over_limit,
+    ActionVersion, Approval, AuditRecord, NewEvent, Result, RunFilter, RunInsert, RunLimits,
+    RunLogLine, RunQueue, RunRecord, RunStatus, over_limit,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -95,6 +95,7 @@ pub(super) async fn insert_run_row(
     r: &RunRecord,
     audit: &AuditRecord,
     lease: Option<&(String, i64)>,
+    version: Option<&ActionVersion>,
 ) -> Result<()> {
     let (owner, until) = lease.map(|(w, until)| (w, until)).unzip();
     let stmt = tx
@@ -132,9 +133,24 @@ pub(super) async fn insert_run_row(
             .await
             .map_err(|e| conflict_or(e, || format!("run `{}`", r.id)))
     };
-    let (run, audit) = tokio::join!(run, insert_audit(tx, audit));
+    let (version, run, audit) =
+        tokio::join!(insert_version(tx, version), run, insert_audit(tx, audit));
+    version?;
     run?;
     audit
+}
+
+/// Stores an action version (when given) unless it is stored.
+async fn insert_version(tx: &impl GenericClient, version: Option<&ActionVersion>) -> Result<()> {
+    let Some(v) = version else { return Ok(()) };
+    let stmt = tx
+        .prepare_cached(sql::INSERT_ACTION_VERSION.postgres())
+        .await
+        .map_err(pg)?;
+    tx.execute(&stmt, &[&v.digest, &v.definition, &ms(crate::now())])
+        .await
+        .map_err(pg)?;
+    Ok(())
 }
 
 impl PostgresStore {
@@ -147,12 +163,15 @@ impl PostgresStore {
         insert: RunInsert,
     ) -> Result<()> {
         let lease = insert.claim.map(|(w, until)| (w, ms(until)));
+        let version = self.versions.to_write(insert.version.as_ref());
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         check_limits(&tx, &r, insert.limits).await?;
-        insert_run_row(&tx, &r, &audit, lease.as_ref()).await?;
+        insert_run_row(&tx, &r, &audit, lease.as_ref(), version.as_deref()).await?;
         insert_events(&tx, &insert.events).await?;
-        tx.commit().await.map_err(pg)
+        tx.commit().await.map_err(pg)?;
+        self.versions.committed(version.as_ref());
+        Ok(())
     }
 }
 
@@ -225,15 +244,23 @@ impl RunQueue for PostgresStore {
             return self.insert_limited_run(r, audit, insert).await;
         }
         let lease = insert.claim.map(|(w, until)| (w, ms(until)));
+        let version = self.versions.to_write(insert.version.as_ref());
         self.writer
             .write(Write::Insert {
                 run: r,
                 audit,
                 events: insert.events,
                 lease,
+                version: version.clone(),
             })
             .await?;
+        self.versions.committed(version.as_ref());
         Ok(())
+    }
+
+    async fn action_version(&self, digest: &str) -> Result<Option<String>> {
+        self.one(&sql::ACTION_VERSION, &[&digest], |r| r.text(0))
+            .await
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {

@@ -11,10 +11,11 @@
 
 use super::runs::{insert_logs, insert_run_row, update_run_row};
 use super::{listen::AbortOnDrop, outbox::insert_events, pg, pool_error};
-use crate::{AuditRecord, NewEvent, Result, RunLogLine, RunRecord, db};
+use crate::{ActionVersion, AuditRecord, NewEvent, Result, RunLogLine, RunRecord, db};
 use deadpool_postgres::{GenericClient, Pool};
 use futures_util::future::try_join_all;
 use std::collections::HashSet;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Writes committed together at most.
@@ -31,6 +32,7 @@ pub(super) enum Write {
         audit: AuditRecord,
         events: Vec<NewEvent>,
         lease: Option<(String, i64)>,
+        version: Option<Arc<ActionVersion>>,
     },
     /// A run's mutable fields, with its audit record and events when it was written.
     Update {
@@ -68,8 +70,9 @@ impl Write {
                 audit,
                 events,
                 lease,
+                version,
             } => {
-                insert_run_row(tx, run, audit, lease.as_ref()).await?;
+                insert_run_row(tx, run, audit, lease.as_ref(), version.as_deref()).await?;
                 insert_events(tx, events).await?;
                 Ok(true)
             }
@@ -135,7 +138,12 @@ async fn run(pool: Pool, mut queue: mpsc::Receiver<Job>) {
                 None => return,
             },
         };
-        let mut runs: HashSet<String> = first.write.run_id().map(str::to_owned).into_iter().collect();
+        let mut runs: HashSet<String> = first
+            .write
+            .run_id()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             let Ok(job) = queue.try_recv() else { break };

@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, migration!("0006_tokens.sql")),
     (7, migration!("0007_entity_order.sql")),
     (8, migration!("0008_outbox.sql")),
+    (9, migration!("0009_action_versions.sql")),
 ];
 const READERS: usize = 4;
 /// Prepared statements kept per connection.
@@ -52,6 +53,8 @@ pub(crate) struct SqliteStore {
     feed: Feed,
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
+    /// The action versions committed, not written again.
+    versions: crate::versions::StoredVersions,
 }
 
 impl SqliteStore {
@@ -103,6 +106,7 @@ impl SqliteStore {
             feed: Feed::new(),
             readers: Arc::new(Mutex::new(readers)),
             permits: Arc::new(Semaphore::new(READERS)),
+            versions: Default::default(),
         })
     }
 

@@ -100,8 +100,17 @@ impl SqliteStore {
             until.map_or(V::Null, V::Integer),
         ];
         let id = r.id;
+        let version = self.versions.to_write(insert.version.as_ref());
+        let written = version.clone();
+        let now = ms(crate::now());
         self.write(move |c| {
             check_limits(c, &whose, limits)?;
+            if let Some(v) = &written {
+                c.prepare_cached(sql::INSERT_ACTION_VERSION.sqlite())
+                    .map_err(db)?
+                    .execute(rusqlite::params![v.digest, v.definition, now])
+                    .map_err(db)?;
+            }
             c.prepare_cached(sql::INSERT_RUN.sqlite())
                 .map_err(db)?
                 .execute(params_from_iter(row.iter()))
@@ -110,6 +119,7 @@ impl SqliteStore {
             insert_events(c, &events)
         })
         .await?;
+        self.versions.committed(version.as_ref());
         if queued {
             self.feed.send(Change::RunsQueued);
         }
@@ -226,6 +236,11 @@ fn insert_logs(c: &Connection, lines: &[RunLogLine]) -> Result<()> {
 impl RunQueue for SqliteStore {
     async fn insert_run(&self, r: RunRecord, audit: AuditRecord, insert: RunInsert) -> Result<()> {
         self.insert_run_row(r, audit, insert).await
+    }
+
+    async fn action_version(&self, digest: &str) -> Result<Option<String>> {
+        self.one(&sql::ACTION_VERSION, [digest.to_owned()], |r| r.get(0))
+            .await
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
