@@ -3679,6 +3679,70 @@ async fn an_action_version_is_stored_once_with_the_first_run_that_refers_to_it()
 }
 
 #[tokio::test]
+async fn runs_written_together_keep_every_row_of_each() {
+    on_each_backend(|store| async move {
+        // Forty runs inserted at once (both backends commit them in batches), each with its
+        // audit record and an event; then all ended at once, each with a log line and an event.
+        let inserts: Vec<_> = (0..40)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let id = format!("r{i:03}");
+                    let insert = RunInsert {
+                        events: vec![notify_event(i)],
+                        ..RunInsert::default()
+                    };
+                    let record = audit("bob", "RUN", "run", &id);
+                    let r = run(&id, "deploy", 1_000 + i64::from(i));
+                    store.insert_run(r, record, insert).await
+                })
+            })
+            .collect();
+        for insert in inserts {
+            insert.await.unwrap().unwrap();
+        }
+        let ends: Vec<_> = (0..40)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut ended = run(&format!("r{i:03}"), "deploy", 1_000 + i64::from(i));
+                    ended.status = RunStatus::Success;
+                    ended.ended_at = Some(t(5_000));
+                    ended.summary = Some(format!("done {i}"));
+                    let last = line(&ended.id, 1, &format!("line of {i}"));
+                    store
+                        .finish_run(&ended, vec![last], vec![notify_event(100 + i)])
+                        .await
+                })
+            })
+            .collect();
+        for end in ends {
+            assert!(end.await.unwrap().unwrap(), "every end is written");
+        }
+        let by_bob = AuditFilter {
+            actor: Some("bob".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        };
+        assert_eq!(audit_lines(&*store, by_bob).await.len(), 40);
+        assert_eq!(claim_due(&*store).await.len(), 80, "40 events each way");
+        for i in [0, 17, 39] {
+            let id = format!("r{i:03}");
+            let stored = store.get_run(&id).await.unwrap().unwrap();
+            assert_eq!(stored.status, RunStatus::Success);
+            assert_eq!(
+                stored.summary.as_deref(),
+                Some(format!("done {i}").as_str())
+            );
+            let lines = store.run_logs(&id, 0, 10).await.unwrap();
+            assert_eq!(lines.len(), 1);
+            assert_eq!(lines[0].message, format!("line of {i}"));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn runs_ending_together_each_get_their_own_answer() {
     on_each_backend(|store| async move {
         create_runs(&*store, 20).await;

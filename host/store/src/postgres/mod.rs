@@ -11,6 +11,7 @@
 
 mod actions;
 mod audit;
+mod batch;
 mod catalog;
 mod directory;
 mod listen;

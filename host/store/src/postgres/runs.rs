@@ -141,7 +141,10 @@ pub(super) async fn insert_run_row(
 }
 
 /// Stores an action version (when given) unless it is stored.
-async fn insert_version(tx: &impl GenericClient, version: Option<&ActionVersion>) -> Result<()> {
+pub(super) async fn insert_version(
+    tx: &impl GenericClient,
+    version: Option<&ActionVersion>,
+) -> Result<()> {
     let Some(v) = version else { return Ok(()) };
     let stmt = tx
         .prepare_cached(sql::INSERT_ACTION_VERSION.postgres())

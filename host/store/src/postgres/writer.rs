@@ -1,19 +1,19 @@
 //! Postgres' run writer: the writes of a run's life (its insert, its updates, its end and its
-//! log lines) are queued to one task that commits whatever is queued in one transaction, its
-//! statements pipelined on one connection (group commit, as SQLite's writer does). A run
-//! used to cost two transactions of four round trips each; a batch of many runs costs about
-//! three round trips and one commit.
+//! log lines) are queued to one task that commits whatever is queued in one transaction, as a
+//! few multi-row statements pipelined on one connection ([`Batch`]; group commit, as SQLite's
+//! writer does). A run used to cost two transactions of four round trips each; a batch of many
+//! runs costs three round trips and one commit.
 //!
 //! When one write of a batch fails (a duplicate id, a log line written twice), the batch is
 //! rolled back and each write is run again in a transaction of its own, so a failing write
 //! never takes the others with it and its caller hears the same error as without the writer.
 //! Callers hear back only after the commit.
 
+use super::batch::Batch;
 use super::runs::{insert_logs, insert_run_row, update_run_row};
 use super::{listen::AbortOnDrop, outbox::insert_events, pg, pool_error};
 use crate::{ActionVersion, AuditRecord, NewEvent, Result, RunLogLine, RunRecord, db};
 use deadpool_postgres::{GenericClient, Pool};
-use futures_util::future::try_join_all;
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -181,13 +181,21 @@ async fn commit(pool: &Pool, batch: Vec<Job>) {
     }
 }
 
-/// Every write of `batch` in one transaction, their statements pipelined.
+/// Every write of `batch` in one transaction, as a few multi-row statements ([`Batch`]).
 async fn together(pool: &Pool, batch: &[Job]) -> Result<Vec<bool>> {
     let mut c = pool.get().await.map_err(pool_error)?;
     let tx = c.transaction().await.map_err(pg)?;
-    let results = try_join_all(batch.iter().map(|job| job.write.apply(&tx))).await?;
+    let written = Batch::of(batch.iter().map(|job| &job.write))
+        .write(&tx)
+        .await?;
     tx.commit().await.map_err(pg)?;
-    Ok(results)
+    Ok(batch
+        .iter()
+        .map(|job| match &job.write {
+            Write::Update { run, .. } | Write::Finish { run, .. } => written.contains(&run.id),
+            Write::Insert { .. } | Write::Logs(_) => true,
+        })
+        .collect())
 }
 
 /// One write in its own transaction, for its own answer.
