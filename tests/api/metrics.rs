@@ -105,6 +105,34 @@ fn backend_name(backend: Backend) -> &'static str {
 }
 
 #[tokio::test]
+async fn a_run_declined_when_its_approval_times_out_is_counted_as_ended() {
+    for backend in portico_tests::api::backends() {
+        let p = Portico::start(backend).await;
+        let action = format!("metrics_gated_{}", backend_name(backend));
+        p.upload("noop", NOOP).await;
+        p.admin(
+            "POST",
+            "/v1/actions",
+            json!({
+            "identifier": action, "trigger": { "type": "self-service", "operation": "CREATE" },
+            "invocationMethod": { "type": "WASM", "plugin": "noop" },
+            "requiredApproval": { "type": "ANY" }, "approvalTimeout": "1s" }),
+        )
+        .await
+        .expect(201);
+        let id = p.run(&action, json!({})).await;
+        assert_eq!(p.finished(&id).await["status"], "DECLINED");
+        // The decline is written by the approval scan, not by a worker: it is counted too.
+        let labels = [
+            ("action", action.as_str()),
+            ("status", "DECLINED"),
+            ("failure_kind", "none"),
+        ];
+        scrape_until(&p, |s| total(s, "portico_runs_ended_total", &labels) == 1.0).await;
+    }
+}
+
+#[tokio::test]
 async fn metrics_count_runs_by_action_status_and_failure_kind_and_time_them() {
     for backend in portico_tests::api::backends() {
         let p = Portico::start(backend).await;

@@ -315,7 +315,9 @@ pub async fn decide(
         } else {
             Vec::new()
         };
-        store.update_run_with(&run, None, published).await?;
+        if store.update_run_with(&run, None, published).await? {
+            crate::metrics::run_ended(&run);
+        }
     }
     Ok(run)
 }
@@ -366,6 +368,7 @@ pub async fn expire(
         audit.reason = Some("expired".into());
         let published = events(&run, &action);
         if store.update_run_with(&run, Some(audit), published).await? {
+            crate::metrics::run_ended(&run);
             expired += 1;
         }
     }
