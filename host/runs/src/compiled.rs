@@ -76,9 +76,11 @@ impl Action {
             .transpose()
             .map_err(|e| fail(format!("approvalTimeout: {e}")))?;
         let inputs = CompiledInputs::compile(&definition.trigger.user_inputs);
-        let version = crate::payload::version_of(&definition)
-            .map_err(|e| fail(format!("cannot serialize it: {e}")))?;
         let definition = Arc::new(definition);
+        let version = crate::payload::version_of(&definition).map_err(|e| CompileError {
+            action: definition.identifier.clone(),
+            reason: format!("cannot serialize it: {e}"),
+        })?;
         Ok(Self {
             inputs,
             version: Arc::new(version),

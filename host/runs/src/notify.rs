@@ -152,11 +152,12 @@ impl Notifier {
             (field("url"), field("event"), field("runId"), field("body"));
         let key = format!("ntf_{}_{}", event.id, event.created_at.timestamp_millis());
         let attempt = event.attempts.max(1) as u32;
-        let (outcome, settled) = match self.attempt(&url, &body, &key).await {
-            Attempt::Delivered(outcome) => (Ok(outcome), true),
+        let (outcome, refused) = match self.attempt(&url, &body, &key).await {
+            Attempt::Delivered(outcome) => (Ok(outcome), false),
             Attempt::Refused(outcome) => (Err(outcome), true),
-            Attempt::Failed(outcome) => (Err(outcome), attempt >= self.config.attempts),
+            Attempt::Failed(outcome) => (Err(outcome), false),
         };
+        let settled = outcome.is_ok() || refused || attempt >= self.config.attempts;
         if !settled {
             let wait = self.config.backoff * 2u32.saturating_pow(attempt - 1);
             let due = portico_store::now() + chrono::Duration::from_std(wait).unwrap_or_default();
@@ -173,7 +174,9 @@ impl Notifier {
             }
             Err(outcome) => {
                 tracing::warn!(%url, event = %name, run_id, "notification not delivered: {outcome}");
-                let reason = if attempt < self.config.attempts {
+                // A refusal is final at any attempt: "after N attempts" would suggest retries
+                // could have helped.
+                let reason = if refused {
                     format!("{name} not delivered to {url}: {outcome}")
                 } else {
                     format!("{name} not delivered to {url} after {attempt} attempts: {outcome}")

@@ -86,10 +86,10 @@ fn versions() -> std::sync::MutexGuard<'static, HashMap<String, Arc<ActionDefini
 
 /// `definition`'s version: its JSON and the digest that names it. Remembered, so that runs
 /// accepted here open without reading it back.
-pub fn version_of(definition: &ActionDefinition) -> serde_json::Result<ActionVersion> {
-    let text = serde_json::to_string(definition)?;
+pub fn version_of(definition: &Arc<ActionDefinition>) -> serde_json::Result<ActionVersion> {
+    let text = serde_json::to_string(&**definition)?;
     let digest = hex::encode(&Sha256::digest(text.as_bytes())[..16]);
-    versions().insert(digest.clone(), Arc::new(definition.clone()));
+    versions().insert(digest.clone(), definition.clone());
     Ok(ActionVersion {
         digest,
         definition: text,

@@ -349,13 +349,10 @@ impl Inner {
     ) -> Vec<NewEvent> {
         let mut events = Vec::new();
         if self.automations.watches_runs() {
-            let shown = RunRecord {
-                payload: JsonText::default(),
-                ..run.clone()
-            };
+            // A run serializes without its payload (`#[serde(skip)]`).
             events.push(NewEvent {
                 topic: NewEvent::RUN,
-                body: json!({ "created": created, "run": shown }),
+                body: json!({ "created": created, "run": run }),
             });
         }
         let Some(action) = action else {

@@ -5,6 +5,7 @@
 //! pipelined; the writes that depend on an update's outcome (its audit record and events, only
 //! when the run was written) follow in a second phase.
 
+use super::outbox::insert_events;
 use super::runs::insert_version;
 use super::writer::Write;
 use super::{conflict_or, pg};
@@ -74,7 +75,7 @@ impl<'a> Batch<'a> {
             versions,
             insert_runs(tx, &self.inserted),
             insert_audits(tx, &self.audits),
-            insert_events(tx, &self.events),
+            insert_events(tx, self.events.iter().copied()),
             insert_logs(tx, &self.lines),
             update_runs(tx, &self.updated),
         );
@@ -97,7 +98,7 @@ impl<'a> Batch<'a> {
             .filter(|(id, ..)| written.contains(*id))
             .flat_map(|(.., events)| events.iter())
             .collect();
-        let (audits, events) = tokio::join!(insert_audits(tx, &audits), insert_events(tx, &events));
+        let (audits, events) = tokio::join!(insert_audits(tx, &audits), insert_events(tx, events));
         audits?;
         events?;
         Ok(written)
@@ -229,23 +230,6 @@ async fn insert_audits(tx: &impl GenericClient, audits: &[&AuditRecord]) -> Resu
     )
     .await
     .map_err(pg)?;
-    Ok(())
-}
-
-static INSERT_EVENTS: &str = "INSERT INTO outbox (topic, body, created_at, due_at) \
-    SELECT topic, body, $3, $3 FROM unnest($1::text[], $2::jsonb[]) AS t(topic, body)";
-
-async fn insert_events(tx: &impl GenericClient, events: &[&NewEvent]) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let topics: Vec<&str> = events.iter().map(|e| e.topic).collect();
-    let bodies: Vec<_> = events.iter().map(|e| &e.body).collect();
-    let now = ms(crate::now());
-    let stmt = tx.prepare_cached(INSERT_EVENTS).await.map_err(pg)?;
-    tx.execute(&stmt, &[&topics, &bodies, &now])
-        .await
-        .map_err(pg)?;
     Ok(())
 }
 

@@ -214,8 +214,7 @@ impl CatalogData for PostgresStore {
             .map_err(pg)?;
         }
         insert_audit(&tx, &audit).await?;
-        let events: Vec<_> = crate::entity_event(&audit).into_iter().collect();
-        insert_events(&tx, &events).await?;
+        insert_events(&tx, crate::entity_event(&audit).as_ref()).await?;
         tx.commit().await.map_err(pg)?;
         self.statistics.wrote(&self.pool);
         Ok(())

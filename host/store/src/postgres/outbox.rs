@@ -9,26 +9,24 @@ use crate::{AuditRecord, Coordination, NewEvent, OutboxEvent, Result, sql};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
+/// Events written with one multi-row statement, whatever their number.
+const INSERT_EVENTS: &str = "INSERT INTO outbox (topic, body, created_at, due_at) \
+    SELECT topic, body, $3, $3 FROM unnest($1::text[], $2::jsonb[]) AS t(topic, body)";
+
 /// Writes events on a connection or inside the caller's transaction.
-pub(super) async fn insert_events(c: &impl GenericClient, events: &[NewEvent]) -> Result<()> {
-    if events.is_empty() {
+pub(super) async fn insert_events<'a>(
+    c: &impl GenericClient,
+    events: impl IntoIterator<Item = &'a NewEvent>,
+) -> Result<()> {
+    let (topics, bodies): (Vec<&str>, Vec<&serde_json::Value>) =
+        events.into_iter().map(|e| (e.topic, &e.body)).unzip();
+    if topics.is_empty() {
         return Ok(());
     }
     let now = ms(crate::now());
-    let stmt = c
-        .prepare_cached(sql::INSERT_EVENT.postgres())
+    let stmt = c.prepare_cached(INSERT_EVENTS).await.map_err(pg)?;
+    c.execute(&stmt, &[&topics, &bodies, &now])
         .await
-        .map_err(pg)?;
-    // Pipelined: each insert is sent without waiting for the one before.
-    let inserted = futures_util::future::join_all(events.iter().map(|e| {
-        let stmt = &stmt;
-        async move { c.execute(stmt, &[&e.topic, &e.body, &now]).await }
-    }))
-    .await;
-    // The first failure in order: the ones after it only saw the transaction aborted.
-    inserted
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
         .map_err(pg)?;
     Ok(())
 }
